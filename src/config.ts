@@ -1,0 +1,218 @@
+// Every environment variable the worker reads, parsed once. Nothing else touches process.env.
+// loadConfig does no I/O: it only validates and returns a frozen object that handler/ hands out
+// in slices (the runtime gets `runpod`, the ComfyUI supervisor gets `comfy`, and so on).
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { WorkerError } from './lib/errors';
+import { LOG_LEVELS, type LogLevel } from './lib/logger';
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const s = v.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: `expected true/false, got "${v}"` });
+      return z.NEVER;
+    });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** RunPod's levels (NOTSET TRACE DEBUG INFO WARN ERROR or 0-5) mapped onto ours. */
+function parseLogLevel(v: string | undefined): LogLevel {
+  const s = (v ?? '').trim().toUpperCase();
+  if (['', 'NOTSET', 'TRACE', 'DEBUG', '0', '1', '2'].includes(s)) return s === '' ? 'info' : 'debug';
+  if (['INFO', '3'].includes(s)) return 'info';
+  if (['WARN', 'WARNING', '4'].includes(s)) return 'warn';
+  if (['ERROR', '5'].includes(s)) return 'error';
+  const lower = s.toLowerCase() as LogLevel;
+  return LOG_LEVELS.includes(lower) ? lower : 'info';
+}
+
+const EnvSchema = z.object({
+  RUNPOD_WEBHOOK_GET_JOB: optionalString,
+  RUNPOD_WEBHOOK_POST_OUTPUT: optionalString,
+  RUNPOD_WEBHOOK_POST_STREAM: optionalString,
+  RUNPOD_WEBHOOK_PING: optionalString,
+  RUNPOD_AI_API_KEY: optionalString,
+  RUNPOD_POD_ID: optionalString,
+  RUNPOD_POD_HOSTNAME: optionalString,
+  RUNPOD_PING_INTERVAL: int(10_000, 0, 3_600_000),
+  RUNPOD_ENDPOINT_ID: optionalString,
+  RUNPOD_LOG_LEVEL: optionalString,
+  RUNPOD_DEBUG_LEVEL: optionalString,
+  WORKER_CONCURRENCY: int(1, 1, 64),
+  REFRESH_WORKER: bool(false),
+  SHUTDOWN_GRACE_S: int(20, 0, 3600),
+  JOB_TIMEOUT_S: int(600, 5, 7 * 24 * 3600),
+
+  COMFYUI_DIR: optionalString,
+  COMFYUI_PYTHON: optionalString,
+  COMFYUI_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  COMFYUI_PORT: int(8188, 1, 65535),
+  COMFYUI_ARGS: optionalString,
+  COMFYUI_STARTUP_TIMEOUT_S: int(600, 1, 3600),
+
+  BUCKET_ENDPOINT_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  BUCKET_ACCESS_KEY_ID: optionalString,
+  BUCKET_SECRET_ACCESS_KEY: optionalString,
+  BUCKET_NAME: optionalString,
+  BUCKET_REGION: optionalString,
+  BUCKET_KEY_PREFIX: optionalString,
+  BUCKET_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  PRESIGN_EXPIRES_S: int(604_800, 1, 604_800),
+
+  OUTPUT_DIR: optionalString,
+  WORK_DIR: optionalString,
+  MODELS_DIR: optionalString,
+  MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
+  ALLOW_PRIVATE_URLS: bool(false),
+});
+
+export interface RunpodConfig {
+  /** Production mode iff the job-take URL is set. */
+  readonly jobTakeUrl: string | undefined;
+  readonly jobDoneUrl: string | undefined;
+  readonly jobStreamUrl: string | undefined;
+  readonly pingUrl: string | undefined;
+  readonly apiKey: string | undefined;
+  readonly podId: string | undefined;
+  readonly podHostname: string;
+  readonly pingIntervalMs: number;
+  readonly endpointId: string | undefined;
+  readonly concurrency: number;
+  readonly refreshWorker: boolean;
+  readonly shutdownGraceMs: number;
+  readonly jobTimeoutMs: number;
+}
+
+export interface ComfyConfig {
+  readonly dir: string;
+  readonly python: string;
+  /** An already running ComfyUI; when set nothing is spawned. */
+  readonly url: string | undefined;
+  readonly port: number;
+  readonly extraArgs: readonly string[];
+  readonly startupTimeoutMs: number;
+}
+
+export interface BucketConfig {
+  readonly endpointUrl: string | undefined;
+  readonly accessKeyId: string | undefined;
+  readonly secretAccessKey: string | undefined;
+  readonly name: string | undefined;
+  readonly region: string;
+  readonly keyPrefix: string;
+  readonly publicUrl: string | undefined;
+  readonly presignExpiresS: number;
+}
+
+export interface Config {
+  readonly mode: 'production' | 'local';
+  readonly logLevel: LogLevel;
+  readonly runpod: RunpodConfig;
+  readonly comfy: ComfyConfig;
+  readonly bucket: BucketConfig;
+  readonly paths: {
+    readonly outputDir: string;
+    readonly workDir: string;
+    readonly modelsDir: string;
+  };
+  readonly media: {
+    readonly maxInputBytes: number;
+    readonly allowPrivateUrls: boolean;
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Splits COMFYUI_ARGS like a shell would for simple cases: whitespace, with "quoted parts". */
+function splitArgs(s: string | undefined): string[] {
+  if (!s) return [];
+  return (s.match(/"[^"]*"|'[^']*'|\S+/g) ?? []).map((a) => a.replace(/^(["'])(.*)\1$/, '$2'));
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new WorkerError('CONFIG_INVALID', `Invalid environment: ${problems}`, {
+      details: { variables: parsed.error.issues.map((i) => i.path.join('.')) },
+    });
+  }
+  const e = parsed.data;
+  const comfyDir = e.COMFYUI_DIR ?? '/comfyui';
+  return deepFreeze({
+    mode: e.RUNPOD_WEBHOOK_GET_JOB ? 'production' : 'local',
+    logLevel: parseLogLevel(e.RUNPOD_LOG_LEVEL ?? e.RUNPOD_DEBUG_LEVEL),
+    runpod: {
+      jobTakeUrl: e.RUNPOD_WEBHOOK_GET_JOB,
+      jobDoneUrl: e.RUNPOD_WEBHOOK_POST_OUTPUT,
+      jobStreamUrl: e.RUNPOD_WEBHOOK_POST_STREAM,
+      pingUrl: e.RUNPOD_WEBHOOK_PING === 'PING_NOT_SET' ? undefined : e.RUNPOD_WEBHOOK_PING,
+      apiKey: e.RUNPOD_AI_API_KEY,
+      podId: e.RUNPOD_POD_ID,
+      podHostname: e.RUNPOD_POD_HOSTNAME ?? 'unknown',
+      pingIntervalMs: e.RUNPOD_PING_INTERVAL,
+      endpointId: e.RUNPOD_ENDPOINT_ID,
+      concurrency: e.WORKER_CONCURRENCY,
+      refreshWorker: e.REFRESH_WORKER,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
+      jobTimeoutMs: e.JOB_TIMEOUT_S * 1000,
+    },
+    comfy: {
+      dir: comfyDir,
+      python: e.COMFYUI_PYTHON ?? 'python3',
+      url: e.COMFYUI_URL,
+      port: e.COMFYUI_PORT,
+      extraArgs: splitArgs(e.COMFYUI_ARGS),
+      startupTimeoutMs: e.COMFYUI_STARTUP_TIMEOUT_S * 1000,
+    },
+    bucket: {
+      endpointUrl: e.BUCKET_ENDPOINT_URL,
+      accessKeyId: e.BUCKET_ACCESS_KEY_ID,
+      secretAccessKey: e.BUCKET_SECRET_ACCESS_KEY,
+      name: e.BUCKET_NAME,
+      region: e.BUCKET_REGION ?? 'auto',
+      keyPrefix: e.BUCKET_KEY_PREFIX ?? '',
+      publicUrl: e.BUCKET_PUBLIC_URL,
+      presignExpiresS: e.PRESIGN_EXPIRES_S,
+    },
+    paths: {
+      outputDir: path.resolve(e.OUTPUT_DIR ?? './output'),
+      workDir: path.resolve(e.WORK_DIR ?? path.join(os.tmpdir(), 'steadydancer-worker')),
+      modelsDir: e.MODELS_DIR ?? path.join(comfyDir, 'models'),
+    },
+    media: {
+      maxInputBytes: e.MAX_INPUT_BYTES,
+      allowPrivateUrls: e.ALLOW_PRIVATE_URLS,
+    },
+  });
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from '../src/config';
+import { isWorkerError } from '../src/lib/errors';
+
+describe('loadConfig', () => {
+  it('defaults to local mode with documented defaults', () => {
+    const c = loadConfig({});
+    expect(c.mode).toBe('local');
+    expect(c.runpod.pingIntervalMs).toBe(10_000);
+    expect(c.runpod.concurrency).toBe(1);
+    expect(c.comfy.dir).toBe('/comfyui');
+    expect(c.comfy.python).toBe('python3');
+    expect(c.bucket.region).toBe('auto');
+    expect(c.bucket.presignExpiresS).toBe(604_800);
+    expect(c.paths.modelsDir).toBe('/comfyui/models');
+    expect(c.media.allowPrivateUrls).toBe(false);
+    expect(Object.isFrozen(c.bucket)).toBe(true);
+  });
+
+  it('is production iff RUNPOD_WEBHOOK_GET_JOB is set', () => {
+    const c = loadConfig({ RUNPOD_WEBHOOK_GET_JOB: 'https://api.runpod.ai/v2/ep/job-take/$ID', RUNPOD_WEBHOOK_PING: 'PING_NOT_SET' });
+    expect(c.mode).toBe('production');
+    expect(c.runpod.pingUrl).toBeUndefined();
+  });
+
+  it('parses booleans, numbers, args and RunPod log levels', () => {
+    const c = loadConfig({
+      ALLOW_PRIVATE_URLS: 'true',
+      WORKER_CONCURRENCY: '2',
+      COMFYUI_ARGS: '--highvram --reserve-vram 2 --extra "a b"',
+      RUNPOD_LOG_LEVEL: 'WARN',
+    });
+    expect(c.media.allowPrivateUrls).toBe(true);
+    expect(c.runpod.concurrency).toBe(2);
+    expect(c.comfy.extraArgs).toEqual(['--highvram', '--reserve-vram', '2', '--extra', 'a b']);
+    expect(c.logLevel).toBe('warn');
+  });
+
+  it('names every bad variable in one CONFIG_INVALID error', () => {
+    try {
+      loadConfig({ PRESIGN_EXPIRES_S: '604801', ALLOW_PRIVATE_URLS: 'maybe', COMFYUI_URL: 'ftp://x' });
+      throw new Error('expected a throw');
+    } catch (err) {
+      expect(isWorkerError(err, 'CONFIG_INVALID')).toBe(true);
+      const msg = (err as Error).message;
+      expect(msg).toContain('PRESIGN_EXPIRES_S');
+      expect(msg).toContain('ALLOW_PRIVATE_URLS');
+      expect(msg).toContain('COMFYUI_URL');
+    }
+  });
+});
