@@ -1,0 +1,201 @@
+// The SteadyDancer job: validate → fetch inputs (while ComfyUI boots) → upload them to ComfyUI →
+// fill the variant's graph → queue and monitor → collect the MP4s → upload → return URLs → clean up.
+import path from 'node:path';
+import { WorkerError, formatError, toWorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { BucketOverride, ComfySession, ComfyVideo, FetchedFile, JobDeps, JobFilesPort } from './ports';
+import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
+import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
+
+export interface JobRequest {
+  readonly id: string;
+  readonly input: unknown;
+  readonly s3Config?: BucketOverride;
+}
+
+export interface JobRuntime {
+  readonly signal: AbortSignal;
+  progress(update: ProgressUpdate): void;
+  readonly logger: Logger;
+}
+
+export interface OutputVideo {
+  url: string;
+  bucket?: string;
+  key?: string;
+  content_type: 'video/mp4';
+  bytes: number;
+  width: number;
+  height: number;
+  frames: number;
+  fps: number;
+  inline?: string;
+  path?: string;
+}
+
+export interface JobOutput {
+  videos: OutputVideo[];
+  variant: string;
+  seed: number;
+  timings_ms: { inputs: number; queue: number; inference: number; upload: number; total: number };
+}
+
+export interface JobFailure {
+  error: string;
+  refresh_worker?: true;
+}
+
+/** Job ids become folder and file names: keep them to a safe alphabet. */
+export function safeJobId(id: string): string {
+  const cleaned = id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 96);
+  return cleaned || 'job';
+}
+
+export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
+  const schema = createJobInputSchema(deps.workflow.variants, deps.workflow.defaultVariant);
+  const now = deps.now ?? Date.now;
+
+  return async function runJob(job: JobRequest, rt: JobRuntime): Promise<JobOutput | JobFailure> {
+    const started = now();
+    const jobKey = safeJobId(job.id);
+    let files: JobFilesPort | undefined;
+    let session: ComfySession | undefined;
+    const comfyInputs: string[] = [];
+    const comfyVideos: ComfyVideo[] = [];
+    try {
+      const input = parseJobInput(schema, deps.workflow.variants, job.input, () => deps.workflow.randomSeed());
+      const missing = deps.workflow.missingModels(input.variant);
+      if (missing.length > 0) {
+        throw new WorkerError(
+          'MODEL_MISSING',
+          `variant "${input.variant}" needs model files this image lacks: ${missing.join(', ')}. ` +
+            'Build the image with them baked in, or put them on the network volume (see README: Deploy).',
+          { details: { field: 'variant', missing } },
+        );
+      }
+      rt.logger.info('job accepted', { variant: input.variant, seed: input.seed, width: input.width, height: input.height, num_frames: input.num_frames });
+
+      // Cold start: fetching inputs overlaps ComfyUI's boot rather than following it.
+      rt.progress(stageUpdate('inputs'));
+      const comfyReady = deps.comfy.ready(rt.signal);
+      comfyReady.catch(() => {}); // awaited below; avoid an unhandled rejection while inputs fail first
+      files = await deps.inputs.createJobFiles(jobKey);
+      const fetched = await fetchInputs(deps, input, files, job.s3Config, rt.signal);
+      const inputsDone = now();
+
+      rt.progress(stageUpdate('starting'));
+      session = await comfyReady;
+      const referenceImageName = await session.uploadInput(
+        { path: fetched.reference.path, name: `${jobKey}_reference${fetched.reference.ext}` },
+        rt.signal,
+      );
+      comfyInputs.push(referenceImageName);
+      const poseVideoName = await session.uploadInput(
+        { path: fetched.pose.path, name: `${jobKey}_pose${fetched.pose.ext}` },
+        rt.signal,
+      );
+      comfyInputs.push(poseVideoName);
+
+      const prompt = deps.workflow.buildPrompt({
+        ...input,
+        referenceImageName,
+        poseVideoName,
+        filenamePrefix: `${jobKey}/steadydancer`,
+      });
+      rt.progress(stageUpdate('queued'));
+      const queued = now();
+      const result = await session.runPrompt(prompt, {
+        signal: rt.signal,
+        onProgress: (p) => rt.progress(inferenceUpdate(p)),
+      });
+      comfyVideos.push(...result.videos);
+      const inferred = now();
+      if (result.videos.length === 0) {
+        throw new WorkerError('OUTPUT_MISSING', 'the workflow finished but wrote no MP4; check the ComfyUI log lines above');
+      }
+
+      rt.progress(stageUpdate('uploading'));
+      const videos: OutputVideo[] = [];
+      for (const video of result.videos) {
+        videos.push(await storeVideo(deps, session, video, files, jobKey, input, job.s3Config, rt.signal));
+      }
+      const uploaded = now();
+      rt.logger.info('job done', { videos: videos.length, seconds: (uploaded - started) / 1000 });
+      return {
+        videos,
+        variant: input.variant,
+        seed: input.seed,
+        timings_ms: {
+          inputs: inputsDone - started,
+          queue: queued - inputsDone,
+          inference: inferred - queued,
+          upload: uploaded - inferred,
+          total: uploaded - started,
+        },
+      };
+    } catch (err) {
+      // An aborted job ends with the abort's reason (CANCELLED or TIMEOUT), whatever the step that noticed.
+      const reason = rt.signal.aborted ? toWorkerError(rt.signal.reason, 'CANCELLED') : toWorkerError(err);
+      rt.logger.error('job failed', { code: reason.code, err: reason.cause ?? reason, details: reason.details });
+      const failure: JobFailure = { error: formatError(reason) };
+      if (!deps.comfy.healthy) failure.refresh_worker = true;
+      return failure;
+    } finally {
+      if (session) await session.cleanup({ inputs: comfyInputs, videos: comfyVideos });
+      if (files) await files.cleanup();
+    }
+  };
+}
+
+async function fetchInputs<V extends string>(
+  deps: JobDeps<V>,
+  input: ResolvedJobInput<V>,
+  files: JobFilesPort,
+  bucket: BucketOverride | undefined,
+  signal: AbortSignal,
+): Promise<{ reference: FetchedFile; pose: FetchedFile }> {
+  // Fail fast: the first failed fetch aborts the other one.
+  const both = new AbortController();
+  const combined = AbortSignal.any([signal, both.signal]);
+  const fetchOne = (field: 'reference_image' | 'pose_video', expect: 'image' | 'video') =>
+    deps.inputs
+      .fetch(field, input[field], expect, files, { signal: combined, ...(bucket ? { bucket } : {}) })
+      .catch((err: unknown) => {
+        both.abort(err);
+        throw err;
+      });
+  const [reference, pose] = await Promise.all([fetchOne('reference_image', 'image'), fetchOne('pose_video', 'video')]);
+  return { reference, pose };
+}
+
+async function storeVideo<V extends string>(
+  deps: JobDeps<V>,
+  session: ComfySession,
+  video: ComfyVideo,
+  files: JobFilesPort,
+  jobKey: string,
+  input: ResolvedJobInput<V>,
+  bucket: BucketOverride | undefined,
+  signal: AbortSignal,
+): Promise<OutputVideo> {
+  const local = await session.localPath(video, files.dir, signal);
+  const info = await deps.probe(local);
+  const stored = await deps.storage.put(
+    { path: local, name: path.basename(video.filename), jobId: jobKey, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
+    { signal, ...(bucket ? { bucket } : {}) },
+  );
+  const out: OutputVideo = {
+    url: stored.url,
+    content_type: 'video/mp4',
+    bytes: stored.bytes,
+    width: info.width,
+    height: info.height,
+    frames: info.frames,
+    fps: info.fps,
+  };
+  if (stored.bucket !== undefined) out.bucket = stored.bucket;
+  if (stored.key !== undefined) out.key = stored.key;
+  if (stored.inline !== undefined) out.inline = stored.inline;
+  if (stored.path !== undefined) out.path = stored.path;
+  return out;
+}

@@ -1,0 +1,211 @@
+import { describe, expect, it } from '@jest/globals';
+import { createSteadyDancerJob, safeJobId } from '../../src/job/pipeline';
+import type { ComfySession, ComfyVideo, InputsPort, JobDeps, StoragePort } from '../../src/job/ports';
+import type { ProgressUpdate } from '../../src/job/progress';
+import { WorkerError } from '../../src/lib/errors';
+import { silentLogger } from '../../src/lib/logger';
+import { TEST_VARIANTS } from './limits';
+
+type Events = string[];
+
+function setup(overrides: {
+  session?: Partial<ComfySession>;
+  inputs?: Partial<InputsPort>;
+  storage?: Partial<StoragePort>;
+  missing?: string[];
+  healthy?: boolean;
+  ready?: () => Promise<void>;
+} = {}) {
+  const events: Events = [];
+  const prompts: Record<string, unknown>[] = [];
+  const video: ComfyVideo = { filename: 'steadydancer_00001.mp4', subfolder: 'job-1', type: 'output' };
+  const session: ComfySession = {
+    uploadInput: async (f) => {
+      events.push(`upload ${f.name}`);
+      return f.name;
+    },
+    runPrompt: async (prompt, opts) => {
+      prompts.push(prompt);
+      events.push('run');
+      opts.onProgress({ percent: 50, nodeType: 'WanVideoSampler', step: 2, steps: 4 });
+      return { promptId: 'p1', videos: [video] };
+    },
+    localPath: async (v, dir) => `${dir}/${v.filename}`,
+    cleanup: async (files) => {
+      events.push(`comfy cleanup ${files.inputs.length} inputs ${files.videos.length} videos`);
+    },
+    ...overrides.session,
+  };
+  let clock = 1000;
+  const deps: JobDeps<'turbo' | 'quality'> = {
+    workflow: {
+      variants: TEST_VARIANTS,
+      defaultVariant: 'turbo',
+      randomSeed: () => 42,
+      missingModels: (v) => (v === 'quality' ? (overrides.missing ?? []) : []),
+      buildPrompt: (params) => ({ params }),
+    },
+    inputs: {
+      createJobFiles: async (id) => {
+        events.push(`files ${id}`);
+        return { dir: `/tmp/${id}`, cleanup: async () => void events.push('files cleanup') };
+      },
+      fetch: async (field, _source, _expect, _files, opts) => {
+        events.push(`fetch ${field}`);
+        opts.signal.throwIfAborted();
+        return { path: `/tmp/${field}`, bytes: 10, ext: field === 'pose_video' ? '.mp4' : '.png' };
+      },
+      ...overrides.inputs,
+    },
+    comfy: {
+      ready: async () => {
+        events.push('ready?');
+        await overrides.ready?.();
+        events.push('ready');
+        return session;
+      },
+      get healthy() {
+        return overrides.healthy ?? true;
+      },
+    },
+    storage: {
+      put: async (file) => {
+        events.push(`put ${file.jobId}/${file.name}`);
+        return { url: `https://cdn.example/${file.keyPrefix ?? ''}${file.jobId}/${file.name}`, bucket: 'b', key: `${file.jobId}/${file.name}`, bytes: 1234 };
+      },
+      ...overrides.storage,
+    },
+    probe: async () => ({ width: 480, height: 832, frames: 81, fps: 16, bytes: 1234 }),
+    logger: silentLogger,
+    now: () => (clock += 10),
+  };
+  const progress: ProgressUpdate[] = [];
+  const controller = new AbortController();
+  const rt = { signal: controller.signal, progress: (p: ProgressUpdate) => void progress.push(p), logger: silentLogger };
+  return { job: createSteadyDancerJob(deps), events, prompts, progress, rt, controller };
+}
+
+const input = { reference_image: 'https://example.com/p.png', pose_video: 'https://example.com/d.mp4' };
+
+describe('SteadyDancer job pipeline', () => {
+  it('runs a job end to end and returns URLs, metadata, seed and timings', async () => {
+    const t = setup();
+    const out = await t.job({ id: 'job-1', input: { ...input, output: { key_prefix: 'dances/' } } }, t.rt);
+    expect(out).toEqual({
+      videos: [
+        {
+          url: 'https://cdn.example/dances/job-1/steadydancer_00001.mp4',
+          bucket: 'b',
+          key: 'job-1/steadydancer_00001.mp4',
+          content_type: 'video/mp4',
+          bytes: 1234,
+          width: 480,
+          height: 832,
+          frames: 81,
+          fps: 16,
+        },
+      ],
+      variant: 'turbo',
+      seed: 42,
+      timings_ms: expect.objectContaining({ total: expect.any(Number), inference: expect.any(Number) }),
+    });
+    const params = (t.prompts[0] as { params: Record<string, unknown> }).params;
+    expect(params).toMatchObject({
+      referenceImageName: 'job-1_reference.png',
+      poseVideoName: 'job-1_pose.mp4',
+      filenamePrefix: 'job-1/steadydancer',
+      seed: 42,
+      steps: 4,
+    });
+    // Cleanup of ComfyUI's files and the job's temp folder happens after the upload.
+    expect(t.events.slice(-3)).toEqual(['put job-1/steadydancer_00001.mp4', 'comfy cleanup 2 inputs 1 videos', 'files cleanup']);
+    expect(t.progress.map((p) => p.stage)).toEqual(['inputs', 'starting', 'queued', 'sampling', 'uploading']);
+    expect(t.progress[3]).toMatchObject({ step: 2, steps: 4 });
+    const percents = t.progress.map((p) => p.percent);
+    expect([...percents].sort((a, b) => a - b)).toEqual(percents);
+  });
+
+  it('fetches inputs while ComfyUI is still booting', async () => {
+    let boot!: () => void;
+    const booted = new Promise<void>((r) => (boot = r));
+    const t = setup({ ready: () => booted });
+    const run = t.job({ id: 'j', input }, t.rt);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.events).toEqual(expect.arrayContaining(['ready?', 'fetch reference_image', 'fetch pose_video']));
+    expect(t.events).not.toContain('ready');
+    boot();
+    expect(await run).toHaveProperty('videos');
+  });
+
+  it('rejects bad input with INVALID_INPUT before touching anything', async () => {
+    const t = setup();
+    const out = await t.job({ id: 'j', input: { ...input, width: 500 } }, t.rt);
+    expect(out).toEqual({ error: 'INVALID_INPUT: width: must be a multiple of 16' });
+    expect(t.events).toEqual([]);
+  });
+
+  it('fails a variant whose model files are missing with MODEL_MISSING naming them', async () => {
+    const t = setup({ missing: ['diffusion_models/x.safetensors'] });
+    const out = await t.job({ id: 'j', input: { ...input, variant: 'quality' } }, t.rt);
+    expect(out).toEqual({ error: expect.stringMatching(/^MODEL_MISSING: variant "quality" needs .*diffusion_models\/x\.safetensors/) });
+  });
+
+  it('a failed input fetch aborts the other one and still cleans up', async () => {
+    let poseAborted = false;
+    const t = setup({
+      inputs: {
+        fetch: async (field, _s, _e, _f, opts) => {
+          if (field === 'reference_image') throw new WorkerError('INPUT_FETCH_FAILED', 'reference_image: HTTP 404 from example.com');
+          await new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve()));
+          poseAborted = true;
+          throw opts.signal.reason;
+        },
+      },
+    });
+    const out = await t.job({ id: 'j', input }, t.rt);
+    expect(out).toEqual({ error: 'INPUT_FETCH_FAILED: reference_image: HTTP 404 from example.com' });
+    expect(poseAborted).toBe(true);
+    expect(t.events).toContain('files cleanup');
+  });
+
+  it('asks RunPod to refresh the worker when ComfyUI cannot be recovered', async () => {
+    const t = setup({
+      healthy: false,
+      session: { runPrompt: async () => Promise.reject(new WorkerError('COMFY_CRASHED', 'ComfyUI exited with code 137')) },
+    });
+    expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'COMFY_CRASHED: ComfyUI exited with code 137', refresh_worker: true });
+    expect(t.events).toContain('comfy cleanup 2 inputs 0 videos');
+  });
+
+  it('keeps a healthy worker after an OOM', async () => {
+    const t = setup({ session: { runPrompt: async () => Promise.reject(new WorkerError('OUT_OF_MEMORY', 'CUDA out of memory at node 50 (WanVideoSampler)')) } });
+    expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'OUT_OF_MEMORY: CUDA out of memory at node 50 (WanVideoSampler)' });
+  });
+
+  it('ends a cancelled job as CANCELLED whatever step noticed', async () => {
+    const t = setup({
+      session: {
+        runPrompt: async (_p, opts) => {
+          t.controller.abort(new WorkerError('CANCELLED', 'the job was cancelled'));
+          throw new Error('interrupted');
+        },
+      },
+    });
+    expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'CANCELLED: the job was cancelled' });
+  });
+
+  it('reports OUTPUT_MISSING when the workflow wrote no video', async () => {
+    const t = setup({ session: { runPrompt: async () => ({ promptId: 'p', videos: [] }) } });
+    expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: expect.stringMatching(/^OUTPUT_MISSING: /) });
+  });
+
+  it('never reports a URL for a failed upload', async () => {
+    const t = setup({ storage: { put: async () => Promise.reject(new WorkerError('UPLOAD_FAILED', 'bucket b: access denied')) } });
+    expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'UPLOAD_FAILED: bucket b: access denied' });
+  });
+
+  it('makes job ids safe as file names', () => {
+    expect(safeJobId('sync-1f2e/../x y')).toBe('sync-1f2e____x_y');
+    expect(safeJobId('')).toBe('job');
+  });
+});
