@@ -185,7 +185,7 @@ describe('SteadyDancer job pipeline', () => {
   it('ends a cancelled job as CANCELLED whatever step noticed', async () => {
     const t = setup({
       session: {
-        runPrompt: async (_p, opts) => {
+        runPrompt: async () => {
           t.controller.abort(new WorkerError('CANCELLED', 'the job was cancelled'));
           throw new Error('interrupted');
         },
