@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { createJobInputSchema } from '../../src/job/schema';
+import { TEST_VARIANTS } from './limits';
+
+/** Field names of the README's input table (first column, backticked, comma-separated). */
+function readmeFields(): string[] {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('<!-- input-table');
+  expect(start).toBeGreaterThan(-1);
+  const rows = readme.slice(start).split('\n').slice(1);
+  const fields: string[] = [];
+  for (const row of rows.slice(2)) {
+    if (!row.startsWith('|')) break;
+    const first = row.split('|')[1] ?? '';
+    fields.push(...[...first.matchAll(/`([^`]+)`/g)].map((m) => m[1] as string));
+  }
+  return fields.sort();
+}
+
+function schemaFields(): string[] {
+  const shape = createJobInputSchema(TEST_VARIANTS, 'turbo').shape;
+  const fields: string[] = [];
+  for (const [key, value] of Object.entries(shape)) {
+    const inner = (value as { unwrap?: () => { shape?: Record<string, unknown> } }).unwrap?.();
+    if (inner?.shape) fields.push(...Object.keys(inner.shape).map((k) => `${key}.${k}`));
+    else fields.push(key);
+  }
+  return fields.sort();
+}
+
+describe('README input table', () => {
+  it('lists exactly the fields of the job input schema', () => {
+    expect(readmeFields()).toEqual(schemaFields());
+  });
+});
