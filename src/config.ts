@@ -90,6 +90,9 @@ const EnvSchema = z.object({
   ALLOW_PRIVATE_URLS: bool(false),
 });
 
+/** Every variable loadConfig reads (the README's configuration table is checked against it). */
+export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
+
 export interface RunpodConfig {
   /** Production mode iff the job-take URL is set. */
   readonly jobTakeUrl: string | undefined;

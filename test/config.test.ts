@@ -49,3 +49,18 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('README configuration table', () => {
+  it('documents exactly the variables loadConfig reads', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { ENV_VARS } = await import('../src/config');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('<!-- env-table'));
+    const documented: string[] = [];
+    for (const row of table.split('\n').slice(3)) {
+      if (!row.startsWith('|')) break;
+      documented.push(...[...(row.split('|')[1] ?? '').matchAll(/`([A-Z0-9_]+)`/g)].map((m) => m[1] as string));
+    }
+    expect(documented.sort()).toEqual([...ENV_VARS].sort());
+  });
+});
