@@ -85,8 +85,10 @@ export class LocalJobs {
       waiters: new Set(),
     });
     this.queue.push(id);
+    // The answer to /run is IN_QUEUE, as on RunPod, even when a slot picks the job up at once.
+    const queued = this.status(id) as StatusObject;
     this.pump();
-    return this.status(id) as StatusObject;
+    return queued;
   }
 
   has(id: string): boolean {
@@ -162,8 +164,9 @@ export class LocalJobs {
     Object.assign(j, { status: 'IN_QUEUE', output: undefined, error: undefined, startedAt: undefined, finishedAt: undefined, stream: [], streamSent: 0, createdAt: this.now() });
     this.counts.retried++;
     this.queue.push(id);
+    const queued = this.status(id);
     this.pump();
-    return this.status(id);
+    return queued;
   }
 
   /** Removes every queued job (running ones are unaffected). */
