@@ -1,0 +1,117 @@
+// The heartbeat runs in a worker_thread so a handler that blocks the main event loop cannot starve
+// it (rp-py uses a separate process). The main thread tells it the running job ids by message.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../lib/logger';
+import { RUNPOD_PROTOCOL_VERSION } from './envelope';
+
+export interface HeartbeatOptions {
+  /** Ping URL with `$RUNPOD_POD_ID` already filled. */
+  url: string;
+  apiKey: string;
+  intervalMs: number;
+  userAgent: string;
+  logger: Logger;
+}
+
+/** Messages from main to the thread. */
+type ToThread = { type: 'jobs'; ids: string[] } | { type: 'stop' };
+/** Messages from the thread to main (for logging only). */
+type FromThread = { type: 'failed'; status?: number; message: string } | { type: 'stopped' };
+
+// Self-contained JS (the bundle has no separate file for the thread): ping now, then every interval;
+// `job_id` omitted when idle; timeout 2 × interval; up to 3 retries on 429/500/502/503/504.
+const THREAD_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, apiKey, intervalMs, userAgent, version } = workerData;
+let ids = [];
+let timer;
+let stopped = false;
+const RETRY = new Set([429, 500, 502, 503, 504]);
+function pingUrl() {
+  const params = [];
+  if (ids.length > 0) params.push('job_id=' + encodeURIComponent(ids.join(',')).replace(/%2C/g, ','));
+  params.push('runpod_version=' + encodeURIComponent(version));
+  return url + (url.includes('?') ? '&' : '?') + params.join('&');
+}
+async function ping() {
+  for (let attempt = 0; attempt < 4 && !stopped; attempt++) {
+    try {
+      const res = await fetch(pingUrl(), {
+        headers: { Authorization: apiKey, 'User-Agent': userAgent },
+        signal: AbortSignal.timeout(intervalMs * 2),
+      });
+      await res.arrayBuffer();
+      if (res.ok) return;
+      if (!RETRY.has(res.status) || attempt === 3) {
+        parentPort.postMessage({ type: 'failed', status: res.status, message: 'ping answered HTTP ' + res.status });
+        return;
+      }
+    } catch (err) {
+      parentPort.postMessage({ type: 'failed', message: String(err && err.message || err) });
+      return;
+    }
+  }
+}
+async function loop() {
+  if (stopped) return;
+  const started = Date.now();
+  await ping();
+  if (!stopped) timer = setTimeout(loop, Math.max(0, intervalMs - (Date.now() - started)));
+}
+parentPort.on('message', (msg) => {
+  if (msg.type === 'jobs') ids = msg.ids;
+  if (msg.type === 'stop') {
+    stopped = true;
+    clearTimeout(timer);
+    parentPort.postMessage({ type: 'stopped' });
+    parentPort.close();
+  }
+});
+loop();
+`;
+
+/** Floor on the ping interval (rp-py turns < 1000 ms into a 0 s tight loop). */
+export const MIN_PING_INTERVAL_MS = 1000;
+
+export class Heartbeat {
+  private readonly worker: Worker;
+  private stopping: Promise<void> | undefined;
+
+  constructor(opts: HeartbeatOptions) {
+    this.worker = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: {
+        url: opts.url,
+        apiKey: opts.apiKey,
+        intervalMs: Math.max(MIN_PING_INTERVAL_MS, opts.intervalMs),
+        userAgent: opts.userAgent,
+        version: RUNPOD_PROTOCOL_VERSION,
+      },
+    });
+    this.worker.on('message', (msg: FromThread) => {
+      if (msg.type === 'failed') opts.logger.warn('heartbeat ping failed', { status: msg.status, reason: msg.message });
+    });
+    this.worker.on('error', (err) => opts.logger.error('heartbeat thread crashed', { error: err }));
+    // The thread must never be what keeps the process alive.
+    this.worker.unref();
+  }
+
+  /** The ids sent with every following ping. */
+  setJobs(ids: readonly string[]): void {
+    if (this.stopping) return;
+    this.worker.postMessage({ type: 'jobs', ids: [...ids] } satisfies ToThread);
+  }
+
+  /** Stops pinging; idempotent; bounded (terminates the thread if it does not answer in 1 s). */
+  stop(): Promise<void> {
+    this.stopping ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void this.worker.terminate().finally(resolve), 1000);
+      this.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.worker.postMessage({ type: 'stop' } satisfies ToThread);
+    });
+    return this.stopping;
+  }
+}

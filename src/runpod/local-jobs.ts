@@ -1,0 +1,289 @@
+// The local API's queue: jobs run in the background with the configured concurrency, through the
+// same executeJob as production, and keep RunPod's statuses so clients see what they would see there.
+import { randomUUID } from 'node:crypto';
+import { isWorkerError, WorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { retry } from '../lib/retry';
+import { serialiseResult } from './envelope';
+import { executeJob } from './execute';
+import type { Handler, RunpodJob } from './types';
+import type { RuntimeTiming } from './timing';
+
+export type LocalStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
+const FINAL: ReadonlySet<LocalStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
+
+export interface StatusObject {
+  id: string;
+  status: LocalStatus;
+  delayTime?: number;
+  executionTime?: number;
+  output?: unknown;
+  error?: unknown;
+}
+
+interface LocalJob {
+  job: RunpodJob;
+  status: LocalStatus;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  output?: unknown;
+  error?: unknown;
+  stream: unknown[];
+  /** Chunks already handed out by /stream (it returns only new ones). */
+  streamSent: number;
+  timeoutMs: number;
+  controller?: AbortController;
+  /** Set while the handler runs (a cancelled job's handler may still be settling). */
+  settled?: Promise<void>;
+  waiters: Set<() => void>;
+}
+
+export interface LocalJobsOptions {
+  handler: Handler;
+  logger: Logger;
+  concurrency: number;
+  jobTimeoutMs: number;
+  timing: RuntimeTiming;
+  fetch: typeof fetch;
+  returnAggregateStream: boolean;
+  hostname: string;
+  filesBaseUrl?: string;
+  now?: () => number;
+}
+
+export interface SubmitBody {
+  input: unknown;
+  webhook?: unknown;
+  policy?: { executionTimeout?: unknown };
+  [key: string]: unknown;
+}
+
+export class LocalJobs {
+  private readonly jobs = new Map<string, LocalJob>();
+  private readonly queue: string[] = [];
+  private running = 0;
+  private counts = { completed: 0, failed: 0, retried: 0 };
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly opts: LocalJobsOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  submit(body: SubmitBody): StatusObject {
+    const id = `local-${randomUUID()}`;
+    const timeout = body.policy?.executionTimeout;
+    const job: RunpodJob = { ...body, id, input: body.input } as RunpodJob;
+    this.jobs.set(id, {
+      job,
+      status: 'IN_QUEUE',
+      createdAt: this.now(),
+      stream: [],
+      streamSent: 0,
+      timeoutMs: typeof timeout === 'number' && timeout >= 1000 ? timeout : this.opts.jobTimeoutMs,
+      waiters: new Set(),
+    });
+    this.queue.push(id);
+    // The answer to /run is IN_QUEUE, as on RunPod, even when a slot picks the job up at once.
+    const queued = this.status(id) as StatusObject;
+    this.pump();
+    return queued;
+  }
+
+  has(id: string): boolean {
+    return this.jobs.has(id);
+  }
+
+  status(id: string): StatusObject | undefined {
+    const j = this.jobs.get(id);
+    if (!j) return undefined;
+    const s: StatusObject = { id, status: j.status };
+    if (j.startedAt !== undefined) s.delayTime = j.startedAt - j.createdAt;
+    if (j.startedAt !== undefined && j.finishedAt !== undefined) s.executionTime = j.finishedAt - j.startedAt;
+    if (j.output !== undefined) s.output = j.output;
+    if (j.error !== undefined) s.error = j.error;
+    return s;
+  }
+
+  /** Resolves the status once final or after `waitMs`, whichever is first. */
+  async waitFinal(id: string, waitMs: number): Promise<StatusObject | undefined> {
+    const deadline = this.now() + waitMs;
+    for (;;) {
+      const j = this.jobs.get(id);
+      if (!j || FINAL.has(j.status) || this.now() >= deadline) return this.status(id);
+      await this.waitChange(j, deadline - this.now());
+    }
+  }
+
+  /** Stream chunks not yet handed out; waits up to `waitMs` for one when none is new and the job runs. */
+  async streamSince(id: string, waitMs: number): Promise<{ status: LocalStatus; stream: { output: unknown }[]; error?: unknown } | undefined> {
+    const j = this.jobs.get(id);
+    if (!j) return undefined;
+    if (j.streamSent >= j.stream.length && !FINAL.has(j.status)) await this.waitChange(j, waitMs);
+    const fresh = j.stream.slice(j.streamSent).map((output) => ({ output }));
+    j.streamSent = j.stream.length;
+    return { status: j.status, stream: fresh, ...(j.error !== undefined ? { error: j.error } : {}) };
+  }
+
+  private waitChange(j: LocalJob, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        j.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      j.waiters.add(done);
+    });
+  }
+
+  private changed(j: LocalJob): void {
+    for (const w of [...j.waiters]) w();
+  }
+
+  cancel(id: string): StatusObject | undefined {
+    const j = this.jobs.get(id);
+    if (!j) return undefined;
+    if (j.status === 'IN_QUEUE') {
+      this.queue.splice(this.queue.indexOf(id), 1);
+      this.finish(j, 'CANCELLED');
+    } else if (j.status === 'IN_PROGRESS') {
+      j.controller?.abort(new WorkerError('CANCELLED', 'the job was cancelled through the local API'));
+      // The slot stays busy until the handler settles; the status is final now, as on RunPod.
+      this.finish(j, 'CANCELLED');
+    }
+    return this.status(id);
+  }
+
+  /** RunPod's /retry: FAILED or TIMED_OUT jobs only, same id, back to IN_QUEUE. */
+  retry(id: string): StatusObject | undefined | 'not-retryable' {
+    const j = this.jobs.get(id);
+    if (!j) return undefined;
+    if (j.status !== 'FAILED' && j.status !== 'TIMED_OUT') return 'not-retryable';
+    Object.assign(j, { status: 'IN_QUEUE', output: undefined, error: undefined, startedAt: undefined, finishedAt: undefined, stream: [], streamSent: 0, createdAt: this.now() });
+    this.counts.retried++;
+    this.queue.push(id);
+    const queued = this.status(id);
+    this.pump();
+    return queued;
+  }
+
+  /** Removes every queued job (running ones are unaffected). */
+  purge(): number {
+    const ids = this.queue.splice(0);
+    for (const id of ids) this.jobs.delete(id);
+    return ids.length;
+  }
+
+  health(): Record<string, unknown> {
+    const idle = Math.max(0, this.opts.concurrency - this.running);
+    return {
+      jobs: { completed: this.counts.completed, failed: this.counts.failed, inProgress: this.running, inQueue: this.queue.length, retried: this.counts.retried },
+      workers: { idle: idle > 0 ? 1 : 0, initializing: 0, ready: idle > 0 ? 1 : 0, running: this.running > 0 ? 1 : 0, throttled: 0, unhealthy: 0 },
+    };
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.opts.concurrency && this.queue.length > 0) {
+      const id = this.queue.shift() as string;
+      const j = this.jobs.get(id);
+      if (!j) continue;
+      this.running++;
+      j.settled = this.run(j).finally(() => {
+        j.settled = undefined;
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(j: LocalJob): Promise<void> {
+    const { opts } = this;
+    const logger = opts.logger.child({ requestId: j.job.id });
+    const controller = new AbortController();
+    j.controller = controller;
+    j.status = 'IN_PROGRESS';
+    j.startedAt = this.now();
+    this.changed(j);
+    const timer = setTimeout(() => controller.abort(new WorkerError('TIMEOUT', `the job ran longer than its execution timeout (${j.timeoutMs} ms)`)), j.timeoutMs);
+    try {
+      const outcome = await executeJob({
+        handler: opts.handler,
+        job: j.job,
+        ctx: {
+          signal: controller.signal,
+          progress: (update) => {
+            if (j.status !== 'IN_PROGRESS') return;
+            j.output = update; // RunPod shows progress as the job's output while it runs
+            this.changed(j);
+          },
+          logger,
+          mode: 'api',
+          ...(opts.filesBaseUrl ? { filesBaseUrl: opts.filesBaseUrl } : {}),
+        },
+        origin: { hostname: opts.hostname, workerId: 'local' },
+        returnAggregateStream: opts.returnAggregateStream,
+        abandonGraceMs: opts.timing.abandonGraceMs,
+        sendChunk: async (chunk) => {
+          j.stream.push(chunk.output);
+          this.changed(j);
+        },
+      });
+      if (j.status !== 'IN_PROGRESS') return; // cancelled meanwhile: keep CANCELLED
+      const { body } = serialiseResult(outcome.body, opts.timing.maxResultBytes);
+      j.output = body.output;
+      j.error = body.error;
+      const timedOut = isWorkerError(outcome.abortReason, 'TIMEOUT');
+      this.finish(j, timedOut ? 'TIMED_OUT' : body.error ? 'FAILED' : 'COMPLETED');
+      logger.info(`job ${j.status}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private finish(j: LocalJob, status: LocalStatus): void {
+    j.status = status;
+    j.finishedAt = this.now();
+    if (j.startedAt === undefined) j.startedAt = j.finishedAt;
+    if (status === 'COMPLETED') this.counts.completed++;
+    if (status === 'FAILED' || status === 'TIMED_OUT') this.counts.failed++;
+    this.changed(j);
+    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '') void this.deliverWebhook(j.job.webhook, this.status(j.job.id) as StatusObject);
+  }
+
+  /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). */
+  private async deliverWebhook(url: string, status: StatusObject): Promise<void> {
+    const logger = this.opts.logger.child({ requestId: status.id });
+    try {
+      await retry(
+        async () => {
+          const res = await this.opts.fetch(url, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(status),
+            signal: AbortSignal.timeout(this.opts.timing.postTimeoutMs),
+          });
+          await res.arrayBuffer();
+          if (!res.ok) throw new WorkerError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
+        },
+        { attempts: this.opts.timing.webhookAttempts, minDelayMs: this.opts.timing.webhookRetryDelayMs, factor: 1, jitter: false },
+      );
+      logger.info('webhook delivered');
+    } catch (err) {
+      logger.error('webhook could not be delivered', { error: err });
+    }
+  }
+
+  /** Stops starting jobs, drops the queue, gives running ones `graceMs`, then aborts them. */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    this.purge();
+    const running = [...this.jobs.values()].filter((j) => j.settled !== undefined);
+    const timer = setTimeout(() => {
+      for (const j of running) j.controller?.abort(new WorkerError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } }));
+    }, graceMs);
+    await Promise.all(running.map((j) => j.settled));
+    clearTimeout(timer);
+  }
+}

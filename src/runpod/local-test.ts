@@ -1,0 +1,83 @@
+// One-shot local mode (rp-py `rp_local`): run the job from --test_input or ./test_input.json once,
+// print the result, exit 0 on success and 1 otherwise. Unlike rp-py, stream handlers are iterated.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { WorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { executeJob } from './execute';
+import type { Handler, RunpodJob } from './types';
+import type { RuntimeTiming } from './timing';
+
+export interface LocalTestOptions {
+  handler: Handler;
+  logger: Logger;
+  testInput: string | undefined;
+  cwd: string;
+  jobTimeoutMs: number;
+  timing: RuntimeTiming;
+  returnAggregateStream: boolean;
+  hostname: string;
+  /** Where the result JSON is printed. */
+  print: (text: string) => void;
+  /** Aborts the job (SIGTERM / SIGINT). */
+  shutdownSignal: AbortSignal;
+}
+
+async function readJobText(opts: LocalTestOptions): Promise<string | undefined> {
+  if (opts.testInput !== undefined) return opts.testInput;
+  try {
+    return await readFile(path.join(opts.cwd, 'test_input.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
+  const { logger } = opts;
+  const text = await readJobText(opts);
+  if (text === undefined) {
+    logger.warn('test_input.json not found, exiting.', { cwd: opts.cwd });
+    return 1;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    logger.error(`the test input is not valid JSON: ${(err as Error).message}`, { source: opts.testInput !== undefined ? '--test_input' : 'test_input.json' });
+    return 1;
+  }
+  const fields = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  if (fields.input === undefined || fields.input === null) {
+    logger.error('Job has no input parameter. Unable to run.');
+    return 1;
+  }
+  const job: RunpodJob = { ...fields, id: typeof fields.id === 'string' ? fields.id : 'local_test', input: fields.input };
+  const jobLogger = logger.child({ requestId: job.id });
+  const controller = new AbortController();
+  const onShutdown = (): void => controller.abort(new WorkerError('CANCELLED', 'interrupted (SIGTERM/SIGINT)'));
+  opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+  const timer = setTimeout(() => controller.abort(new WorkerError('TIMEOUT', `the job ran longer than JOB_TIMEOUT_S (${opts.jobTimeoutMs} ms)`)), opts.jobTimeoutMs);
+  try {
+    const outcome = await executeJob({
+      handler: opts.handler,
+      job,
+      ctx: { signal: controller.signal, progress: (update) => jobLogger.info('progress', { progress: update }), logger: jobLogger, mode: 'test_input' },
+      origin: { hostname: opts.hostname, workerId: 'local' },
+      returnAggregateStream: opts.returnAggregateStream,
+      abandonGraceMs: opts.timing.abandonGraceMs,
+      sendChunk: async (chunk) => jobLogger.info('stream chunk', { chunk: chunk.output }),
+    });
+    opts.print(`${JSON.stringify(outcome.body, null, 2)}\n`);
+    if (outcome.body.error) {
+      jobLogger.error(`Job ${job.id} failed with error: ${String(outcome.body.error)}`);
+      return 1;
+    }
+    jobLogger.info(`Job ${job.id} completed successfully.`);
+    logger.info('Local testing complete, exiting.');
+    return 0;
+  } finally {
+    clearTimeout(timer);
+    opts.shutdownSignal.removeEventListener('abort', onShutdown);
+  }
+}

@@ -1,0 +1,274 @@
+// Production mode: take loop, job runs, stop-signal loop and heartbeat under one shutdown
+// (rp-py `JobScaler`). `run()` and `close()` are safe to call twice (BullMQ's Worker lifecycle).
+import { randomUUID } from 'node:crypto';
+import { WorkerError } from '../lib/errors';
+import { delay } from '../lib/delay';
+import type { Logger } from '../lib/logger';
+import { backoffDelay } from '../lib/retry';
+import type { RunpodConfig } from '../config';
+import { serialiseResult } from './envelope';
+import { executeJob } from './execute';
+import { Heartbeat } from './heartbeat';
+import { JobApi } from './job-api';
+import { JobReporter } from './job-reporter';
+import { pingUrl } from './urls';
+import type { Handler, RunpodJob } from './types';
+import type { RuntimeTiming } from './timing';
+
+export interface ProductionWorkerOptions {
+  config: RunpodConfig;
+  handler: Handler;
+  logger: Logger;
+  fetch: typeof fetch;
+  timing: RuntimeTiming;
+  returnAggregateStream: boolean;
+  userAgent: string;
+}
+
+interface ActiveJob {
+  job: RunpodJob;
+  controller: AbortController;
+  /** RunPod asked to stop it: nothing is posted (as rp-py). */
+  stopped: boolean;
+  done: Promise<void>;
+}
+
+/** Resolves after `ms`, or early (without error) when the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return delay(ms, signal).catch(() => {});
+}
+
+export class ProductionWorker {
+  readonly workerId: string;
+  private readonly api: JobApi;
+  private readonly active = new Map<string, ActiveJob>();
+  private readonly takeController = new AbortController();
+  private readonly stopPollController = new AbortController();
+  private readonly slotWaiters = new Set<() => void>();
+  private heartbeat: Heartbeat | undefined;
+  private running: Promise<number> | undefined;
+  private closing: Promise<void> | undefined;
+  private resolveClosed!: () => void;
+  private readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
+
+  constructor(private readonly opts: ProductionWorkerOptions) {
+    const { config } = opts;
+    if (!config.jobTakeUrl) throw new WorkerError('CONFIG_INVALID', 'production mode needs RUNPOD_WEBHOOK_GET_JOB');
+    this.workerId = config.podId ?? randomUUID();
+    this.api = new JobApi({
+      takeTemplate: config.jobTakeUrl,
+      doneTemplate: config.jobDoneUrl,
+      streamTemplate: config.jobStreamUrl,
+      apiKey: config.apiKey,
+      workerId: this.workerId,
+      fetch: opts.fetch,
+      logger: opts.logger,
+      userAgent: opts.userAgent,
+      pollTimeoutMs: opts.timing.pollTimeoutMs,
+      postTimeoutMs: opts.timing.postTimeoutMs,
+    });
+  }
+
+  /** Runs until close() (SIGTERM) or a refresh_worker exit; resolves the exit code. */
+  run(): Promise<number> {
+    this.running ??= this.runLoops();
+    return this.running;
+  }
+
+  private async runLoops(): Promise<number> {
+    const { config, logger } = this.opts;
+    if (config.apiKey && config.podId && config.pingUrl) {
+      this.heartbeat = new Heartbeat({
+        url: pingUrl(config.pingUrl, this.workerId),
+        apiKey: config.apiKey,
+        intervalMs: config.pingIntervalMs,
+        userAgent: this.opts.userAgent,
+        logger,
+      });
+    } else {
+      logger.warn('heartbeat disabled: RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID are all needed');
+    }
+    if (!this.api.stopUrl) logger.warn('job stop channel disabled: the job-take URL has no /job-take/ segment');
+    logger.info('worker started', { workerId: this.workerId, concurrency: config.concurrency });
+    const stopLoop = this.stopLoop();
+    await this.takeLoop();
+    await this.closed;
+    await stopLoop;
+    return 0;
+  }
+
+  /** Graceful shutdown: stop taking, drain within the grace period, post, stop. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { logger, config } = this.opts;
+    logger.info('shutting down: no new jobs', { running: this.active.size, graceMs: config.shutdownGraceMs });
+    // Aborts the take long poll and any backoff at once; the take loop then drains and stops the rest.
+    this.takeController.abort(new WorkerError('CANCELLED', 'worker shutting down'));
+    if (!this.running) this.resolveClosed();
+    await this.closed;
+  }
+
+  private async drainAndStop(): Promise<void> {
+    const { logger, config } = this.opts;
+    const drained = Promise.all([...this.active.values()].map((a) => a.done));
+    const graceTimer = setTimeout(() => {
+      for (const a of this.active.values()) {
+        logger.warn('shutdown grace period over; aborting the job', { requestId: a.job.id });
+        a.controller.abort(
+          new WorkerError('TIMEOUT', `the worker is shutting down and the job did not finish within SHUTDOWN_GRACE_S (${config.shutdownGraceMs} ms)`, {
+            details: { reason: 'shutdown' },
+          }),
+        );
+      }
+    }, config.shutdownGraceMs);
+    await drained;
+    clearTimeout(graceTimer);
+    this.stopPollController.abort();
+    await this.heartbeat?.stop();
+    logger.info('worker stopped');
+    this.resolveClosed();
+  }
+
+  private need(): number {
+    return this.opts.config.concurrency - this.active.size;
+  }
+
+  private waitForSlot(signal: AbortSignal): Promise<void> {
+    if (this.need() > 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.slotWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.slotWaiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private async takeLoop(): Promise<void> {
+    const { logger, timing } = this.opts;
+    const signal = this.takeController.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      await this.waitForSlot(signal);
+      if (signal.aborted) break;
+      const result = await this.api.take(this.need(), this.active.size > 0, signal);
+      switch (result.kind) {
+        case 'jobs':
+          failures = 0;
+          // Jobs that arrive while shutting down are still run and reported (rp-py may lose them).
+          for (const job of result.jobs) this.start(job);
+          break;
+        case 'none':
+          failures = 0;
+          break;
+        case 'none-400':
+          failures = 0;
+          await pause(timing.noJob400DelayMs, signal);
+          break;
+        case 'throttled':
+          logger.warn('job take throttled (429); waiting');
+          await pause(timing.throttledDelayMs, signal);
+          break;
+        case 'failed': {
+          if (signal.aborted) break;
+          failures++;
+          const wait = backoffDelay(failures, { minDelayMs: timing.takeBackoffMinMs, maxDelayMs: timing.takeBackoffMaxMs });
+          logger.warn('job take failed; backing off', { error: result.error, attempt: failures, delayMs: wait });
+          await pause(wait, signal);
+          break;
+        }
+      }
+    }
+    await this.drainAndStop();
+  }
+
+  private async stopLoop(): Promise<void> {
+    if (!this.api.stopUrl) return;
+    const { logger, timing } = this.opts;
+    const signal = this.stopPollController.signal;
+    while (!signal.aborted) {
+      const result = await this.api.pollStop(signal);
+      if (signal.aborted) break;
+      if (result.kind === 'ids') {
+        for (const id of result.ids) this.stopJob(id);
+        if (result.ids.length === 0) await pause(timing.stopIdleDelayMs, signal);
+      } else if (result.kind === 'throttled') {
+        await pause(timing.throttledDelayMs, signal);
+      } else {
+        logger.warn('job stop poll failed', { error: result.error });
+        await pause(timing.stopErrorDelayMs, signal);
+      }
+    }
+  }
+
+  private stopJob(id: string): void {
+    const a = this.active.get(id);
+    if (!a || a.stopped) return;
+    a.stopped = true;
+    this.opts.logger.info('RunPod stopped the job; aborting it', { requestId: id });
+    a.controller.abort(new WorkerError('CANCELLED', 'RunPod stopped the job (cancelled or timed out)'));
+    this.syncHeartbeat();
+  }
+
+  private syncHeartbeat(): void {
+    this.heartbeat?.setJobs([...this.active.values()].filter((a) => !a.stopped).map((a) => a.job.id));
+  }
+
+  private start(job: RunpodJob): void {
+    if (this.active.has(job.id)) {
+      this.opts.logger.warn('job taken twice while still running; ignoring the duplicate', { requestId: job.id });
+      return;
+    }
+    const controller = new AbortController();
+    const entry: ActiveJob = { job, controller, stopped: false, done: Promise.resolve() };
+    this.active.set(job.id, entry);
+    this.syncHeartbeat();
+    entry.done = this.runJob(entry).finally(() => {
+      this.active.delete(job.id);
+      this.syncHeartbeat();
+      for (const wake of [...this.slotWaiters]) wake();
+    });
+  }
+
+  private async runJob(entry: ActiveJob): Promise<void> {
+    const { config, timing } = this.opts;
+    const { job, controller } = entry;
+    const logger = this.opts.logger.child({ requestId: job.id });
+    const reporter = new JobReporter(job.id, this.api, timing, logger);
+    const timeout = setTimeout(
+      () => controller.abort(new WorkerError('TIMEOUT', `the job ran longer than JOB_TIMEOUT_S (${config.jobTimeoutMs} ms)`)),
+      config.jobTimeoutMs,
+    );
+    logger.info('job started');
+    let outcome;
+    try {
+      outcome = await executeJob({
+        handler: this.opts.handler,
+        job,
+        ctx: { signal: controller.signal, progress: (u) => reporter.progress(u), logger, mode: 'production' },
+        origin: { hostname: config.podHostname, workerId: config.podId ?? 'unknown' },
+        returnAggregateStream: this.opts.returnAggregateStream,
+        abandonGraceMs: timing.abandonGraceMs,
+        sendChunk: (chunk) => reporter.chunk(JSON.stringify(chunk)),
+      });
+    } finally {
+      clearTimeout(timeout);
+    }
+    if (entry.stopped) {
+      logger.info('job stopped by RunPod; nothing posted');
+      return;
+    }
+    const body = config.refreshWorker ? { ...outcome.body, stopPod: true as const } : outcome.body;
+    const { text, body: sent } = serialiseResult(body, timing.maxResultBytes);
+    const accepted = await reporter.final(text, outcome.isStream);
+    logger.info(sent.error ? 'job failed' : 'job completed', { posted: accepted, ...(sent.stopPod ? { stopPod: true } : {}) });
+    // REFRESH_WORKER: RunPod replaces this worker after the job; exit cleanly once the post settled.
+    if (config.refreshWorker) void this.close();
+  }
+}

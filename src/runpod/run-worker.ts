@@ -1,0 +1,139 @@
+// The one entry point handler/ calls: picks the mode from argv and config, runs until done or
+// SIGTERM, and resolves the process exit code (the caller exits with it).
+import os from 'node:os';
+import type { RunpodConfig } from '../config';
+import { toWorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { parseArgs } from './args';
+import { startLocalApi } from './local-api';
+import { runLocalTest } from './local-test';
+import { ProductionWorker } from './production-worker';
+import { DEFAULT_TIMING, type RuntimeTiming } from './timing';
+import type { Handler, WorkerMode } from './types';
+
+export interface RunWorkerOptions {
+  config: RunpodConfig;
+  handler: Handler;
+  logger: Logger;
+  /** Arguments after the script name: `process.argv.slice(2)`. */
+  argv: readonly string[];
+  /** Where ./test_input.json is looked up. Default process.cwd(). */
+  cwd?: string;
+  fetch?: typeof fetch;
+  /** Local API: folder served under `<url>/files/` (ctx.filesBaseUrl points there). */
+  filesDir?: string;
+  /** Runs once, after jobs have drained, before runWorker resolves (e.g. stop ComfyUI). */
+  onShutdown?: () => Promise<void>;
+  /** Stream handlers: post every chunk again in the final result (rp-py `return_aggregate_stream`). */
+  returnAggregateStream?: boolean;
+  /** Aborting it shuts down like SIGTERM (tests, embedding). */
+  shutdownSignal?: AbortSignal;
+  /** Listen to SIGTERM/SIGINT on `process`. Default true. */
+  handleSignals?: boolean;
+  /** Overrides of intervals and deadlines (tests use short ones). */
+  timing?: Partial<RuntimeTiming>;
+  /** One-shot mode prints its result here. Default process.stdout. */
+  print?: (text: string) => void;
+  /** Called with the local API's base URL once it listens. */
+  onListening?: (url: string) => void;
+}
+
+const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
+
+/** Which mode argv and config select (rp-py order: serve API, then test input / no take URL, then production). */
+export function selectMode(argv: readonly string[], config: RunpodConfig): WorkerMode {
+  const args = parseArgs(argv);
+  if (args.serveApi) return 'api';
+  if (args.testInput !== undefined || !config.jobTakeUrl) return 'test_input';
+  return 'production';
+}
+
+export async function runWorker(opts: RunWorkerOptions): Promise<number> {
+  const { config } = opts;
+  // RunPod's log format: every line carries requestId (null outside a job) when on an endpoint.
+  const logger = config.endpointId ? opts.logger.child({ requestId: null }) : opts.logger;
+  const timing: RuntimeTiming = { ...DEFAULT_TIMING, ...opts.timing };
+  const fetchFn = opts.fetch ?? globalThis.fetch;
+  const shutdown = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info(`received ${signal}`);
+    shutdown.abort();
+  };
+  const linked = opts.shutdownSignal;
+  const onLinked = (): void => shutdown.abort();
+  linked?.addEventListener('abort', onLinked, { once: true });
+  if (linked?.aborted) shutdown.abort();
+  if (opts.handleSignals !== false) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  try {
+    const args = parseArgs(opts.argv);
+    if (args.debugger) logger.warn('--rp_debugger is not supported by this worker; ignored');
+    const mode = selectMode(opts.argv, config);
+    logger.info('worker mode', { mode });
+    if (mode === 'test_input') {
+      return await runLocalTest({
+        handler: opts.handler,
+        logger,
+        testInput: args.testInput,
+        cwd: opts.cwd ?? process.cwd(),
+        jobTimeoutMs: config.jobTimeoutMs,
+        timing,
+        returnAggregateStream: opts.returnAggregateStream ?? false,
+        hostname: config.podHostname === 'unknown' ? os.hostname() : config.podHostname,
+        print: opts.print ?? ((t) => process.stdout.write(t)),
+        shutdownSignal: shutdown.signal,
+      });
+    }
+    if (mode === 'api') {
+      const api = await startLocalApi({
+        host: args.apiHost,
+        port: args.apiPort,
+        handler: opts.handler,
+        logger,
+        concurrency: args.apiConcurrency ?? config.concurrency,
+        jobTimeoutMs: config.jobTimeoutMs,
+        timing,
+        fetch: fetchFn,
+        returnAggregateStream: opts.returnAggregateStream ?? false,
+        hostname: config.podHostname === 'unknown' ? os.hostname() : config.podHostname,
+        ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
+      });
+      opts.onListening?.(api.url);
+      await new Promise<void>((resolve) => {
+        if (shutdown.signal.aborted) resolve();
+        shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await api.close(config.shutdownGraceMs);
+      return 0;
+    }
+    const worker = new ProductionWorker({
+      config,
+      handler: opts.handler,
+      logger,
+      fetch: fetchFn,
+      timing,
+      returnAggregateStream: opts.returnAggregateStream ?? false,
+      userAgent: USER_AGENT,
+    });
+    const onShutdownSignal = (): void => void worker.close();
+    if (shutdown.signal.aborted) void worker.close();
+    shutdown.signal.addEventListener('abort', onShutdownSignal, { once: true });
+    return await worker.run();
+  } catch (err) {
+    logger.error('the worker stopped on an error', { error: toWorkerError(err) });
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    linked?.removeEventListener('abort', onLinked);
+    if (opts.onShutdown) {
+      try {
+        await opts.onShutdown();
+      } catch (err) {
+        logger.error('onShutdown failed', { error: err });
+      }
+    }
+  }
+}

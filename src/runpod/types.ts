@@ -1,0 +1,48 @@
+// The runtime's public types: what a handler receives and may return.
+import type { Logger } from '../lib/logger';
+
+/** A job as RunPod hands it over; only `id` and `input` are guaranteed, other keys pass through. */
+export interface RunpodJob {
+  id: string;
+  input: unknown;
+  webhook?: string;
+  s3Config?: { accessId: string; accessSecret: string; bucketName: string; endpointUrl: string };
+  [key: string]: unknown;
+}
+
+export type WorkerMode = 'production' | 'test_input' | 'api';
+
+export interface JobContext {
+  /**
+   * Aborts when RunPod stops the job or the local API cancels it (reason: WorkerError CANCELLED),
+   * when the job timeout passes (reason: WorkerError TIMEOUT), or when shutdown runs out of grace
+   * (reason: WorkerError TIMEOUT, details.reason = 'shutdown').
+   */
+  signal: AbortSignal;
+  /** Ordered, throttled (latest wins), dropped once the final result is queued. */
+  progress(update: unknown): void;
+  /** Child logger carrying `requestId` = job id. */
+  logger: Logger;
+  mode: WorkerMode;
+  /** In 'api' mode: GET `<filesBaseUrl>/<relative path>` serves a file from the `filesDir` option. */
+  filesBaseUrl?: string;
+}
+
+/** A promise of the result, or an async iterable of stream chunks (RunPod's generator handlers). */
+export type Handler = (job: RunpodJob, ctx: JobContext) => Promise<unknown> | AsyncIterable<unknown>;
+
+/** The body posted to RunPod's job-done URL (rp-py `run_job` shapes). */
+export interface ResultBody {
+  output?: unknown;
+  error?: unknown;
+  stopPod?: true;
+}
+
+/** How a job ended, from the runtime's point of view. */
+export interface JobOutcome {
+  body: ResultBody;
+  /** The handler was a stream: the final post carries `isStream=true`. */
+  isStream: boolean;
+  /** The runtime aborted the job for this reason (cancel, timeout, shutdown), if it did. */
+  abortReason?: unknown;
+}

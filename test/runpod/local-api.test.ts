@@ -1,0 +1,213 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import runpodSdk from 'runpod-sdk';
+import { isWorkerError } from '../../src/lib/errors';
+import { delay } from '../../src/lib/delay';
+import { startLocalApi, DEFAULT_TIMING, type Handler, type LocalApi, type LocalApiOptions } from '../../src/runpod';
+import { aborted, captureLogger, deferred, FAST } from './helpers';
+
+let api: LocalApi | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  await api?.close(100);
+  api = undefined;
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function start(handler: Handler, over: Partial<LocalApiOptions> = {}): Promise<LocalApi> {
+  api = await startLocalApi({
+    host: '127.0.0.1',
+    port: 0,
+    handler,
+    logger: captureLogger().logger,
+    concurrency: 1,
+    jobTimeoutMs: 10_000,
+    timing: { ...DEFAULT_TIMING, ...FAST },
+    fetch,
+    returnAggregateStream: false,
+    hostname: 'h1',
+    ...over,
+  });
+  return api;
+}
+
+async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+// The SDK prints each status poll; keep the test output readable.
+const quietConsole = (): void => {
+  const original = console.log;
+  console.log = () => {};
+  cleanups.push(async () => void (console.log = original));
+};
+
+describe('local API with the runpod-sdk client', () => {
+  it('runSync returns the completed output', async () => {
+    quietConsole();
+    const local = await start(async (job) => ({ doubled: (job.input as { n: number }).n * 2 }));
+    const endpoint = runpodSdk('any-key', { baseUrl: local.url }).endpoint('my-endpoint');
+    const result = await endpoint!.runSync({ input: { n: 21 } });
+    expect(result).toMatchObject({ status: 'COMPLETED', output: { doubled: 42 }, completed: true, succeeded: true });
+  });
+
+  it('run queues (IN_QUEUE), statusSync/status follow the job to COMPLETED or FAILED', async () => {
+    quietConsole();
+    const gate = deferred();
+    const local = await start(async (job) => {
+      await gate.promise;
+      return (job.input as { fail?: boolean }).fail ? { error: 'INVALID_INPUT: fail was set' } : 'done';
+    });
+    const endpoint = runpodSdk('k', { baseUrl: local.url }).endpoint('ep')!;
+    const queued = await endpoint.run({ input: {} });
+    expect(queued.status).toBe('IN_QUEUE');
+    const second = await endpoint.run({ input: { fail: true } });
+    expect((await endpoint.status(second.id)).status).toBe('IN_QUEUE'); // concurrency 1: waits
+    expect((await endpoint.status(queued.id)).status).toBe('IN_PROGRESS');
+    gate.resolve();
+    const final = await endpoint.statusSync(queued.id, 5000);
+    expect(final).toMatchObject({ status: 'COMPLETED', output: 'done' });
+    expect(typeof (final as { executionTime?: unknown }).executionTime).toBe('number');
+    const failed = await endpoint.statusSync(second.id, 5000);
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'INVALID_INPUT: fail was set', succeeded: false });
+  });
+
+  it('cancel aborts a running job with CANCELLED and purgeQueue drops queued ones; health counts', async () => {
+    const reasons: unknown[] = [];
+    const running = deferred();
+    const local = await start(async (_job, ctx) => {
+      running.resolve();
+      reasons.push(await aborted(ctx.signal));
+      throw reasons[0];
+    });
+    const endpoint = runpodSdk('k', { baseUrl: local.url }).endpoint('ep')!;
+    const a = await endpoint.run({ input: {} });
+    await endpoint.run({ input: {} });
+    await endpoint.run({ input: {} });
+    await running.promise;
+    expect(await endpoint.health()).toMatchObject({ jobs: { inProgress: 1, inQueue: 2 } });
+    expect(await endpoint.purgeQueue()).toEqual({ removed: 2, status: 'completed' });
+    expect(await endpoint.cancel(a.id)).toMatchObject({ id: a.id, status: 'CANCELLED' });
+    await delay(20);
+    expect(isWorkerError(reasons[0], 'CANCELLED')).toBe(true);
+    expect((await endpoint.status(a.id)).status).toBe('CANCELLED');
+    expect(await endpoint.health()).toMatchObject({ jobs: { inProgress: 0, inQueue: 0 } });
+  });
+
+  it('stream yields every chunk of a stream handler', async () => {
+    const local = await start(async function* () {
+      for (let i = 1; i <= 3; i++) {
+        await delay(20);
+        yield { i };
+      }
+    });
+    const endpoint = runpodSdk('k', { baseUrl: local.url }).endpoint('ep')!;
+    const { id } = await endpoint.run({ input: {} });
+    const seen: unknown[] = [];
+    for await (const chunk of endpoint.stream(id, 5000)) seen.push(chunk);
+    expect(seen).toEqual([{ output: { i: 1 } }, { output: { i: 2 } }, { output: { i: 3 } }]);
+  });
+});
+
+describe('local API routes', () => {
+  it('serves the routes with and without an endpoint prefix, GET and POST where clients use them', async () => {
+    const local = await start(async () => 'ok');
+    const sync = await call('POST', `${local.url}/runsync`, { input: {} });
+    expect(sync).toMatchObject({ status: 200, json: { status: 'COMPLETED', output: 'ok' } });
+    const id = sync.json.id as string;
+    expect((await call('POST', `${local.url}/status/${id}`)).json.status).toBe('COMPLETED');
+    expect((await call('GET', `${local.url}/ep/status/${id}`)).json.status).toBe('COMPLETED');
+    expect((await call('GET', `${local.url}/status-sync/${id}?wait=1000`)).json.status).toBe('COMPLETED');
+    expect((await call('POST', `${local.url}/ep/stream/${id}`)).json).toEqual({ status: 'COMPLETED', stream: [] });
+    expect((await call('GET', `${local.url}/health`)).json).toMatchObject({ jobs: { completed: 1 } });
+  });
+
+  it('answers clear errors: unknown job 404, wrong method 405, missing input 400, oversized body 413', async () => {
+    const local = await start(async () => 'ok');
+    expect((await call('GET', `${local.url}/status/nope`)).status).toBe(404);
+    const wrong = await fetch(`${local.url}/run`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+    await wrong.arrayBuffer();
+    expect(await call('POST', `${local.url}/run`, { notInput: 1 })).toMatchObject({ status: 400, json: { error: expect.stringContaining('`input`') } });
+    const big = await fetch(`${local.url}/run`, { method: 'POST', body: JSON.stringify({ input: 'x'.repeat(10 * 1024 * 1024 + 10) }) });
+    expect(big.status).toBe(413);
+    await big.arrayBuffer();
+  });
+
+  it('runsync returns the current status when the wait ends first', async () => {
+    const gate = deferred();
+    const local = await start(async () => gate.promise.then(() => 'late'));
+    const res = await call('POST', `${local.url}/runsync?wait=1000`, { input: {} });
+    expect(res.json.status).toBe('IN_PROGRESS');
+    gate.resolve();
+    expect((await call('GET', `${local.url}/status-sync/${res.json.id as string}`)).json).toMatchObject({ status: 'COMPLETED', output: 'late' });
+  });
+
+  it('shows progress as output while running, TIMED_OUT after the execution timeout, and retries it', async () => {
+    const progressed = deferred();
+    let attempts = 0;
+    const local = await start(async (_job, ctx) => {
+      attempts++;
+      ctx.progress({ percent: 50 });
+      progressed.resolve();
+      if (attempts > 1) return 'second time';
+      throw await aborted(ctx.signal);
+    });
+    const { json } = await call('POST', `${local.url}/run`, { input: {}, policy: { executionTimeout: 1000 } });
+    await progressed.promise;
+    expect((await call('GET', `${local.url}/status/${json.id as string}`)).json).toMatchObject({ status: 'IN_PROGRESS', output: { percent: 50 } });
+    const timedOut = (await call('GET', `${local.url}/status-sync/${json.id as string}?wait=5000`)).json;
+    expect(timedOut.status).toBe('TIMED_OUT');
+    expect(JSON.parse(timedOut.error as string).error_message).toMatch(/^TIMEOUT: /);
+    expect((await call('POST', `${local.url}/retry/${json.id as string}`)).json.status).toBe('IN_QUEUE');
+    expect((await call('GET', `${local.url}/status-sync/${json.id as string}?wait=5000`)).json).toMatchObject({ status: 'COMPLETED', output: 'second time' });
+  });
+
+  it('POSTs the status object to the webhook on completion, retrying a failed delivery', async () => {
+    const received: { body: unknown; status: number }[] = [];
+    let answers = [500, 200];
+    const hook = createServer((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        const status = answers.shift() ?? 200;
+        received.push({ body: JSON.parse(Buffer.concat(chunks).toString()), status });
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => hook.close(() => r())));
+    const local = await start(async () => ({ url: 'https://x/y.mp4' }));
+    const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` });
+    for (let i = 0; i < 100 && received.length < 2; i++) await delay(10);
+    expect(received.map((r) => r.status)).toEqual([500, 200]);
+    expect(received[1]?.body).toMatchObject({ id: json.id, status: 'COMPLETED', output: { url: 'https://x/y.mp4' } });
+    answers = [];
+  });
+
+  it('serves files under filesBaseUrl and refuses paths outside the folder', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rp-files-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(path.join(dir, 'job'));
+    await writeFile(path.join(dir, 'job', 'out.mp4'), Buffer.from([0, 1, 2, 3]));
+    let seenBase: string | undefined;
+    const local = await start(async (_job, ctx) => {
+      seenBase = ctx.filesBaseUrl;
+      return `${ctx.filesBaseUrl}/job/out.mp4`;
+    }, { filesDir: dir });
+    const { json } = await call('POST', `${local.url}/runsync`, { input: {} });
+    expect(seenBase).toBe(`${local.url}/files`);
+    const file = await fetch(json.output as string);
+    expect(file.headers.get('content-type')).toBe('video/mp4');
+    expect([...new Uint8Array(await file.arrayBuffer())]).toEqual([0, 1, 2, 3]);
+    const escape = await fetch(`${local.url}/files/..%2F..%2Fetc%2Fpasswd`);
+    expect(escape.status).toBe(404);
+    await escape.arrayBuffer();
+  });
+});

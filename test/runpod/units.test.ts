@@ -1,0 +1,96 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseArgs } from '../../src/runpod/args';
+import { fromReturned, serialiseResult } from '../../src/runpod/envelope';
+import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from '../../src/runpod/urls';
+import { runWorker, selectMode } from '../../src/runpod';
+import { captureLogger, FAST } from './helpers';
+import type { RunpodConfig } from '../../src/config';
+
+const local: RunpodConfig = {
+  jobTakeUrl: undefined, jobDoneUrl: undefined, jobStreamUrl: undefined, pingUrl: undefined, apiKey: undefined, podId: undefined,
+  podHostname: 'unknown', pingIntervalMs: 10_000, endpointId: undefined, concurrency: 1, refreshWorker: false, shutdownGraceMs: 1000, jobTimeoutMs: 5000,
+};
+
+describe('URL templates', () => {
+  it('replaces placeholders literally and keeps the query when appending', () => {
+    expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w1', 'j$&1')).toBe('https://a/v2/ep/job-done/w1/j$&1?gpu=X');
+    expect(takeUrl('https://a/v2/ep/job-take/$RUNPOD_POD_ID', 'w1')).toBe('https://a/v2/ep/job-take/w1');
+    expect(withQuery('https://a/x?gpu=X', { isStream: 'false' })).toBe('https://a/x?gpu=X&isStream=false');
+    expect(withQuery('https://a/x', { isStream: 'true' })).toBe('https://a/x?isStream=true');
+    expect(batchTakeUrl('https://a/v2/ep/job-take/w1?gpu=X')).toBe('https://a/v2/ep/job-take-batch/w1?gpu=X');
+    expect(stopUrl('https://a/v2/ep/job-take/w1?gpu=X')).toBe('https://a/v2/ep/job-stop/w1?gpu=X');
+    expect(stopUrl('https://a/custom/take')).toBeUndefined();
+  });
+});
+
+describe('result envelope', () => {
+  it('maps returned values as rp-py run_job does', () => {
+    expect(fromReturned(5)).toEqual({ output: 5 });
+    expect(fromReturned(false)).toEqual({ output: false });
+    expect(fromReturned([1])).toEqual({ output: [1] });
+    expect(fromReturned({})).toEqual({});
+    expect(fromReturned({ error: '', a: 1 })).toEqual({ output: { a: 1 } });
+    expect(fromReturned({ refresh_worker: true, a: 1 })).toEqual({ output: { a: 1 }, stopPod: true });
+  });
+
+  it('keeps stopPod when it replaces an oversized result', () => {
+    const { body } = serialiseResult({ output: 'x'.repeat(100), stopPod: true }, 50);
+    expect(body.stopPod).toBe(true);
+    expect(String(body.error)).toMatch(/^OUTPUT_TOO_LARGE/);
+  });
+});
+
+describe('flags and modes', () => {
+  it('parses rp-py flags, both spellings, and rejects bad numbers', () => {
+    expect(parseArgs(['--rp_serve_api', '--rp_api_port=9000', '--rp_api_host', '0.0.0.0', '--other'])).toMatchObject({ serveApi: true, apiPort: 9000, apiHost: '0.0.0.0' });
+    expect(parseArgs([])).toMatchObject({ serveApi: false, apiPort: 8000, apiHost: 'localhost', testInput: undefined });
+    expect(() => parseArgs(['--rp_api_port', 'x'])).toThrow('--rp_api_port');
+  });
+
+  it('picks api, then test input (flag or no take URL), then production', () => {
+    const prod = { ...local, jobTakeUrl: 'https://a/job-take/$ID' };
+    expect(selectMode(['--rp_serve_api', '--test_input', '{}'], prod)).toBe('api');
+    expect(selectMode(['--test_input', '{}'], prod)).toBe('test_input');
+    expect(selectMode([], local)).toBe('test_input');
+    expect(selectMode([], prod)).toBe('production');
+  });
+});
+
+describe('one-shot mode in process', () => {
+  it('iterates a stream handler, prints the final body and passes extra job keys through', async () => {
+    const printed: string[] = [];
+    const { logger, lines } = captureLogger();
+    const code = await runWorker({
+      config: local,
+      logger,
+      argv: ['--test_input', '{"id":"t9","input":{"k":1},"extra":"kept"}'],
+      handleSignals: false,
+      timing: FAST,
+      returnAggregateStream: true,
+      print: (t) => printed.push(t),
+      handler: async function* (job) {
+        yield job.extra;
+        yield (job.input as { k: number }).k;
+      },
+    });
+    expect(code).toBe(0);
+    expect(JSON.parse(printed.join(''))).toEqual({ output: ['kept', 1] });
+    expect(lines.filter((l) => l.message === 'stream chunk').map((l) => l.chunk)).toEqual(['kept', 1]);
+  });
+
+  it('fails (1) on a thrown error', async () => {
+    const printed: string[] = [];
+    const code = await runWorker({
+      config: local,
+      logger: captureLogger().logger,
+      argv: ['--test_input', '{"input":{}}'],
+      handleSignals: false,
+      print: (t) => printed.push(t),
+      handler: async () => {
+        throw new Error('nope');
+      },
+    });
+    expect(code).toBe(1);
+    expect(JSON.parse(JSON.parse(printed.join('')).error).error_message).toBe('nope');
+  });
+});
