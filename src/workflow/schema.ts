@@ -131,10 +131,11 @@ export function checkPromptSchema(prompt: ApiPrompt, objectInfo: ObjectInfo, opt
         const [sourceId, index] = value;
         const source = prompt[sourceId];
         const sourceInfo = source ? objectInfo[source.class_type] : undefined;
-        if (!source || !sourceInfo) {
+        if (!source) {
           report(`${name} links to node ${sourceId}, which does not exist`, name);
           continue;
         }
+        if (!sourceInfo) continue; // its unknown class is reported on that node
         const outType = sourceInfo.output[index];
         if (outType === undefined) {
           report(`${name} links to output ${index} of node ${sourceId}, which has ${sourceInfo.output.length} outputs`, name);
