@@ -1,0 +1,40 @@
+// The model manifest (workflows/models.json): every file each variant needs, per precision.
+// The image build downloads from it; the worker checks at start that the files exist.
+import manifest from '../../workflows/models.json' with { type: 'json' };
+
+export type Precision = 'fp8' | 'fp16';
+export const PRECISIONS: readonly Precision[] = ['fp8', 'fp16'];
+export const DEFAULT_PRECISION: Precision = 'fp8';
+
+export interface ModelFile {
+  id: string;
+  /** What the file is for, e.g. `diffusion_model`, `distill_lora`, `text_encoder`. */
+  role: string;
+  /** ComfyUI model folder (`diffusion_models`, `loras`, ... or `detection`, registered by WanAnimatePreprocess). */
+  folder: string;
+  /** Path under `folder`, exactly the combo value the workflow uses. */
+  path: string;
+  source: { hf_repo: string; hf_path: string };
+  bytes: number | null;
+  sha256: string | null;
+  precisions: string[];
+  variants: string[];
+  approx_size?: string | null;
+  note?: string;
+}
+
+export const MODEL_FILES: readonly ModelFile[] = manifest.files;
+
+export function isPrecision(value: string): value is Precision {
+  return (PRECISIONS as readonly string[]).includes(value);
+}
+
+/** The files `variant` needs when the image carries `precision` weights. */
+export function modelFilesFor(variant: string, precision: Precision): ModelFile[] {
+  return MODEL_FILES.filter((f) => f.variants.includes(variant) && f.precisions.includes(precision));
+}
+
+/** `folder/path`, the name users and error messages see. */
+export function modelFileLabel(file: Pick<ModelFile, 'folder' | 'path'>): string {
+  return `${file.folder}/${file.path}`;
+}

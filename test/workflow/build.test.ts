@@ -1,0 +1,114 @@
+import { describe, it, expect } from '@jest/globals';
+import { buildPrompt, randomSeed, MAX_SEED, type WorkflowParams } from '../../src/workflow/build';
+import { NODES, VARIANTS, VARIANT_NAMES } from '../../src/workflow/variants';
+import { isWorkerError } from '../../src/lib/errors';
+import { paramsFor } from './fixtures';
+
+function fieldOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    if (isWorkerError(err, 'INVALID_INPUT')) return err.details.field;
+    throw err;
+  }
+  throw new Error('expected INVALID_INPUT');
+}
+
+describe('buildPrompt', () => {
+  it('puts every job value where it belongs', () => {
+    const p = buildPrompt(
+      paramsFor('turbo', { width: 576, height: 1024, num_frames: 97, fps: 12, seed: 987654321, prompt: 'a woman in red', negative_prompt: 'blurry', steps: 6, shift: 7.5, crf: 23 }),
+    );
+    expect(p[NODES.textEncode.id]!.inputs).toMatchObject({ positive_prompt: 'a woman in red', negative_prompt: 'blurry' });
+    expect(p[NODES.referenceImage.id]!.inputs.image).toBe('job-1/reference.png');
+    expect(p[NODES.poseVideo.id]!.inputs).toMatchObject({ video: 'job-1/pose.mp4', force_rate: 12, frame_load_cap: 97 });
+    expect(p[NODES.targetSize.id]!.inputs).toMatchObject({ width: 576, height: 1024 });
+    expect(p[NODES.sampler.id]!.inputs).toMatchObject({ steps: 6, cfg: 1, shift: 7.5, seed: 987654321, scheduler: 'dpm++_sde' });
+    expect(p[NODES.output.id]!.inputs).toMatchObject({ filename_prefix: 'sd_job-1/steadydancer', frame_rate: 12, crf: 23 });
+  });
+
+  it('deep-copies: the template is unchanged and two jobs never share objects', () => {
+    const before = JSON.stringify(VARIANTS.turbo.template);
+    const a = buildPrompt(paramsFor('turbo', { filenamePrefix: 'sd_a', num_frames: 161 }));
+    const b = buildPrompt(paramsFor('turbo', { filenamePrefix: 'sd_b', num_frames: 161 }));
+    expect(JSON.stringify(VARIANTS.turbo.template)).toBe(before);
+    expect(a[NODES.output.id]!.inputs.filename_prefix).toBe('sd_a');
+    expect(b[NODES.output.id]!.inputs.filename_prefix).toBe('sd_b');
+    expect(a[NODES.sampler.id]!.inputs).not.toBe(b[NODES.sampler.id]!.inputs);
+  });
+
+  it.each(VARIANT_NAMES)('%s: context windows only beyond 81 frames', (variant) => {
+    const short = buildPrompt(paramsFor(variant, { num_frames: 81 }));
+    expect(short[NODES.contextOptions.id]).toBeUndefined();
+    expect(short[NODES.sampler.id]!.inputs.context_options).toBeUndefined();
+    const long = buildPrompt(paramsFor(variant, { num_frames: 85 }));
+    expect(long[NODES.contextOptions.id]!.inputs).toMatchObject({ context_frames: 81, context_stride: 4, context_overlap: 16 });
+    expect(long[NODES.sampler.id]!.inputs.context_options).toEqual([NODES.contextOptions.id, 0]);
+  });
+
+  it('picks the diffusion model of the precision (fp8 by default)', () => {
+    const model = (p: Partial<WorkflowParams>) => buildPrompt(paramsFor('quality', p))[NODES.modelLoader.id]!.inputs.model;
+    expect(model({})).toBe('WanVideo/SteadyDancer/Wan21_SteadyDancer_fp8_e4m3fn_scaled_KJ.safetensors');
+    expect(model({ precision: 'fp16' })).toBe('WanVideo/SteadyDancer/Wan21_I2V_SteadyDancer_fp16.safetensors');
+  });
+
+  it('accepts the edges of every bound', () => {
+    for (const variant of VARIANT_NAMES) {
+      const b = VARIANTS[variant].bounds;
+      for (const edge of ['min', 'max'] as const) {
+        expect(() =>
+          buildPrompt(paramsFor(variant, { width: b.width[edge], height: b.height[edge], num_frames: b.num_frames[edge], fps: b.fps[edge], steps: b.steps[edge], cfg: b.cfg[edge], shift: b.shift[edge], crf: b.crf[edge], seed: edge === 'min' ? 0 : MAX_SEED })),
+        ).not.toThrow();
+      }
+    }
+  });
+
+  const bad: [string, Partial<WorkflowParams>, WorkflowParams['variant'], string][] = [
+    ['width not a multiple of 16', { width: 488 }, 'turbo', 'width'],
+    ['width too small', { width: 240 }, 'turbo', 'width'],
+    ['height too large', { height: 1296 }, 'quality', 'height'],
+    ['frames not 4n+1', { num_frames: 80 }, 'turbo', 'num_frames'],
+    ['frames over the variant cap', { num_frames: 165 }, 'quality', 'num_frames'],
+    ['frames not whole', { num_frames: 81.5 }, 'turbo', 'num_frames'],
+    ['cfg > 1 on a distilled variant', { cfg: 1.5 }, 'turbo', 'cfg'],
+    ['cfg > 1 on turbo-rcm', { cfg: 2 }, 'turbo-rcm', 'cfg'],
+    ['cfg above quality max', { cfg: 11 }, 'quality', 'cfg'],
+    ['too many steps for turbo', { steps: 13 }, 'turbo', 'steps'],
+    ['too few steps for quality', { steps: 4 }, 'quality', 'steps'],
+    ['shift out of range', { shift: 0 }, 'quality', 'shift'],
+    ['fps out of range', { fps: 60 }, 'turbo', 'fps'],
+    ['crf out of range', { crf: 52 }, 'turbo', 'crf'],
+    ['seed negative', { seed: -1 }, 'turbo', 'seed'],
+    ['seed beyond 2^53-1', { seed: 2 ** 53 }, 'turbo', 'seed'],
+    ['NaN steps', { steps: Number.NaN }, 'turbo', 'steps'],
+    ['prompt too long', { prompt: 'x'.repeat(10_001) }, 'turbo', 'prompt'],
+    ['reference name escaping input/', { referenceImageName: '../secret.png' }, 'turbo', 'referenceImageName'],
+    ['absolute pose path', { poseVideoName: '/etc/passwd' }, 'turbo', 'poseVideoName'],
+    ['backslash in pose name', { poseVideoName: 'a\\b.mp4' }, 'turbo', 'poseVideoName'],
+    ['prefix escaping output/', { filenamePrefix: 'jobs/../../x' }, 'turbo', 'filenamePrefix'],
+    ['empty prefix', { filenamePrefix: '' }, 'turbo', 'filenamePrefix'],
+  ];
+  it.each(bad)('rejects %s with INVALID_INPUT naming the field', (_label, overrides, variant, field) => {
+    expect(fieldOf(() => buildPrompt(paramsFor(variant, overrides)))).toBe(field);
+  });
+
+  it('rejects an unknown variant', () => {
+    expect(fieldOf(() => buildPrompt({ ...paramsFor('turbo'), variant: 'fast' as never }))).toBe('variant');
+  });
+});
+
+describe('randomSeed', () => {
+  it('maps the random source onto 0..MAX_SEED as whole numbers', () => {
+    expect(randomSeed(() => 0)).toBe(0);
+    expect(randomSeed(() => 0.5)).toBe(Math.floor(0.5 * (MAX_SEED + 1)));
+    expect(randomSeed(() => 1 - Number.EPSILON)).toBeLessThanOrEqual(MAX_SEED);
+    const seeds = new Set(Array.from({ length: 50 }, () => randomSeed()));
+    expect(seeds.size).toBeGreaterThan(45);
+    for (const s of seeds) expect(Number.isSafeInteger(s) && s >= 0).toBe(true);
+  });
+
+  it('gives a seed buildPrompt accepts', () => {
+    const seed = randomSeed(() => 0.999999);
+    expect(buildPrompt(paramsFor('turbo', { seed }))[NODES.sampler.id]!.inputs.seed).toBe(seed);
+  });
+});

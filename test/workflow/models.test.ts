@@ -1,0 +1,86 @@
+import { describe, it, expect, afterEach } from '@jest/globals';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkModels, assertVariantAvailable } from '../../src/workflow/models';
+import { MODEL_FILES, modelFileLabel } from '../../src/workflow/manifest';
+import { isWorkerError } from '../../src/lib/errors';
+
+const ROOT = '/models';
+const pathOf = (folder: string, p: string, root = ROOT) => path.join(root, folder, ...p.split('/'));
+const allFp8 = MODEL_FILES.filter((f) => f.precisions.includes('fp8'));
+
+function fakeDisk(files: string[]): (p: string) => boolean {
+  const set = new Set(files);
+  return (p) => set.has(p);
+}
+
+describe('checkModels', () => {
+  it('all files present: every variant available', () => {
+    const r = checkModels({ modelsDirs: [ROOT], exists: fakeDisk(allFp8.map((f) => pathOf(f.folder, f.path))) });
+    expect(r.available).toEqual(['turbo', 'turbo-rcm', 'quality']);
+    expect(r.missing).toEqual({ turbo: [], 'turbo-rcm': [], quality: [] });
+  });
+
+  it('a missing LoRA disables only the variant that needs it, naming the file', () => {
+    const rcm = MODEL_FILES.find((f) => f.id === 'rcm-t2v-lora')!;
+    const present = allFp8.filter((f) => f !== rcm).map((f) => pathOf(f.folder, f.path));
+    const r = checkModels({ modelsDirs: [ROOT], exists: fakeDisk(present) });
+    expect(r.available).toEqual(['turbo', 'quality']);
+    expect(r.missing['turbo-rcm']).toEqual([modelFileLabel(rcm)]);
+  });
+
+  it('looks in every models dir and in legacy unet/ and clip/ folders', () => {
+    const present = allFp8.map((f) => {
+      if (f.folder === 'diffusion_models') return pathOf('unet', f.path, '/vol');
+      if (f.folder === 'text_encoders') return pathOf('clip', f.path);
+      return pathOf(f.folder, f.path, f.folder === 'loras' ? '/vol' : ROOT);
+    });
+    const r = checkModels({ modelsDirs: [ROOT, '/vol'], exists: fakeDisk(present) });
+    expect(r.available).toHaveLength(3);
+  });
+
+  it('fp16 needs the fp16 diffusion model, not the fp8 one', () => {
+    const fp8Only = allFp8.map((f) => pathOf(f.folder, f.path));
+    const r = checkModels({ modelsDirs: [ROOT], precision: 'fp16', exists: fakeDisk(fp8Only) });
+    expect(r.available).toEqual([]);
+    expect(r.missing.turbo).toEqual(['diffusion_models/WanVideo/SteadyDancer/Wan21_I2V_SteadyDancer_fp16.safetensors']);
+  });
+
+  it('an unknown precision is a configuration error', () => {
+    expect(() => checkModels({ modelsDirs: [ROOT], precision: 'int4', exists: () => true })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+
+  describe('on a real directory', () => {
+    let dir: string | undefined;
+    afterEach(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+    it('finds files with the default fs check', () => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'sd-models-'));
+      for (const f of allFp8.filter((x) => x.id !== 'lightx2v-i2v-lora')) {
+        const p = pathOf(f.folder, f.path, dir);
+        mkdirSync(path.dirname(p), { recursive: true });
+        writeFileSync(p, '');
+      }
+      expect(checkModels({ modelsDirs: [dir] }).available).toEqual(['turbo-rcm', 'quality']);
+    });
+  });
+});
+
+describe('assertVariantAvailable', () => {
+  it('throws MODEL_MISSING naming the files, and passes when none are missing', () => {
+    const check = { available: ['quality' as const], missing: { turbo: ['loras/a.safetensors', 'vae/b.safetensors'], 'turbo-rcm': ['loras/c'], quality: [] } };
+    expect(() => assertVariantAvailable(check, 'quality')).not.toThrow();
+    try {
+      assertVariantAvailable(check, 'turbo');
+      throw new Error('expected MODEL_MISSING');
+    } catch (err) {
+      expect(isWorkerError(err, 'MODEL_MISSING')).toBe(true);
+      expect((err as Error).message).toContain('loras/a.safetensors, vae/b.safetensors');
+      expect((err as { details: unknown }).details).toEqual({ variant: 'turbo', files: ['loras/a.safetensors', 'vae/b.safetensors'] });
+    }
+  });
+});
