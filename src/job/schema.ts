@@ -19,6 +19,7 @@ export interface VariantLimits {
     readonly steps: number;
     readonly cfg: number;
     readonly shift: number;
+    readonly crf: number;
     readonly prompt: string;
     readonly negative_prompt: string;
   };
@@ -26,9 +27,11 @@ export interface VariantLimits {
     readonly width: NumberBounds;
     readonly height: NumberBounds;
     readonly num_frames: NumberBounds;
+    readonly fps: NumberBounds;
     readonly steps: NumberBounds;
     readonly cfg: NumberBounds;
     readonly shift: NumberBounds;
+    readonly crf: NumberBounds;
   };
 }
 
@@ -50,7 +53,7 @@ export function createJobInputSchema<V extends string>(variants: Readonly<Record
       width: z.number().int().optional(),
       height: z.number().int().optional(),
       num_frames: z.number().int().optional(),
-      fps: z.number().int().min(1).max(60).optional(),
+      fps: z.number().int().optional(),
       seed: z.number().int().min(0).max(MAX_SEED).optional(),
       prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
       negative_prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
@@ -59,7 +62,7 @@ export function createJobInputSchema<V extends string>(variants: Readonly<Record
       shift: z.number().optional(),
       output: z
         .strictObject({
-          crf: z.number().int().min(0).max(51).optional(),
+          crf: z.number().int().optional(),
           key_prefix: z
             .string()
             .max(200)
@@ -71,13 +74,13 @@ export function createJobInputSchema<V extends string>(variants: Readonly<Record
     })
     .superRefine((input, ctx) => {
       const limits = variants[input.variant];
-      const check = (field: keyof VariantLimits['bounds'], value: number | undefined): void => {
+      const check = (field: keyof VariantLimits['bounds'], value: number | undefined, path: string[] = [field]): void => {
         if (value === undefined) return;
         const b = limits.bounds[field];
         if (value < b.min || value > b.max) {
-          ctx.addIssue({ code: 'custom', path: [field], message: `must be from ${b.min} to ${b.max} for variant "${input.variant}"` });
+          ctx.addIssue({ code: 'custom', path, message: `must be from ${b.min} to ${b.max} for variant "${input.variant}"` });
         } else if (b.multipleOf && value % b.multipleOf !== 0) {
-          ctx.addIssue({ code: 'custom', path: [field], message: `must be a multiple of ${b.multipleOf}` });
+          ctx.addIssue({ code: 'custom', path, message: `must be a multiple of ${b.multipleOf}` });
         }
       };
       check('width', input.width);
@@ -86,6 +89,8 @@ export function createJobInputSchema<V extends string>(variants: Readonly<Record
       check('steps', input.steps);
       check('cfg', input.cfg);
       check('shift', input.shift);
+      check('fps', input.fps);
+      check('crf', input.output?.crf, ['output', 'crf']);
       if (input.num_frames !== undefined && (input.num_frames - 1) % 4 !== 0) {
         ctx.addIssue({ code: 'custom', path: ['num_frames'], message: 'must be 4n+1 (e.g. 49, 81, 161)' });
       }
@@ -113,8 +118,6 @@ export interface ResolvedJobInput<V extends string = string> {
   readonly crf: number;
   readonly key_prefix: string | undefined;
 }
-
-export const DEFAULT_CRF = 19;
 
 /** Lists every problem at once, each with its field path ("output.crf: ..."). */
 function describeIssues(error: z.ZodError, raw: object): { message: string; fields: string[] } {
@@ -179,7 +182,7 @@ export function parseJobInput<V extends string>(
     steps: input.steps ?? d.steps,
     cfg: input.cfg ?? d.cfg,
     shift: input.shift ?? d.shift,
-    crf: input.output?.crf ?? DEFAULT_CRF,
+    crf: input.output?.crf ?? d.crf,
     key_prefix: input.output?.key_prefix,
   };
 }
