@@ -13,7 +13,7 @@ apt-get update
 apt-get install -y --no-install-recommends jq ca-certificates
 version=$(jq -er '.python.version' "$pins")
 if [[ ! $version =~ ^3\.[0-9]+$ ]]; then
-  echo "pins.json python.version must look like 3.12, got '$version'" >&2
+  echo "pins.json python.version must be MAJOR.MINOR (e.g. 3.x), got '$version'" >&2
   exit 1
 fi
 
