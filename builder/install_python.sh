@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Python version pinned in workflows/pins.json (python.version) from the Ubuntu
 # archive, or from the deadsnakes PPA when this Ubuntu release lacks it, and creates a venv.
-# Usage: install_python.sh PINS_JSON VENV_DIR [--dev]   (--dev adds headers for building kernels)
+# Usage: install_python.sh PINS_JSON VENV_DIR [--dev]   (--dev adds the toolchain and git for building)
 set -euo pipefail
 
 pins=${1:?usage: install_python.sh PINS_JSON VENV_DIR [--dev]}
@@ -22,9 +22,11 @@ if ! apt-cache show "python${version}-venv" >/dev/null 2>&1; then
   add-apt-repository -y ppa:deadsnakes/ppa
   apt-get update
 fi
-packages=("python${version}" "python${version}-venv")
+# Headers and gcc also at runtime: Triton (SageAttention's quantisation kernels) compiles a small
+# C launcher with them the first time a kernel runs.
+packages=("python${version}" "python${version}-venv" "python${version}-dev" gcc libc6-dev)
 if [[ $dev == --dev ]]; then
-  packages+=("python${version}-dev" build-essential git)
+  packages+=(build-essential git)
 fi
 apt-get install -y --no-install-recommends "${packages[@]}"
 rm -rf /var/lib/apt/lists/*
