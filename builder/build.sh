@@ -69,13 +69,15 @@ done
 # --- validate against the manifests (no jq/python needed on the build machine) ----------------
 [[ $models == baked || $models == volume ]] || die "--models must be baked or volume, got '$models'"
 [[ $precision =~ ^[a-z0-9]+$ ]] || die "--precision must be a simple name like fp8, got '$precision'"
-grep -Eq "\"precisions\"[^]]*\"${precision}\"" "$root/workflows/models.json" \
+# One line without white space, so a pretty-printed array still matches "key":[...,"value",...].
+manifest=$(tr -d ' \t\r\n' <"$root/workflows/models.json")
+grep -Eq "\"precisions\":\[[^]]*\"${precision}\"" <<<"$manifest" \
   || die "no file in workflows/models.json has precision '$precision'"
 if [[ $variants != all ]]; then
   [[ $variants =~ ^[a-z0-9-]+(,[a-z0-9-]+)*$ ]] || die "--variants must be 'all' or a comma list, got '$variants'"
   IFS=, read -r -a variant_list <<<"$variants"
   for v in "${variant_list[@]}"; do
-    grep -Eq "\"variants\"[^]]*\"${v}\"" "$root/workflows/models.json" \
+    grep -Eq "\"variants\":\[[^]]*\"${v}\"" <<<"$manifest" \
       || die "variant '$v' is not used by any file in workflows/models.json"
   done
 fi
