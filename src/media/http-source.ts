@@ -3,8 +3,9 @@
 // timeouts on headers, idle body and total time, and a size cap enforced while streaming.
 import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { WorkerError } from '../lib/errors';
+import { redactText } from '../lib/redact';
 import { isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
 import { describeUrl, fetchFailed, invalidInput, tooLarge, type InputField } from './errors';
 import { TooLargeError, writeCapped } from './sink';
@@ -18,13 +19,16 @@ export interface HttpTimeouts {
   totalMs?: number;
 }
 
-/** Global fetch's shape as used here; `dispatcher` is undici's extension, which Node's fetch accepts. */
+/**
+ * fetch as used here. `dispatcher` (the pinned connection) must come from the same undici as
+ * the fetch: Node 22's built-in fetch rejects undici 8's Agent, so the default is undici's own.
+ */
 export type FetchLike = (
   url: string,
-  init: { redirect: 'manual'; signal: AbortSignal; headers: Record<string, string>; dispatcher?: unknown },
+  init: { redirect: 'manual'; signal: AbortSignal; headers: Record<string, string>; dispatcher?: Agent },
 ) => Promise<Response>;
 
-export const globalFetch: FetchLike = (url, init) => fetch(url, init as RequestInit);
+export const defaultFetch: FetchLike = (url, init) => undiciFetch(url, init) as unknown as Promise<Response>;
 
 export interface HttpSourceOptions {
   fetch: FetchLike;
@@ -99,7 +103,12 @@ export class HttpSource {
     const control = new AbortController();
     const combined = AbortSignal.any([signal, control.signal]);
     const total = setTimeout(() => control.abort(new Timeout('downloading', t.totalMs)), t.totalMs);
-    let url = source;
+    // fetch refuses URLs with user:password@; send them as Basic auth, to the same origin only.
+    let url = new URL(source);
+    const auth = url.username || url.password ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : undefined;
+    url.username = '';
+    url.password = '';
+    const origin = url.origin;
     try {
       for (let hop = 0; ; hop++) {
         const pinned = await this.checkTarget(field, url);
@@ -111,7 +120,11 @@ export class HttpSource {
             res = await this.opts.fetch(url.toString(), {
               redirect: 'manual',
               signal: combined,
-              headers: { accept: '*/*', 'user-agent': 'steadydancer-worker' },
+              headers: {
+                accept: '*/*',
+                'user-agent': 'steadydancer-worker',
+                ...(auth && url.origin === origin ? { authorization: auth } : {}),
+              },
               ...(dispatcher ? { dispatcher } : {}),
             });
           } finally {
@@ -185,7 +198,7 @@ export class HttpSource {
       return fetchFailed(field, `${describeUrl(url)} ${own.reason.message}`, { retryable: true, details: { reason: 'timeout' } });
     }
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (error as Error).message ?? 'network error';
+    const reason = redactText(cause?.code ?? cause?.message ?? (error as Error).message ?? 'network error');
     return fetchFailed(field, `could not download ${describeUrl(url)} (${reason})`, {
       retryable: true,
       cause: error,

@@ -10,7 +10,7 @@ import { createS3Client, type S3ClientFactory } from '../storage/s3-client';
 import type { Lookup } from './address-guard';
 import { writeBase64, isDataUri } from './data-source';
 import { invalidInput, type InputField } from './errors';
-import { globalFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
+import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
 import type { JobFiles } from './job-files';
 import { downloadS3 } from './s3-source';
 import { isAccepted, sniffMediaType, SNIFF_BYTES } from './sniff';
@@ -30,7 +30,7 @@ export interface InputFetcherOptions {
   maxBytes: number;
   allowPrivateUrls: boolean;
   logger: Logger;
-  /** Default: global fetch. */
+  /** Default: undici's fetch (it must accept an undici 8 `dispatcher`). */
   fetch?: FetchLike;
   /** DNS seam. Default: every address from the system resolver. */
   lookup?: Lookup;
@@ -78,7 +78,7 @@ export class InputFetcher {
   constructor(private readonly opts: InputFetcherOptions) {
     this.s3 = opts.s3 ?? createS3Client;
     this.http = new HttpSource({
-      fetch: opts.fetch ?? globalFetch,
+      fetch: opts.fetch ?? defaultFetch,
       lookup: opts.lookup ?? systemLookup,
       allowPrivateUrls: opts.allowPrivateUrls,
       allowAddresses: opts.allowAddresses ?? [],
