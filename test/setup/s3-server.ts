@@ -47,7 +47,9 @@ function cacheRoot(): string {
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, _stdout, stderr) =>
-      err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`)) : resolve(),
+      err
+        ? reject(Object.assign(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`, { cause: err }), { code: err.code }))
+        : resolve(),
     );
   });
 }
@@ -74,7 +76,7 @@ export async function ensureVersitygw(log: (line: string) => void = (l) => proce
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     const hint = (error as { code?: string }).code === 'ENOENT' ? ` (no \`${go}\` on PATH: install Go ≥ 1.21, or set GO_BIN or VERSITYGW_BIN)` : '';
-    throw new Error(`s3 test server: could not build versitygw${hint}: ${(error as Error).message}`);
+    throw new Error(`s3 test server: could not build versitygw${hint}: ${(error as Error).message}`, { cause: error });
   }
   await mkdir(dir, { recursive: true });
   await rename(path.join(staging, 'versitygw'), bin).catch((error: NodeJS.ErrnoException) => {

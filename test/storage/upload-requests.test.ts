@@ -52,7 +52,7 @@ let dir: string;
 let small: string;
 let large: string;
 beforeAll(async () => {
-  server.listen({ onUnhandledRequest: 'error' });
+  server.listen({ onUnhandledFrame: 'error' });
   dir = await mkdtemp(path.join(os.tmpdir(), 'upload-req-'));
   small = path.join(dir, 'small.mp4');
   large = path.join(dir, 'large.mp4');
