@@ -1,0 +1,33 @@
+// The coded errors of input fetching, each naming the job field at fault.
+import { WorkerError } from '../lib/errors';
+
+export type InputField = 'reference_image' | 'pose_video';
+
+export function invalidInput(field: InputField, message: string, details: Record<string, unknown> = {}): WorkerError {
+  return new WorkerError('INVALID_INPUT', `${field}: ${message}`, { details: { field, ...details } });
+}
+
+export function fetchFailed(
+  field: InputField,
+  message: string,
+  opts: { retryable: boolean; cause?: unknown; details?: Record<string, unknown> },
+): WorkerError {
+  return new WorkerError('INPUT_FETCH_FAILED', `${field}: ${message}`, {
+    retryable: opts.retryable,
+    cause: opts.cause,
+    details: { field, ...opts.details },
+  });
+}
+
+export function tooLarge(field: InputField, maxBytes: number, bytes?: number): WorkerError {
+  const size = bytes === undefined ? 'is larger' : `is ${bytes} bytes, larger`;
+  return invalidInput(field, `${size} than the ${maxBytes}-byte limit (MAX_INPUT_BYTES); send a smaller file`, {
+    maxBytes,
+    ...(bytes === undefined ? {} : { bytes }),
+  });
+}
+
+/** Where a URL points, for messages: origin + path, never userinfo or the query (presigned signatures). */
+export function describeUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}

@@ -1,0 +1,150 @@
+// Turns a job's `reference_image` / `pose_video` string into a checked file in the job's dir.
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { isWorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { retry } from '../lib/retry';
+import type { BucketCredentials } from '../storage/credentials';
+import { createS3Client, type S3ClientFactory } from '../storage/s3-client';
+import type { Lookup } from './address-guard';
+import { writeBase64, isDataUri } from './data-source';
+import { invalidInput, type InputField } from './errors';
+import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
+import type { JobFiles } from './job-files';
+import { downloadS3 } from './s3-source';
+import { isAccepted, sniffMediaType, SNIFF_BYTES } from './sniff';
+
+export interface FetchedInput {
+  field: InputField;
+  /** The file in the job's dir, named `<field><ext>`. */
+  path: string;
+  bytes: number;
+  kind: 'image' | 'video';
+  mime: string;
+  /** With the dot: `.png`, `.mp4`… */
+  ext: string;
+}
+
+export interface InputFetcherOptions {
+  maxBytes: number;
+  allowPrivateUrls: boolean;
+  logger: Logger;
+  /** Default: undici's fetch (it must accept an undici 8 `dispatcher`). */
+  fetch?: FetchLike;
+  /** DNS seam. Default: every address from the system resolver. */
+  lookup?: Lookup;
+  s3?: S3ClientFactory;
+  timeouts?: HttpTimeouts;
+  /** Addresses allowed although private (an allowlist); the refusal of every other one stays on. */
+  allowAddresses?: readonly string[];
+  /** Default 5. */
+  maxRedirects?: number;
+  /** Attempts for network errors, timeouts and 5xx. Default 3. */
+  attempts?: number;
+  /** Backoff before the first retry. Default 500 ms. */
+  retryDelayMs?: number;
+}
+
+export interface FetchOptions {
+  signal: AbortSignal;
+  /** Credentials for s3:// inputs: the job's s3Config, else the worker's bucket. */
+  bucket?: BucketCredentials;
+}
+
+const EXPECTED: Record<'image' | 'video', string> = {
+  image: 'an image (PNG, JPEG or WebP)',
+  video: 'a video (MP4, MOV or WebM)',
+};
+
+const systemLookup: Lookup = async (hostname) =>
+  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+
+async function readHead(file: string): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+export class InputFetcher {
+  private readonly http: HttpSource;
+  private readonly s3: S3ClientFactory;
+
+  constructor(private readonly opts: InputFetcherOptions) {
+    this.s3 = opts.s3 ?? createS3Client;
+    this.http = new HttpSource({
+      fetch: opts.fetch ?? defaultFetch,
+      lookup: opts.lookup ?? systemLookup,
+      allowPrivateUrls: opts.allowPrivateUrls,
+      allowAddresses: opts.allowAddresses ?? [],
+      maxBytes: opts.maxBytes,
+      maxRedirects: opts.maxRedirects ?? 5,
+      timeouts: opts.timeouts ?? {},
+    });
+  }
+
+  async fetch(field: InputField, source: string, expect: 'image' | 'video', files: JobFiles, opts: FetchOptions): Promise<FetchedInput> {
+    const started = Date.now();
+    const partial = path.join(files.dir, `${field}.part`);
+    try {
+      const bytes = await this.download(field, source.trim(), partial, opts);
+      const type = sniffMediaType(await readHead(partial));
+      if (!type || !isAccepted(type, expect)) {
+        const got = type ? type.label : bytes === 0 ? 'an empty file' : 'an unrecognised file type';
+        throw invalidInput(field, `must be ${EXPECTED[expect]}, got ${got}`, { reason: 'type', ...(type ? { mime: type.mime } : {}) });
+      }
+      const final = path.join(files.dir, `${field}${type.ext}`);
+      await rename(partial, final);
+      this.opts.logger.info('input fetched', { field, bytes, mime: type.mime, ms: Date.now() - started });
+      return { field, path: final, bytes, kind: type.kind as 'image' | 'video', mime: type.mime, ext: type.ext };
+    } catch (error) {
+      await rm(partial, { force: true });
+      if (!opts.signal.aborted) this.opts.logger.warn('input refused or unreachable', { field, error });
+      throw error;
+    }
+  }
+
+  private download(field: InputField, source: string, dest: string, opts: FetchOptions): Promise<number> {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase();
+    if (scheme === undefined || scheme === 'data') {
+      if (scheme === undefined && source.length === 0) throw invalidInput(field, 'is empty', { reason: 'empty' });
+      if (scheme === 'data' && !isDataUri(source)) throw invalidInput(field, 'malformed data: URI', { reason: 'data_uri' });
+      return writeBase64(field, source, dest, this.opts.maxBytes);
+    }
+    if (scheme === 'http' || scheme === 'https') {
+      let url: URL;
+      try {
+        url = new URL(source);
+      } catch {
+        throw invalidInput(field, 'is not a valid URL', { reason: 'url' });
+      }
+      return this.withRetries(() => this.http.download(field, url, dest, opts.signal), opts.signal, field);
+    }
+    if (scheme === 's3') {
+      const bucket = opts.bucket;
+      return this.withRetries(
+        () => downloadS3(field, source, dest, { s3: this.s3, bucket, maxBytes: this.opts.maxBytes, signal: opts.signal }),
+        opts.signal,
+        field,
+      );
+    }
+    throw invalidInput(field, `unsupported URL scheme "${scheme}:"; use https://, http://, s3:// or a data: URI`, { reason: 'scheme' });
+  }
+
+  private withRetries(fn: () => Promise<number>, signal: AbortSignal, field: InputField): Promise<number> {
+    return retry(fn, {
+      attempts: this.opts.attempts ?? 3,
+      minDelayMs: this.opts.retryDelayMs ?? 500,
+      maxDelayMs: 5_000,
+      signal,
+      shouldRetry: ({ error }) => isWorkerError(error) && error.retryable,
+      onFailedAttempt: ({ error, attemptNumber, delayMs }) =>
+        this.opts.logger.warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
+    });
+  }
+}

@@ -1,0 +1,13 @@
+export { bucketFromConfig, bucketFromS3Config, type BucketCredentials, type S3ConfigInput } from './credentials';
+export { createS3Client, type S3ClientFactory } from './s3-client';
+export { probeVideo, type ProbeOptions, type VideoInfo } from './probe';
+export { uploadFile, PART_SIZE, QUEUE_SIZE, type UploadRequest, type UploadOptions } from './upload';
+export { contentDisposition, presignGet, publicObjectUrl, MAX_PRESIGN_EXPIRES_S } from './urls';
+export {
+  VideoStore,
+  DEFAULT_INLINE_MAX_BYTES,
+  VIDEO_CONTENT_TYPE,
+  type StoredVideo,
+  type VideoFile,
+  type VideoStoreOptions,
+} from './video-store';

@@ -1,0 +1,79 @@
+// Output metadata read from the file itself with ffprobe (never from the workflow's settings).
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { WorkerError } from '../lib/errors';
+
+export interface VideoInfo {
+  width: number;
+  height: number;
+  frames: number;
+  fps: number;
+  bytes: number;
+}
+
+export interface ProbeOptions {
+  /** ffprobe binary; in the image it is on PATH. */
+  ffprobePath?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+interface ProbeStream {
+  width?: number;
+  height?: number;
+  nb_frames?: string;
+  nb_read_packets?: string;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+}
+
+function runFfprobe(args: string[], opts: ProbeOptions): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      opts.ffprobePath ?? 'ffprobe',
+      args,
+      { timeout: opts.timeoutMs ?? 30_000, signal: opts.signal, maxBuffer: 1024 * 1024 },
+      (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)),
+    );
+  });
+}
+
+/** "30000/1001" → 29.97 (rounded to 3 decimals); "0/0" → 0. */
+export function parseRate(rate: string | undefined): number {
+  const [num, den] = (rate ?? '').split('/').map(Number);
+  if (!num || !den || !Number.isFinite(num / den)) return 0;
+  return Math.round((num / den) * 1000) / 1000;
+}
+
+async function probeStream(path: string, countPackets: boolean, opts: ProbeOptions): Promise<ProbeStream | undefined> {
+  const args = ['-v', 'error', '-select_streams', 'v:0'];
+  if (countPackets) args.push('-count_packets');
+  args.push('-show_entries', 'stream=width,height,nb_frames,nb_read_packets,avg_frame_rate,r_frame_rate', '-of', 'json', path);
+  const out = JSON.parse(await runFfprobe(args, opts)) as { streams?: ProbeStream[] };
+  return out.streams?.[0];
+}
+
+export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise<VideoInfo> {
+  try {
+    const { size } = await stat(path);
+    let s = await probeStream(path, false, opts);
+    if (!s) throw new Error('no video stream');
+    // MP4 headers carry the frame count; WebM/MKV do not, so count packets there.
+    if (!Number(s.nb_frames)) s = (await probeStream(path, true, opts)) ?? s;
+    const frames = Number(s.nb_frames) || Number(s.nb_read_packets) || 0;
+    const fps = parseRate(s.avg_frame_rate) || parseRate(s.r_frame_rate);
+    if (!s.width || !s.height) throw new Error('video stream without a size');
+    return { width: s.width, height: s.height, frames, fps, bytes: size };
+  } catch (error) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOENT' && (error as { path?: string }).path !== path) {
+      throw new WorkerError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, { cause: error });
+    }
+    const reason = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
+    throw new WorkerError('OUTPUT_MISSING', `Output ${path} is not a readable video: ${reason}`, {
+      cause: error,
+      details: { path },
+    });
+  }
+}

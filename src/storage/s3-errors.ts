@@ -1,0 +1,43 @@
+// Classifying AWS SDK / network failures without reading message text.
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+
+export interface S3Failure {
+  status: number | undefined;
+  /** S3 error code (NoSuchKey, AccessDenied…) or Node error code (ECONNRESET…). */
+  code: string | undefined;
+  retryable: boolean;
+}
+
+export function classifyS3Error(err: unknown): S3Failure {
+  const e = err as { $metadata?: { httpStatusCode?: number }; name?: string; Code?: string; code?: string; cause?: unknown };
+  const status = e?.$metadata?.httpStatusCode;
+  const nodeCode = e?.code ?? (e?.cause as { code?: string } | undefined)?.code;
+  const code = e?.Code ?? (status !== undefined ? e?.name : undefined) ?? nodeCode ?? e?.name;
+  const retryable =
+    (status !== undefined && (status >= 500 || status === 429)) ||
+    (nodeCode !== undefined && NETWORK_CODES.has(nodeCode)) ||
+    (e?.name !== undefined && NETWORK_NAMES.has(e.name));
+  return { status, code, retryable };
+}
+
+/** "HTTP 503 SlowDown" / "ECONNRESET": a short reason for error messages, free of secrets. */
+export function describeS3Failure(f: S3Failure): string {
+  if (f.status !== undefined) return `HTTP ${f.status}${f.code ? ` ${f.code}` : ''}`;
+  return f.code ?? 'network error';
+}

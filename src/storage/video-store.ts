@@ -1,0 +1,132 @@
+// Where a finished MP4 goes: the bucket (job's or worker's), inline base64, or a local folder.
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { WorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { RetryOptions } from '../lib/retry';
+import type { BucketCredentials } from './credentials';
+import { createS3Client, type S3ClientFactory } from './s3-client';
+import { uploadFile } from './upload';
+import { contentDisposition, presignGet, publicObjectUrl } from './urls';
+
+export const VIDEO_CONTENT_TYPE = 'video/mp4';
+/** 7 MiB raw ≈ 9.3 MiB of base64: one such video still fits RunPod's 10 MB /run result. */
+export const DEFAULT_INLINE_MAX_BYTES = 7 * 1024 * 1024;
+
+export interface StoredVideo {
+  /** Presigned or public URL; a `data:video/mp4;base64,…` URI when inline; a path or local-API URL in local modes. */
+  url: string;
+  bucket?: string;
+  key?: string;
+  content_type: typeof VIDEO_CONTENT_TYPE;
+  bytes: number;
+  /** True when `url` carries the video itself (no bucket, production, small file). */
+  inline?: true;
+  /** Local modes: where the copy was written. */
+  path?: string;
+}
+
+export interface VideoStoreOptions {
+  /** The worker's bucket; `put` may be given a job's own instead. */
+  bucket?: BucketCredentials;
+  keyPrefix: string;
+  publicUrl?: string;
+  presignExpiresS: number;
+  logger: Logger;
+  /** Local modes without a bucket copy outputs here (`<outputDir>/<jobId>/<name>`). */
+  outputDir: string;
+  mode: 'production' | 'local';
+  inlineMaxBytes?: number;
+  /** Local API: base URL under which `outputDir` is served; paths are returned otherwise. */
+  filesBaseUrl?: string;
+  s3?: S3ClientFactory;
+  retry?: Omit<RetryOptions, 'signal' | 'shouldRetry' | 'onFailedAttempt'>;
+  partSize?: number;
+}
+
+export interface VideoFile {
+  path: string;
+  /** File name in the bucket/folder, e.g. `steadydancer_00001.mp4`. */
+  name: string;
+  jobId: string;
+  /** A job's `s3Config` override (see bucketFromS3Config). */
+  bucket?: BucketCredentials;
+}
+
+/** Job ids and names become key segments: keep them to one harmless path segment each. */
+function safeSegment(s: string, what: string): string {
+  const cleaned = s.replace(/[^A-Za-z0-9._-]/g, '_');
+  if (!cleaned || cleaned === '.' || cleaned === '..') throw new WorkerError('INTERNAL', `Unusable ${what} "${s}" for a storage key`);
+  return cleaned;
+}
+
+export class VideoStore {
+  private readonly opts: VideoStoreOptions;
+  private readonly s3: S3ClientFactory;
+
+  constructor(opts: VideoStoreOptions) {
+    this.opts = opts;
+    this.s3 = opts.s3 ?? createS3Client;
+  }
+
+  async put(file: VideoFile, signal?: AbortSignal): Promise<StoredVideo> {
+    const bucket = file.bucket ?? this.opts.bucket;
+    const name = safeSegment(file.name, 'file name');
+    const jobId = safeSegment(file.jobId, 'job id');
+    const { size } = await stat(file.path);
+    if (bucket) return this.toBucket(bucket, file.path, `${this.opts.keyPrefix}${jobId}/${name}`, name, size, signal);
+    if (this.opts.mode === 'production') return this.inline(file.path, size);
+    return this.toFolder(file.path, jobId, name, size);
+  }
+
+  private async toBucket(
+    bucket: BucketCredentials,
+    filePath: string,
+    key: string,
+    name: string,
+    bytes: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StoredVideo> {
+    const client = this.s3(bucket);
+    try {
+      const started = Date.now();
+      await uploadFile(
+        client,
+        { path: filePath, bucket: bucket.bucket, key, contentType: VIDEO_CONTENT_TYPE, contentDisposition: contentDisposition(name) },
+        { logger: this.opts.logger, signal, retry: this.opts.retry, partSize: this.opts.partSize },
+      );
+      this.opts.logger.info('video uploaded', { bucket: bucket.bucket, key, bytes, ms: Date.now() - started });
+      const url = this.opts.publicUrl && bucket === this.opts.bucket
+        ? publicObjectUrl(this.opts.publicUrl, key)
+        : await presignGet(client, bucket.bucket, key, this.opts.presignExpiresS);
+      return { url, bucket: bucket.bucket, key, content_type: VIDEO_CONTENT_TYPE, bytes };
+    } finally {
+      client.destroy();
+    }
+  }
+
+  private async inline(filePath: string, bytes: number): Promise<StoredVideo> {
+    const max = this.opts.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
+    if (bytes > max) {
+      throw new WorkerError(
+        'OUTPUT_TOO_LARGE',
+        `The video is ${bytes} bytes, more than the ${max} bytes that can be returned inline (RunPod caps result size). ` +
+          'Configure a bucket: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME on the endpoint, or send s3Config with the job',
+        { details: { bytes, maxInlineBytes: max } },
+      );
+    }
+    const base64 = (await readFile(filePath)).toString('base64');
+    return { url: `data:${VIDEO_CONTENT_TYPE};base64,${base64}`, content_type: VIDEO_CONTENT_TYPE, bytes, inline: true };
+  }
+
+  private async toFolder(filePath: string, jobId: string, name: string, bytes: number): Promise<StoredVideo> {
+    const dir = path.join(this.opts.outputDir, jobId);
+    const dest = path.join(dir, name);
+    await mkdir(dir, { recursive: true });
+    await copyFile(filePath, dest);
+    const url = this.opts.filesBaseUrl
+      ? `${this.opts.filesBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(jobId)}/${encodeURIComponent(name)}`
+      : dest;
+    return { url, content_type: VIDEO_CONTENT_TYPE, bytes, path: dest };
+  }
+}
