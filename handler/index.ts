@@ -1,7 +1,29 @@
-// Entry point of the worker image. Wires config, the job and the RunPod runtime.
+// Entry point of the worker image (`node dist/handler.cjs [flags]`): config → parts → RunPod runtime.
 import { loadConfig } from '../src/config';
+import { formatError } from '../src/lib/errors';
 import { createLogger } from '../src/lib/logger';
+import { runWorker } from '../src/runpod';
+import { createApp } from './app';
 
-const config = loadConfig();
-const logger = createLogger({ level: config.logLevel });
-logger.info('steadydancer-worker starting', { mode: config.mode });
+async function main(): Promise<number> {
+  const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logLevel });
+  logger.info('steadydancer-worker starting', { mode: config.mode, node: process.version });
+  const app = createApp(config, logger);
+  return runWorker({
+    config: config.runpod,
+    handler: app.handler,
+    logger,
+    argv: process.argv.slice(2),
+    filesDir: config.paths.outputDir,
+    onShutdown: () => app.close(),
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${formatError(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -86,6 +86,8 @@ const EnvSchema = z.object({
   OUTPUT_DIR: optionalString,
   WORK_DIR: optionalString,
   MODELS_DIR: optionalString,
+  MODEL_PRECISION: z.enum(['fp8', 'fp16']).default('fp8'),
+  FFPROBE_PATH: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
   ALLOW_PRIVATE_URLS: bool(false),
 });
@@ -145,7 +147,10 @@ export interface Config {
   readonly media: {
     readonly maxInputBytes: number;
     readonly allowPrivateUrls: boolean;
+    readonly ffprobePath: string;
   };
+  /** Weights the image carries (an image build choice, not a job field). */
+  readonly modelPrecision: 'fp8' | 'fp16';
 }
 
 function deepFreeze<T>(value: T): T {
@@ -216,6 +221,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     media: {
       maxInputBytes: e.MAX_INPUT_BYTES,
       allowPrivateUrls: e.ALLOW_PRIVATE_URLS,
+      ffprobePath: e.FFPROBE_PATH ?? 'ffprobe',
     },
+    modelPrecision: e.MODEL_PRECISION,
   });
 }

@@ -17,6 +17,8 @@ export interface JobRuntime {
   readonly signal: AbortSignal;
   progress(update: ProgressUpdate): void;
   readonly logger: Logger;
+  /** Local API: base URL under which locally written outputs are served. */
+  readonly filesBaseUrl?: string;
 }
 
 export interface OutputVideo {
@@ -29,7 +31,7 @@ export interface OutputVideo {
   height: number;
   frames: number;
   fps: number;
-  inline?: string;
+  inline?: true;
   path?: string;
 }
 
@@ -100,7 +102,7 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
         ...input,
         referenceImageName,
         poseVideoName,
-        filenamePrefix: `${jobKey}/steadydancer`,
+        filenamePrefix: 'steadydancer',
       });
       rt.progress(stageUpdate('queued'));
       const queued = now();
@@ -117,7 +119,7 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       rt.progress(stageUpdate('uploading'));
       const videos: OutputVideo[] = [];
       for (const video of result.videos) {
-        videos.push(await storeVideo(deps, session, video, files, jobKey, input, job.s3Config, rt.signal));
+        videos.push(await storeVideo(deps, session, video, files, jobKey, input, job.s3Config, rt));
       }
       const uploaded = now();
       rt.logger.info('job done', { videos: videos.length, seconds: (uploaded - started) / 1000 });
@@ -176,13 +178,14 @@ async function storeVideo<V extends string>(
   jobKey: string,
   input: ResolvedJobInput<V>,
   bucket: BucketOverride | undefined,
-  signal: AbortSignal,
+  rt: JobRuntime,
 ): Promise<OutputVideo> {
+  const { signal } = rt;
   const local = await session.localPath(video, files.dir, signal);
   const info = await deps.probe(local);
   const stored = await deps.storage.put(
     { path: local, name: path.basename(video.filename), jobId: jobKey, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
-    { signal, ...(bucket ? { bucket } : {}) },
+    { signal, ...(bucket ? { bucket } : {}), ...(rt.filesBaseUrl ? { filesBaseUrl: rt.filesBaseUrl } : {}) },
   );
   const out: OutputVideo = {
     url: stored.url,

@@ -78,14 +78,15 @@ export interface StoredVideo {
   readonly bucket?: string;
   readonly key?: string;
   readonly bytes: number;
-  readonly inline?: string;
+  /** True when `url` is a data: URI carrying the video itself. */
+  readonly inline?: true;
   readonly path?: string;
 }
 
 export interface StoragePort {
   put(
     file: { path: string; name: string; jobId: string; keyPrefix?: string },
-    opts: { signal: AbortSignal; bucket?: BucketOverride },
+    opts: { signal: AbortSignal; bucket?: BucketOverride; filesBaseUrl?: string },
   ): Promise<StoredVideo>;
 }
 

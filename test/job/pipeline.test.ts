@@ -113,7 +113,7 @@ describe('SteadyDancer job pipeline', () => {
     expect(params).toMatchObject({
       referenceImageName: 'job-1_reference.png',
       poseVideoName: 'job-1_pose.mp4',
-      filenamePrefix: 'job-1/steadydancer',
+      filenamePrefix: 'steadydancer',
       seed: 42,
       steps: 4,
     });

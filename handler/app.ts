@@ -1,0 +1,127 @@
+// Builds every part from the config and hands each its slice: the ComfyUI supervisor (booting from
+// the start), the input fetcher, the video store, the workflow registry, and the job on top.
+import { ComfySupervisor } from '../src/comfy';
+import type { Config } from '../src/config';
+import { createSteadyDancerJob } from '../src/job/pipeline';
+import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
+import type { Logger } from '../src/lib/logger';
+import { createJobFiles, InputFetcher } from '../src/media';
+import type { Handler } from '../src/runpod';
+import { bucketFromConfig, bucketFromS3Config, probeVideo, VideoStore } from '../src/storage';
+import {
+  allRequiredNodeClasses,
+  buildPrompt,
+  checkModels,
+  DEFAULT_VARIANT,
+  randomSeed,
+  VARIANTS,
+  type VariantName,
+} from '../src/workflow';
+import { comfyMissing, createComfyPort } from './comfy-port';
+
+export interface App {
+  handler: Handler;
+  /** Stops ComfyUI; called once the worker has drained. */
+  close(): Promise<void>;
+}
+
+function workflowPort(config: Config, logger: Logger): WorkflowPort<VariantName> {
+  // An external ComfyUI (COMFYUI_URL) has its own model folders: its /prompt validation names
+  // missing files, so only a ComfyUI we start is checked against MODELS_DIR.
+  const models = config.comfy.url
+    ? undefined
+    : checkModels({ modelsDirs: [config.paths.modelsDir], precision: config.modelPrecision });
+  if (models) {
+    for (const [variant, files] of Object.entries(models.missing)) {
+      if (files.length > 0) logger.warn('variant unavailable: model files missing', { variant, files, modelsDir: config.paths.modelsDir });
+    }
+  }
+  return {
+    variants: VARIANTS,
+    defaultVariant: DEFAULT_VARIANT,
+    randomSeed: () => randomSeed(),
+    missingModels: (variant) => models?.missing[variant] ?? [],
+    buildPrompt: (params) => buildPrompt({ ...params, precision: config.modelPrecision }),
+  };
+}
+
+function inputsPort(config: Config, logger: Logger): InputsPort {
+  const fetcher = new InputFetcher({
+    maxBytes: config.media.maxInputBytes,
+    allowPrivateUrls: config.media.allowPrivateUrls,
+    logger,
+  });
+  const workerBucket = bucketFromConfig(config.bucket);
+  return {
+    createJobFiles: (jobId) => createJobFiles(config.paths.workDir, jobId, logger),
+    fetch: (field, source, expect, files, { signal, bucket }) => {
+      const credentials = bucket ? bucketFromS3Config(bucket, config.bucket.region) : workerBucket;
+      return fetcher.fetch(field, source, expect, files as Parameters<InputFetcher['fetch']>[3], {
+        signal,
+        ...(credentials ? { bucket: credentials } : {}),
+      });
+    },
+  };
+}
+
+function storagePort(config: Config, logger: Logger): StoragePort {
+  const workerBucket = bucketFromConfig(config.bucket);
+  return {
+    put: (file, { signal, bucket, filesBaseUrl }) => {
+      const store = new VideoStore({
+        ...(workerBucket ? { bucket: workerBucket } : {}),
+        keyPrefix: file.keyPrefix ?? config.bucket.keyPrefix,
+        ...(config.bucket.publicUrl ? { publicUrl: config.bucket.publicUrl } : {}),
+        presignExpiresS: config.bucket.presignExpiresS,
+        logger,
+        outputDir: config.paths.outputDir,
+        mode: config.mode,
+        ...(filesBaseUrl ? { filesBaseUrl } : {}),
+      });
+      return store.put(
+        { path: file.path, name: file.name, jobId: file.jobId, ...(bucket ? { bucket: bucketFromS3Config(bucket, config.bucket.region) } : {}) },
+        signal,
+      );
+    },
+  };
+}
+
+export function createApp(config: Config, logger: Logger): App {
+  const unavailable = comfyMissing(config.comfy);
+  const supervisor = unavailable
+    ? undefined
+    : new ComfySupervisor({
+        config: config.comfy,
+        workDir: config.paths.workDir,
+        requiredNodeClasses: allRequiredNodeClasses(),
+        logger: logger.child({ component: 'comfyui' }),
+      });
+  if (unavailable) logger.error(unavailable.message, { code: unavailable.code });
+  // Cold start: ComfyUI boots while the worker waits for (and fetches) its first job.
+  supervisor?.start();
+
+  const runJob = createSteadyDancerJob({
+    workflow: workflowPort(config, logger),
+    inputs: inputsPort(config, logger),
+    comfy: createComfyPort({ supervisor, unavailable, logger, timeoutMs: config.runpod.jobTimeoutMs }),
+    storage: storagePort(config, logger),
+    probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
+    logger,
+  });
+
+  return {
+    handler: (job, ctx) =>
+      runJob(
+        { id: job.id, input: job.input, ...(job.s3Config ? { s3Config: job.s3Config } : {}) },
+        {
+          signal: ctx.signal,
+          progress: (update) => ctx.progress(update),
+          logger: ctx.logger,
+          ...(ctx.filesBaseUrl ? { filesBaseUrl: ctx.filesBaseUrl } : {}),
+        },
+      ),
+    close: async () => {
+      await supervisor?.stop();
+    },
+  };
+}
