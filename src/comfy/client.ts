@@ -178,18 +178,17 @@ export class ComfyClient {
   async cleanup(target: CleanupTarget): Promise<void> {
     const { inputDir, outputDir, tempDir } = this.opts.endpoint;
     const paths: string[] = [];
-    try {
-      if (inputDir) for (const name of target.inputs) paths.push(resolveInside(inputDir, path.dirname(name), path.basename(name)));
-      for (const f of target.outputs) {
-        const dir = this.dirFor(f.type);
-        if (dir) paths.push(resolveInside(dir, f.subfolder, f.filename));
+    const add = (dir: string | undefined, subfolder: string, filename: string): void => {
+      if (!dir) return;
+      try {
+        paths.push(resolveInside(dir, subfolder, filename));
+      } catch (err) {
+        this.opts.logger.warn('ComfyUI cleanup skipped a path outside its folder', { error: err });
       }
-      if (target.jobFolder) {
-        for (const dir of [outputDir, tempDir]) if (dir) paths.push(resolveInside(dir, '', target.jobFolder));
-      }
-    } catch (err) {
-      this.opts.logger.warn('ComfyUI cleanup skipped a path', { error: err });
-    }
+    };
+    for (const name of target.inputs) add(inputDir, path.dirname(name), path.basename(name));
+    for (const f of target.outputs) add(this.dirFor(f.type), f.subfolder, f.filename);
+    if (target.jobFolder) for (const dir of [outputDir, tempDir]) add(dir, '', target.jobFolder);
     await Promise.all(
       paths.map((p) => rm(p, { recursive: true, force: true }).catch((err: unknown) => this.opts.logger.warn('Could not delete a ComfyUI file', { path: p, error: err }))),
     );
