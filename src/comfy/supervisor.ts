@@ -130,8 +130,8 @@ export class ComfySupervisor {
     void this.probeUntilReady(boot, endpoint);
   }
 
-  private launch(): void {
-    const boot = this.newBoot();
+  /** Spawns ComfyUI for `boot` (a restart passes the boot its waiters already hold). */
+  private launch(boot: Boot = this.newBoot()): void {
     const { config } = this.opts;
     const layout = comfyLayout(this.opts.workDir);
     for (const dir of Object.values(layout)) mkdirSync(dir, { recursive: true });
@@ -248,6 +248,9 @@ export class ComfySupervisor {
     if (this.failures > maxRestarts) {
       this.isHealthy = false;
       this.log.error('ComfyUI keeps failing; not restarting it again (the worker should be refreshed)', { failures: this.failures });
+      if (this.boot === boot && boot.state === 'ready') {
+        this.failBoot(this.newBoot(), `ComfyUI failed ${this.failures} times in a row and is not restarted again; this worker needs replacing.`, { failures: this.failures });
+      }
       return;
     }
     const wait = backoffDelay(this.failures, { minDelayMs: this.opts.restartMinDelayMs ?? 1000, maxDelayMs: this.opts.restartMaxDelayMs ?? 30_000 });
@@ -256,7 +259,7 @@ export class ComfySupervisor {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping || this.boot !== next) return;
-      this.launch();
+      this.launch(next);
     }, wait);
   }
 
