@@ -272,7 +272,7 @@ describe('ComfyClient.runPrompt', () => {
 });
 
 describe('ComfyClient files', () => {
-  it('uploads a video through /upload/image and returns the stored name (renamed on clash)', async () => {
+  it('uploads a video through /upload/image and returns the stored name (renamed on clash, reused when identical)', async () => {
     const src = path.join(h.root, 'pose.mp4');
     writeFileSync(src, FAKE_MP4);
     const client = h.client();
@@ -280,6 +280,7 @@ describe('ComfyClient files', () => {
     writeFileSync(src, Buffer.concat([FAKE_MP4, Buffer.from('x')]));
     expect(await client.uploadInput({ path: src, name: 'pose-1.mp4' })).toBe('pose-1 (1).mp4');
     expect(readFileSync(path.join(h.dirs.input, 'pose-1 (1).mp4')).length).toBe(FAKE_MP4.length + 1);
+    expect(await client.uploadInput({ path: src, name: 'pose-1.mp4' })).toBe('pose-1 (1).mp4'); // same bytes: reused
   });
 
   it('cleanup deletes the job inputs, outputs and job folder, and never throws', async () => {

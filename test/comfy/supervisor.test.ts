@@ -52,7 +52,7 @@ interface Fixture {
 }
 
 /** A ComfyUI "checkout" holding the stand-in as main.py, run with node instead of python. */
-async function fixture(behaviour: Record<string, unknown>, overrides: Partial<ComfySupervisorOptions> & { config?: Partial<ComfyConfig> } = {}): Promise<Fixture> {
+async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfyConfig> } = {}): Promise<Fixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'comfy-dir-'));
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
   copyFileSync(path.join(bundleDir, 'main.py'), path.join(dir, 'main.py'));

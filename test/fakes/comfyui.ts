@@ -9,7 +9,7 @@
 // - /prompt 400 with nested error.type and node_errors; a 200 may carry node_errors;
 // - node outputs are cached between prompts: an unchanged output node replays its previous file names.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, existsSync, writeFileSync, createReadStream, statSync } from 'node:fs';
+import { mkdirSync, existsSync, writeFileSync, createReadStream, statSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
@@ -257,6 +257,9 @@ export class FakeComfyUI {
       const id = decodeURIComponent(p.slice('/history/'.length));
       const h = this.history.get(id);
       json(200, h ? { [id]: h } : {});
+    } else if (key === 'GET /history') {
+      const max = Number(url.searchParams.get('max_items') ?? this.history.size);
+      json(200, Object.fromEntries([...this.history.entries()].slice(-max)));
     } else if (key === 'GET /queue') {
       const row = (q: Queued) => [q.number, q.id, q.graph, q.extra, q.outputs];
       json(200, { queue_running: this.running ? [row(this.running)] : [], queue_pending: this.queue.map(row) });
@@ -363,10 +366,18 @@ export class FakeComfyUI {
     const ext = path.extname(image.filename);
     const stem = image.filename.slice(0, image.filename.length - ext.length);
     let name = image.filename;
+    let duplicate = false;
     if (overwrite !== 'true' && overwrite !== '1') {
-      for (let i = 1; existsSync(path.join(dir, name)); i++) name = `${stem} (${i})${ext}`;
+      // like ComfyUI: an existing file with the same bytes is reused, a different one renames the upload
+      for (let i = 1; existsSync(path.join(dir, name)); i++) {
+        if (readFileSync(path.join(dir, name)).equals(image.data)) {
+          duplicate = true;
+          break;
+        }
+        name = `${stem} (${i})${ext}`;
+      }
     }
-    writeFileSync(path.join(dir, name), image.data);
+    if (!duplicate) writeFileSync(path.join(dir, name), image.data);
     json(200, { name, subfolder, type });
   }
 
@@ -445,6 +456,9 @@ export class FakeComfyUI {
       }
       const node = item.graph[id]!;
       this.lastNode = id;
+      const state = (s: 'running' | 'finished') =>
+        emit('progress_state', { prompt_id: item.id, nodes: { [id]: { value: s === 'running' ? 0 : 1, max: 1, state: s, node_id: id, prompt_id: item.id, display_node_id: id, parent_node_id: null, real_node_id: id } } });
+      state('running');
       emit('executing', { node: id, display_node: id, prompt_id: item.id });
       if (SAMPLERS.has(node.class_type)) {
         for (let step = 1; step <= SAMPLER_STEPS; step++) {
@@ -477,6 +491,7 @@ export class FakeComfyUI {
         failure = ['execution_interrupted', { prompt_id: item.id, node_id: id, node_type: node.class_type, executed, timestamp: ts() }];
         break;
       }
+      state('finished');
       const ui = this.runOutputNode(node);
       this.cache.set(id, { key: this.cacheKey(item.graph, id), ui });
       if (ui) {
