@@ -73,6 +73,7 @@ const EnvSchema = z.object({
   COMFYUI_PORT: int(8188, 1, 65535),
   COMFYUI_ARGS: optionalString,
   COMFYUI_STARTUP_TIMEOUT_S: int(600, 1, 3600),
+  COMFYUI_EXTRA_MODEL_PATHS_CONFIG: optionalString,
 
   BUCKET_ENDPOINT_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   BUCKET_ACCESS_KEY_ID: optionalString,
@@ -120,6 +121,9 @@ export interface ComfyConfig {
   readonly port: number;
   readonly extraArgs: readonly string[];
   readonly startupTimeoutMs: number;
+  /** An extra_model_paths.yaml passed with --extra-model-paths-config when the file exists
+   * (ComfyUI reads <dir>/extra_model_paths.yaml by itself). */
+  readonly extraModelPathsConfig: string | undefined;
 }
 
 export interface BucketConfig {
@@ -202,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.COMFYUI_PORT,
       extraArgs: splitArgs(e.COMFYUI_ARGS),
       startupTimeoutMs: e.COMFYUI_STARTUP_TIMEOUT_S * 1000,
+      extraModelPathsConfig: e.COMFYUI_EXTRA_MODEL_PATHS_CONFIG,
     },
     bucket: {
       endpointUrl: e.BUCKET_ENDPOINT_URL,

@@ -1,0 +1,389 @@
+// A thin typed client for one ComfyUI. runPrompt follows the reference's "completion detection that is
+// correct": socket opened before queueing with our client_id, socket events as hints and progress,
+// GET /history/{id} as the truth, reconnect + /history + /queue after a drop, a deadline on every wait.
+import { randomUUID } from 'node:crypto';
+import { createReadStream, openAsBlob } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { WorkerError, isWorkerError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { retry } from '../lib/retry';
+import type { ComfyEndpoint } from './endpoint';
+import { executionError, partiallyRejectedError, promptRejectedError } from './errors';
+import {
+  ExecutionErrorSchema,
+  HistoryResponseSchema,
+  PromptAcceptedSchema,
+  PromptRejectedSchema,
+  QueueSchema,
+  UploadResponseSchema,
+  type HistoryEntry,
+  type SocketMessage,
+} from './messages';
+import { listOutputFiles, resolveInside, videoOutputs, type ComfyOutputFile } from './outputs';
+import { ProgressTracker, type ComfyProgress } from './progress';
+import { ComfySocket } from './socket';
+import { Waker } from './waker';
+
+export interface ComfyClientOptions {
+  endpoint: ComfyEndpoint;
+  logger: Logger;
+  fetch?: typeof fetch;
+  WebSocket?: typeof WebSocket;
+  /** Each HTTP call. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Wait for the socket before queueing; past it we queue anyway and rely on polling. Default 10 s. */
+  socketOpenTimeoutMs?: number;
+  /** /history poll while the socket is down. Default 1 s. */
+  pollIntervalMs?: number;
+  /** /history poll while the socket is up: a net under missed events. Default 5 s. */
+  idlePollIntervalMs?: number;
+  /** After a completion hint, re-read history this often (it is written after the event). Default 30 ms. */
+  settlePollMs?: number;
+  /** ComfyUI unreachable (HTTP and socket) this long during a prompt → COMFY_CRASHED. Default 15 s. */
+  lostAfterMs?: number;
+  /** Deadline of runPrompt when the caller gives none. Default 1 h. */
+  defaultTimeoutMs?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+}
+
+export interface RunPromptOptions {
+  signal: AbortSignal;
+  /** Overall deadline; on expiry the prompt is interrupted and the call rejects with TIMEOUT. */
+  timeoutMs?: number;
+  onProgress?: (p: ComfyProgress) => void;
+}
+
+export interface RunPromptResult {
+  promptId: string;
+  /** Every file the prompt's nodes listed (use videoOutputs() to pick the videos). */
+  outputs: ComfyOutputFile[];
+  /** The per-prompt folder every filename_prefix was put under (unique, so ComfyUI's cache never
+   * replays an earlier job's file names); pass it to cleanup(). */
+  jobFolder: string;
+}
+
+export interface CleanupTarget {
+  inputs: readonly string[];
+  outputs: readonly ComfyOutputFile[];
+  jobFolder?: string;
+  promptId?: string;
+}
+
+const SETTLE_POLLS = 60;
+const CLEANUP_TIMEOUT_MS = 3000;
+
+export class ComfyClient {
+  private readonly fetch: typeof fetch;
+  private readonly baseUrl: string;
+
+  constructor(private readonly opts: ComfyClientOptions) {
+    this.fetch = opts.fetch ?? globalThis.fetch;
+    this.baseUrl = opts.endpoint.baseUrl.replace(/\/+$/, '');
+  }
+
+  /** Uploads an image or video into ComfyUI's input folder; returns the name to put in the workflow. */
+  async uploadInput(file: { path: string; name: string }, signal?: AbortSignal): Promise<string> {
+    const blob = await openAsBlob(file.path);
+    const res = await retry(
+      async () => {
+        const form = new FormData();
+        form.append('image', blob, file.name);
+        form.append('type', 'input');
+        const r = await this.request('/upload/image', { method: 'POST', body: form }, signal);
+        if (r.status === 413) {
+          throw new WorkerError('INVALID_INPUT', `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in COMFYUI_ARGS.`, {
+            details: { field: file.name, bytes: blob.size },
+          });
+        }
+        if (!r.ok) throw await this.httpError('upload an input', r);
+        return UploadResponseSchema.parse(await r.json());
+      },
+      { attempts: 3, minDelayMs: 200, signal, shouldRetry: ({ error }) => isWorkerError(error) && error.retryable },
+    );
+    return res.subfolder ? `${res.subfolder}/${res.name}` : res.name;
+  }
+
+  async runPrompt(prompt: Record<string, unknown>, opts: RunPromptOptions): Promise<RunPromptResult> {
+    const timeoutMs = opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 3_600_000;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([opts.signal, deadline]);
+    const reason = (): WorkerError =>
+      opts.signal.aborted
+        ? isWorkerError(opts.signal.reason)
+          ? opts.signal.reason
+          : new WorkerError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
+        : new WorkerError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round(timeoutMs / 1000)} s.`, { details: { timeoutMs } });
+
+    const ourId = randomUUID();
+    const clientId = randomUUID();
+    const jobFolder = `job-${ourId}`;
+    const graph = withJobFolder(prompt, jobFolder);
+    const log = this.opts.logger.child({ comfyClientId: clientId });
+    const socket = new ComfySocket({
+      baseUrl: this.baseUrl,
+      clientId,
+      logger: log,
+      ...(this.opts.WebSocket ? { WebSocket: this.opts.WebSocket } : {}),
+      ...(this.opts.reconnectMinMs !== undefined ? { reconnectMinMs: this.opts.reconnectMinMs } : {}),
+      ...(this.opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: this.opts.reconnectMaxMs } : {}),
+    });
+    let promptId: string | undefined;
+    try {
+      const opened = await raceAbort(socket.open(this.opts.socketOpenTimeoutMs ?? 10_000), signal);
+      if (!opened) log.warn('ComfyUI websocket did not open in time; queueing anyway and polling /history');
+      promptId = await this.queuePrompt(graph, clientId, ourId, signal);
+      log.info('ComfyUI prompt queued', { promptId });
+      const entry = await this.monitor(promptId, graph, socket, signal, opts.onProgress, log);
+      const outputs = listOutputFiles(entry.outputs);
+      const failure = failureOf(entry);
+      if (failure) {
+        if (failure.code === 'OUT_OF_MEMORY') await this.free().catch(() => {});
+        throw failure;
+      }
+      opts.onProgress?.({ percent: 100 });
+      return { promptId, outputs, jobFolder };
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      const why = reason();
+      if (promptId !== undefined) await this.abandon(promptId, log);
+      throw why;
+    } finally {
+      socket.close();
+    }
+  }
+
+  videoOutputs(outputs: readonly ComfyOutputFile[]): ComfyOutputFile[] {
+    return videoOutputs(outputs);
+  }
+
+  /** A file of the result: from disk when ComfyUI is local, else streamed from /view. */
+  async openOutput(file: ComfyOutputFile, signal?: AbortSignal): Promise<{ path?: string; stream: ReadableStream | NodeJS.ReadableStream }> {
+    const dir = this.dirFor(file.type);
+    if (dir) {
+      const full = resolveInside(dir, file.subfolder, file.filename);
+      const exists = await stat(full).then((s) => s.isFile(), () => false);
+      if (!exists) throw missingOutput(file);
+      return { path: full, stream: createReadStream(full) };
+    }
+    const q = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
+    const r = await this.request(`/view?${q.toString()}`, { method: 'GET' }, signal, 0);
+    if (r.status === 404) throw missingOutput(file);
+    if (!r.ok || !r.body) throw await this.httpError('read an output', r);
+    return { stream: r.body };
+  }
+
+  /** Deletes a job's inputs and outputs (local dirs only) and its history entry; never throws. */
+  async cleanup(target: CleanupTarget): Promise<void> {
+    const { inputDir, outputDir, tempDir } = this.opts.endpoint;
+    const paths: string[] = [];
+    const add = (dir: string | undefined, subfolder: string, filename: string): void => {
+      if (!dir) return;
+      try {
+        paths.push(resolveInside(dir, subfolder, filename));
+      } catch (err) {
+        this.opts.logger.warn('ComfyUI cleanup skipped a path outside its folder', { error: err });
+      }
+    };
+    for (const name of target.inputs) add(inputDir, path.dirname(name), path.basename(name));
+    for (const f of target.outputs) add(this.dirFor(f.type), f.subfolder, f.filename);
+    if (target.jobFolder) for (const dir of [outputDir, tempDir]) add(dir, '', target.jobFolder);
+    await Promise.all(
+      paths.map((p) => rm(p, { recursive: true, force: true }).catch((err: unknown) => this.opts.logger.warn('Could not delete a ComfyUI file', { path: p, error: err }))),
+    );
+    if (target.promptId) {
+      await this.post('/history', { delete: [target.promptId] }, AbortSignal.timeout(CLEANUP_TIMEOUT_MS)).catch(() => {});
+    }
+  }
+
+  /** Asks ComfyUI to unload models and free memory after the current prompt. */
+  async free(): Promise<void> {
+    await this.post('/free', { unload_models: true, free_memory: true });
+  }
+
+  /** Interrupts `promptId` only if it is the one running (whatever runs when absent). */
+  async interrupt(promptId?: string): Promise<void> {
+    await this.post('/interrupt', promptId ? { prompt_id: promptId } : {});
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  private async queuePrompt(graph: Record<string, unknown>, clientId: string, ourId: string, signal: AbortSignal): Promise<string> {
+    // Not retried: a lost answer may still have queued the prompt.
+    const r = await this.request('/prompt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: graph, client_id: clientId, prompt_id: ourId }) }, signal);
+    const body: unknown = await r.json().catch(() => undefined);
+    if (r.status === 400) {
+      const rejected = PromptRejectedSchema.safeParse(body);
+      if (rejected.success) throw promptRejectedError(rejected.data);
+    }
+    const accepted = r.ok ? PromptAcceptedSchema.safeParse(body) : undefined;
+    if (!accepted?.success) {
+      throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
+    }
+    // Older builds ignore our id: the response is the truth.
+    const promptId = accepted.data.prompt_id;
+    if (Object.keys(accepted.data.node_errors).length > 0) {
+      await this.abandon(promptId, this.opts.logger);
+      throw partiallyRejectedError(accepted.data.node_errors);
+    }
+    return promptId;
+  }
+
+  private async monitor(
+    promptId: string,
+    graph: Record<string, unknown>,
+    socket: ComfySocket,
+    signal: AbortSignal,
+    onProgress: ((p: ComfyProgress) => void) | undefined,
+    log: Logger,
+  ): Promise<HistoryEntry> {
+    const waker = new Waker();
+    const progress = onProgress ? new ProgressTracker(graph, onProgress) : undefined;
+    let settlePolls = 0;
+    let checkQueue = false;
+    const ours = (m: SocketMessage): boolean => {
+      // the "current node" replay after a reconnect has no prompt_id; the socket is ours alone
+      const id = (m.data as { prompt_id?: string }).prompt_id;
+      return id === undefined ? m.type === 'executing' : id === promptId;
+    };
+    const offMessage = socket.onMessage((m) => {
+      if (!ours(m)) return;
+      progress?.handle(m);
+      const finished = (m.type === 'executing' && m.data.node === null && m.data.prompt_id === promptId) || m.type === 'execution_success' || m.type === 'execution_error' || m.type === 'execution_interrupted';
+      if (finished) {
+        settlePolls = SETTLE_POLLS;
+        waker.wake();
+      }
+    });
+    const offState = socket.onState((s) => {
+      log.info(s === 'up' ? 'ComfyUI websocket reconnected; checking /history and /queue' : 'ComfyUI websocket dropped; polling /history');
+      checkQueue = true;
+      waker.wake();
+    });
+    let lastContact = Date.now();
+    const lostAfterMs = this.opts.lostAfterMs ?? 15_000;
+    try {
+      for (;;) {
+        const interval = settlePolls > 0 ? (this.opts.settlePollMs ?? 30) : socket.isUp ? (this.opts.idlePollIntervalMs ?? 5000) : (this.opts.pollIntervalMs ?? 1000);
+        await waker.wait(interval, signal);
+        if (settlePolls > 0) settlePolls -= 1;
+        try {
+          const entry = await this.history(promptId, signal);
+          lastContact = Date.now();
+          if (entry) return entry;
+          if (checkQueue) {
+            checkQueue = false;
+            if (!(await this.isQueued(promptId, signal))) {
+              // it may have finished between the two reads
+              const again = await this.history(promptId, signal);
+              if (again) return again;
+              throw new WorkerError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
+            }
+          }
+        } catch (err) {
+          if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
+          if (Date.now() - lastContact > lostAfterMs) {
+            throw new WorkerError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
+          }
+          checkQueue = true;
+        }
+      }
+    } finally {
+      offMessage();
+      offState();
+    }
+  }
+
+  private async history(promptId: string, signal: AbortSignal): Promise<HistoryEntry | undefined> {
+    const r = await this.request(`/history/${encodeURIComponent(promptId)}`, { method: 'GET' }, signal);
+    if (!r.ok) throw await this.httpError('read /history', r);
+    return HistoryResponseSchema.parse(await r.json())[promptId];
+  }
+
+  private async isQueued(promptId: string, signal: AbortSignal): Promise<boolean> {
+    const r = await this.request('/queue', { method: 'GET' }, signal);
+    if (!r.ok) throw await this.httpError('read /queue', r);
+    const q = QueueSchema.parse(await r.json());
+    return [...q.queue_running, ...q.queue_pending].some((row) => row[1] === promptId);
+  }
+
+  /** Cancel/timeout/reject: stop our prompt if it runs, drop it if pending. Best effort, bounded. */
+  private async abandon(promptId: string, log: Logger): Promise<void> {
+    const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    const results = await Promise.allSettled([
+      this.post('/interrupt', { prompt_id: promptId }, signal),
+      this.post('/queue', { delete: [promptId] }, signal),
+    ]);
+    for (const r of results) if (r.status === 'rejected') log.warn('Could not stop the ComfyUI prompt', { promptId, error: r.reason });
+  }
+
+  private async post(route: string, body: unknown, signal?: AbortSignal): Promise<void> {
+    const r = await this.request(route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, signal);
+    if (!r.ok) throw await this.httpError(`POST ${route}`, r);
+    await r.body?.cancel();
+  }
+
+  /** fetch with a per-request deadline; network failures become retryable COMFY_UNAVAILABLE. */
+  private async request(route: string, init: RequestInit, signal?: AbortSignal, timeoutMs = this.opts.requestTimeoutMs ?? 30_000): Promise<Response> {
+    const signals = [signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
+    try {
+      return await this.fetch(`${this.baseUrl}${route}`, { ...init, signal: AbortSignal.any(signals) });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, { cause: err, retryable: true });
+    }
+  }
+
+  private async httpError(what: string, r: Response): Promise<WorkerError> {
+    const text = await r.text().catch(() => '');
+    return new WorkerError('COMFY_UNAVAILABLE', `ComfyUI could not ${what}: HTTP ${r.status} ${text.slice(0, 300)}`, {
+      retryable: r.status >= 500 || r.status === 429,
+      details: { status: r.status },
+    });
+  }
+
+  private dirFor(type: ComfyOutputFile['type']): string | undefined {
+    const e = this.opts.endpoint;
+    return type === 'output' ? e.outputDir : type === 'temp' ? e.tempDir : e.inputDir;
+  }
+}
+
+/** Puts every `filename_prefix` under a per-prompt folder: new names per job, so no cache replay. */
+export function withJobFolder(prompt: Record<string, unknown>, folder: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [id, node] of Object.entries(prompt)) {
+    const n = node as { inputs?: Record<string, unknown> };
+    const prefix = n.inputs?.filename_prefix;
+    out[id] = typeof prefix === 'string' ? { ...n, inputs: { ...n.inputs, filename_prefix: `${folder}/${prefix.replace(/^\/+/, '')}` } } : node;
+  }
+  return out;
+}
+
+function failureOf(entry: HistoryEntry): WorkerError | undefined {
+  const status = entry.status;
+  if (!status || status.status_str === 'success') return undefined;
+  for (const [type, data] of status.messages) {
+    if (type === 'execution_error') return executionError(ExecutionErrorSchema.parse(data));
+    if (type === 'execution_interrupted') {
+      const d = ExecutionErrorSchema.parse(data);
+      return new WorkerError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
+    }
+  }
+  return new WorkerError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
+}
+
+function missingOutput(file: ComfyOutputFile): WorkerError {
+  return new WorkerError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (node ${file.nodeId}) but the file is not there.`, {
+    details: { nodeId: file.nodeId, filename: file.filename, subfolder: file.subfolder },
+  });
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

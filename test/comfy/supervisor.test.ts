@@ -1,0 +1,259 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn as nodeSpawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { ComfyClient } from '../../src/comfy/client';
+import { ComfySupervisor, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
+import type { ComfyConfig } from '../../src/config';
+import { WorkerError } from '../../src/lib/errors';
+import { silentLogger } from '../../src/lib/logger';
+import { recordingLogger, startHarness, vhsWorkflow } from './helpers';
+
+const REQUIRED = ['VHS_VideoCombine', 'WanVideoSampler'] as const;
+let bundleDir: string;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  bundleDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-standin-'));
+  await build({
+    entryPoints: [path.resolve('test/fakes/comfyui-process.ts')],
+    outfile: path.join(bundleDir, 'main.py'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node22',
+    logLevel: 'warning',
+  });
+});
+afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Fixture {
+  supervisor: ComfySupervisor;
+  dir: string;
+  workDir: string;
+  spawned: number[];
+}
+
+/** A ComfyUI "checkout" holding the stand-in as main.py, run with node instead of python. */
+async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfyConfig> } = {}): Promise<Fixture> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'comfy-dir-'));
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
+  copyFileSync(path.join(bundleDir, 'main.py'), path.join(dir, 'main.py'));
+  writeFileSync(path.join(dir, 'standin.json'), JSON.stringify(behaviour));
+  const spawned: number[] = [];
+  const { config: configOverrides, ...rest } = overrides;
+  const supervisor = new ComfySupervisor({
+    config: { dir, python: process.execPath, url: undefined, port: await freePort(), extraArgs: ['--verbose', 'INFO'], startupTimeoutMs: 10_000, extraModelPathsConfig: undefined, ...configOverrides },
+    workDir,
+    requiredNodeClasses: REQUIRED,
+    logger: silentLogger,
+    probeIntervalMs: 25,
+    restartMinDelayMs: 10,
+    restartMaxDelayMs: 20,
+    stopGraceMs: 2000,
+    // python's -u (unbuffered) means nothing to node; everything else is passed as is
+    spawn: ((cmd: string, args: string[], opts: object) => {
+      const child = nodeSpawn(cmd, args.filter((a) => a !== '-u'), opts);
+      if (child.pid) spawned.push(child.pid);
+      return child;
+    }) as unknown as typeof nodeSpawn,
+    ...rest,
+  });
+  cleanups.push(async () => {
+    await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(workDir, { recursive: true, force: true });
+  });
+  return { supervisor, dir, workDir, spawned };
+}
+
+async function rejection(p: Promise<unknown>): Promise<WorkerError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkerError);
+  return err as WorkerError;
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('ComfySupervisor (spawned stand-in)', () => {
+  it('starts ComfyUI headless with per-worker folders and becomes ready; its lines reach the logs tagged', async () => {
+    const logger = recordingLogger();
+    const modelPaths = path.join(os.tmpdir(), `emp-${process.pid}.yaml`);
+    writeFileSync(modelPaths, 'a: {}\n');
+    cleanups.push(() => rmSync(modelPaths, { force: true }));
+    const f = await fixture({ nodeClasses: [...REQUIRED] }, { logger, config: { extraModelPathsConfig: modelPaths } });
+    f.supervisor.start();
+    f.supervisor.start(); // idempotent
+    const endpoint = await f.supervisor.ready();
+    expect(f.spawned).toHaveLength(1);
+    const argv = JSON.parse(readFileSync(path.join(f.dir, 'argv.json'), 'utf8')) as string[];
+    const port = new URL(endpoint.baseUrl).port;
+    expect(argv.join(' ')).toBe(
+      [
+        '--listen 127.0.0.1', `--port ${port}`, '--disable-auto-launch', '--disable-metadata', '--preview-method none',
+        `--input-directory ${endpoint.inputDir}`, `--output-directory ${endpoint.outputDir}`, `--temp-directory ${endpoint.tempDir}`,
+        `--extra-model-paths-config ${modelPaths}`, '--verbose INFO',
+      ].join(' '),
+    );
+    expect(endpoint.outputDir!.startsWith(f.workDir)).toBe(true);
+    expect(endpoint.baseUrl).toBe(`http://127.0.0.1:${port}`);
+    expect(logger.lines.some((l) => l.message === 'Checkpoint files will always be loaded safely.' && l.fields.source === 'comfyui' && l.fields.stream === 'stdout')).toBe(true);
+    expect(logger.lines.some((l) => l.message.startsWith('Total VRAM') && l.fields.stream === 'stderr')).toBe(true);
+    expect(f.supervisor.healthy).toBe(true);
+  });
+
+  it('lets callers await readiness through a slow boot, and a waiting caller can give up with its signal', async () => {
+    const f = await fixture({ nodeClasses: [...REQUIRED], bootDelayMs: 700 });
+    const t0 = Date.now();
+    f.supervisor.start();
+    expect(Date.now() - t0).toBeLessThan(200); // start() does not block
+    const ac = new AbortController();
+    const early = f.supervisor.ready(ac.signal);
+    ac.abort(new Error('gave up'));
+    await expect(early).rejects.toThrow('gave up');
+    await expect(f.supervisor.ready()).resolves.toMatchObject({ baseUrl: expect.any(String) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+  });
+
+  it('fails readiness at the deadline quoting what ComfyUI printed', async () => {
+    const f = await fixture({ bootDelayMs: 20_000 }, { config: { startupTimeoutMs: 400 }, maxRestarts: 0 });
+    const err = await rejection(f.supervisor.ready());
+    expect(err.code).toBe('COMFY_UNAVAILABLE');
+    expect(err.message).toContain('COMFYUI_STARTUP_TIMEOUT_S');
+    expect(err.message).toContain('Checkpoint files will always be loaded safely.');
+  });
+
+  it('fails at once when ComfyUI exits during boot, quoting the import error', async () => {
+    const f = await fixture(
+      { failAtBoot: ['Traceback (most recent call last):', '  File "/comfyui/custom_nodes/ComfyUI-WanVideoWrapper/__init__.py", line 3', "ModuleNotFoundError: No module named 'sageattention'"] },
+      { maxRestarts: 0 },
+    );
+    const t0 = Date.now();
+    const err = await rejection(f.supervisor.ready());
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(err.code).toBe('COMFY_UNAVAILABLE');
+    expect(err.message).toContain('exited with code 1 during start-up');
+    expect(err.message).toContain("No module named 'sageattention'");
+    expect(f.supervisor.healthy).toBe(false);
+  });
+
+  it('names the node classes missing from /object_info', async () => {
+    const f = await fixture({ nodeClasses: ['VHS_VideoCombine'] });
+    const err = await rejection(f.supervisor.ready());
+    expect(err.code).toBe('COMFY_UNAVAILABLE');
+    expect(err.details.missingNodeClasses).toEqual(['WanVideoSampler']);
+    expect(err.message).toContain('WanVideoSampler');
+  });
+
+  it('reports a crash, fails the running job with COMFY_CRASHED, and restarts ComfyUI', async () => {
+    const f = await fixture({ nodeClasses: [...REQUIRED, 'LoadImage'], outcome: 'wait-for-interrupt' });
+    const endpoint = await f.supervisor.ready();
+    const crashes: WorkerError[] = [];
+    const ac = new AbortController();
+    f.supervisor.onCrash((err) => {
+      crashes.push(err);
+      ac.abort(err); // what the job pipeline does
+    });
+    writeFileSync(path.join(endpoint.inputDir!, 'ref.png'), 'png');
+    const client = new ComfyClient({ endpoint, logger: silentLogger, pollIntervalMs: 20, lostAfterMs: 60_000 });
+    const job = client.runPrompt(vhsWorkflow(), { signal: ac.signal, timeoutMs: 20_000 });
+    await waitFor(async () => (await fetch(`${endpoint.baseUrl}/queue`).then((r) => r.json()) as { queue_running: unknown[] }).queue_running.length > 0);
+    await fetch(`${endpoint.baseUrl}/fake/exit`).catch(() => {});
+    const err = await rejection(job);
+    expect(err.code).toBe('COMFY_CRASHED');
+    expect(crashes).toHaveLength(1);
+    expect(crashes[0]!.message).toContain('Segmentation fault');
+    const again = await f.supervisor.ready();
+    expect(f.spawned).toHaveLength(2);
+    expect((await fetch(`${again.baseUrl}/system_stats`)).ok).toBe(true);
+    expect(f.supervisor.healthy).toBe(true);
+  });
+
+  it('turns unhealthy after more failures than maxRestarts and stops restarting', async () => {
+    const f = await fixture({ nodeClasses: [...REQUIRED] }, { maxRestarts: 1 });
+    let endpoint = await f.supervisor.ready();
+    await fetch(`${endpoint.baseUrl}/fake/exit`).catch(() => {});
+    await waitFor(() => f.spawned.length === 2); // ready() before the exit is seen would still name the old process
+    endpoint = await f.supervisor.ready();
+    expect(f.supervisor.healthy).toBe(true);
+    await fetch(`${endpoint.baseUrl}/fake/exit`).catch(() => {});
+    await waitFor(() => !f.supervisor.healthy);
+    expect((await rejection(f.supervisor.ready())).code).toBe('COMFY_UNAVAILABLE');
+    expect(f.spawned).toHaveLength(2);
+  });
+
+  it('stops ComfyUI with SIGTERM, idempotently; ready() then rejects', async () => {
+    const f = await fixture({ nodeClasses: [...REQUIRED] });
+    await f.supervisor.ready();
+    const pid = f.spawned[0]!;
+    const a = f.supervisor.stop();
+    expect(f.supervisor.stop()).toBe(a);
+    await a;
+    expect(isAlive(pid)).toBe(false);
+    expect((await rejection(f.supervisor.ready())).code).toBe('COMFY_UNAVAILABLE');
+  });
+
+  it('kills a ComfyUI that ignores SIGTERM after the grace', async () => {
+    const f = await fixture({ nodeClasses: [...REQUIRED], ignoreSigterm: true }, { stopGraceMs: 300 });
+    await f.supervisor.ready();
+    const pid = f.spawned[0]!;
+    const t0 = Date.now();
+    await f.supervisor.stop();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(isAlive(pid)).toBe(false);
+  });
+});
+
+describe('ComfySupervisor attached to COMFYUI_URL', () => {
+  it('spawns nothing and probes the given server', async () => {
+    const h = await startHarness([...REQUIRED]);
+    cleanups.push(() => h.close());
+    const supervisor = new ComfySupervisor({
+      config: { dir: '/nonexistent', python: 'python3', url: `${h.fake.url}/`, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined },
+      workDir: h.root,
+      requiredNodeClasses: REQUIRED,
+      logger: silentLogger,
+      spawn: (() => {
+        throw new Error('must not spawn');
+      }) as unknown as typeof nodeSpawn,
+    });
+    cleanups.push(() => supervisor.stop());
+    await expect(supervisor.ready()).resolves.toEqual({ baseUrl: h.fake.url });
+    expect(h.fake.requests.map((r) => r.path)).toEqual(['/system_stats', '/object_info/VHS_VideoCombine', '/object_info/WanVideoSampler']);
+  });
+});
+
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
