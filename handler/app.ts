@@ -25,12 +25,12 @@ export interface App {
   close(): Promise<void>;
 }
 
-function workflowPort(config: Config, logger: Logger): WorkflowPort<VariantName> {
+function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean): WorkflowPort<VariantName> {
   // An external ComfyUI (COMFYUI_URL) has its own model folders: its /prompt validation names
   // missing files, so only a ComfyUI we start is checked against MODELS_DIR.
-  const models = config.comfy.url
-    ? undefined
-    : checkModels({ modelsDirs: [config.paths.modelsDir], precision: config.modelPrecision });
+  const models = checkLocalModels
+    ? checkModels({ modelsDirs: [config.paths.modelsDir], precision: config.modelPrecision })
+    : undefined;
   if (models) {
     for (const [variant, files] of Object.entries(models.missing)) {
       if (files.length > 0) logger.warn('variant unavailable: model files missing', { variant, files, modelsDir: config.paths.modelsDir });
@@ -46,16 +46,16 @@ function workflowPort(config: Config, logger: Logger): WorkflowPort<VariantName>
 }
 
 function inputsPort(config: Config, logger: Logger): InputsPort {
-  const fetcher = new InputFetcher({
-    maxBytes: config.media.maxInputBytes,
-    allowPrivateUrls: config.media.allowPrivateUrls,
-    logger,
-  });
   const workerBucket = bucketFromConfig(config.bucket);
   return {
     createJobFiles: (jobId) => createJobFiles(config.paths.workDir, jobId, logger),
-    fetch: (field, source, expect, files, { signal, bucket }) => {
+    fetch: (field, source, expect, files, { signal, bucket, logger: jobLogger }) => {
       const credentials = bucket ? bucketFromS3Config(bucket, config.bucket.region) : workerBucket;
+      const fetcher = new InputFetcher({
+        maxBytes: config.media.maxInputBytes,
+        allowPrivateUrls: config.media.allowPrivateUrls,
+        logger: jobLogger,
+      });
       return fetcher.fetch(field, source, expect, files as Parameters<InputFetcher['fetch']>[3], {
         signal,
         ...(credentials ? { bucket: credentials } : {}),
@@ -64,10 +64,10 @@ function inputsPort(config: Config, logger: Logger): InputsPort {
   };
 }
 
-function storagePort(config: Config, logger: Logger): StoragePort {
+function storagePort(config: Config): StoragePort {
   const workerBucket = bucketFromConfig(config.bucket);
   return {
-    put: (file, { signal, bucket, filesBaseUrl }) => {
+    put: (file, { signal, bucket, filesBaseUrl, logger }) => {
       const store = new VideoStore({
         ...(workerBucket ? { bucket: workerBucket } : {}),
         keyPrefix: file.keyPrefix ?? config.bucket.keyPrefix,
@@ -101,10 +101,10 @@ export function createApp(config: Config, logger: Logger): App {
   supervisor?.start();
 
   const runJob = createSteadyDancerJob({
-    workflow: workflowPort(config, logger),
+    workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url),
     inputs: inputsPort(config, logger),
-    comfy: createComfyPort({ supervisor, unavailable, logger, timeoutMs: config.runpod.jobTimeoutMs }),
-    storage: storagePort(config, logger),
+    comfy: createComfyPort({ supervisor, unavailable, timeoutMs: config.runpod.jobTimeoutMs }),
+    storage: storagePort(config),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,
   });

@@ -8,7 +8,6 @@ import { ComfyClient, type ComfyOutputFile, type ComfySupervisor } from '../src/
 import type { ComfyConfig } from '../src/config';
 import type { ComfyPort, ComfySession, ComfyVideo } from '../src/job/ports';
 import { WorkerError } from '../src/lib/errors';
-import type { Logger } from '../src/lib/logger';
 
 /** Without a ComfyUI to start or to use, every job fails with this instead of a spawn error. */
 export function comfyMissing(config: ComfyConfig): WorkerError | undefined {
@@ -23,7 +22,6 @@ export function comfyMissing(config: ComfyConfig): WorkerError | undefined {
 export function createComfyPort(opts: {
   supervisor: ComfySupervisor | undefined;
   unavailable: WorkerError | undefined;
-  logger: Logger;
   timeoutMs: number;
 }): ComfyPort {
   const { supervisor } = opts;
@@ -37,10 +35,10 @@ export function createComfyPort(opts: {
     get healthy() {
       return supervisor?.healthy ?? true;
     },
-    async ready(signal) {
+    async ready(signal, logger) {
       if (!supervisor) throw opts.unavailable;
       const endpoint = await supervisor.ready(signal);
-      const client = new ComfyClient({ endpoint, logger: opts.logger });
+      const client = new ComfyClient({ endpoint, logger });
       return createSession(client, () => crashes.signal, opts.timeoutMs);
     },
   };

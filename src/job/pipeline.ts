@@ -79,10 +79,10 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
 
       // Cold start: fetching inputs overlaps ComfyUI's boot rather than following it.
       rt.progress(stageUpdate('inputs'));
-      const comfyReady = deps.comfy.ready(rt.signal);
+      const comfyReady = deps.comfy.ready(rt.signal, rt.logger);
       comfyReady.catch(() => {}); // awaited below; avoid an unhandled rejection while inputs fail first
       files = await deps.inputs.createJobFiles(jobKey);
-      const fetched = await fetchInputs(deps, input, files, job.s3Config, rt.signal);
+      const fetched = await fetchInputs(deps, input, files, job.s3Config, rt.signal, rt.logger);
       const inputsDone = now();
 
       rt.progress(stageUpdate('starting'));
@@ -138,7 +138,9 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
     } catch (err) {
       // An aborted job ends with the abort's reason (CANCELLED or TIMEOUT), whatever the step that noticed.
       const reason = rt.signal.aborted ? toWorkerError(rt.signal.reason, 'CANCELLED') : toWorkerError(err);
-      rt.logger.error('job failed', { code: reason.code, err: reason.cause ?? reason, details: reason.details });
+      // Expected failures log their message; a cause (a foreign error) or a bug logs its stack too.
+      const logged = reason.cause ?? (reason.code === 'INTERNAL' ? reason : undefined);
+      rt.logger.error(`job failed: ${formatError(reason)}`, { code: reason.code, details: reason.details, ...(logged ? { err: logged } : {}) });
       const failure: JobFailure = { error: formatError(reason) };
       if (!deps.comfy.healthy) failure.refresh_worker = true;
       return failure;
@@ -155,18 +157,27 @@ async function fetchInputs<V extends string>(
   files: JobFilesPort,
   bucket: BucketOverride | undefined,
   signal: AbortSignal,
+  logger: Logger,
 ): Promise<{ reference: FetchedFile; pose: FetchedFile }> {
-  // Fail fast: the first failed fetch aborts the other one.
+  // Fail fast: the first failed fetch aborts the other one; both are settled before the caller
+  // cleans up, so no fetch writes into a folder that is being removed.
   const both = new AbortController();
   const combined = AbortSignal.any([signal, both.signal]);
+  let firstError: unknown;
   const fetchOne = (field: 'reference_image' | 'pose_video', expect: 'image' | 'video') =>
     deps.inputs
-      .fetch(field, input[field], expect, files, { signal: combined, ...(bucket ? { bucket } : {}) })
+      .fetch(field, input[field], expect, files, { signal: combined, logger, ...(bucket ? { bucket } : {}) })
       .catch((err: unknown) => {
-        both.abort(err);
+        if (!both.signal.aborted) {
+          firstError = err;
+          both.abort(err);
+        }
         throw err;
       });
-  const [reference, pose] = await Promise.all([fetchOne('reference_image', 'image'), fetchOne('pose_video', 'video')]);
+  const [ref, pos] = await Promise.allSettled([fetchOne('reference_image', 'image'), fetchOne('pose_video', 'video')]);
+  if (ref.status === 'rejected' || pos.status === 'rejected') throw firstError;
+  const reference = ref.value;
+  const pose = pos.value;
   return { reference, pose };
 }
 
@@ -185,7 +196,7 @@ async function storeVideo<V extends string>(
   const info = await deps.probe(local);
   const stored = await deps.storage.put(
     { path: local, name: path.basename(video.filename), jobId: jobKey, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
-    { signal, ...(bucket ? { bucket } : {}), ...(rt.filesBaseUrl ? { filesBaseUrl: rt.filesBaseUrl } : {}) },
+    { signal, logger: rt.logger, ...(bucket ? { bucket } : {}), ...(rt.filesBaseUrl ? { filesBaseUrl: rt.filesBaseUrl } : {}) },
   );
   const out: OutputVideo = {
     url: stored.url,

@@ -29,7 +29,7 @@ export interface InputsPort {
     source: string,
     expect: 'image' | 'video',
     files: JobFilesPort,
-    opts: { signal: AbortSignal; bucket?: BucketOverride },
+    opts: { signal: AbortSignal; logger: Logger; bucket?: BucketOverride },
   ): Promise<FetchedFile>;
 }
 
@@ -60,7 +60,7 @@ export interface ComfySession {
 
 export interface ComfyPort {
   /** Waits for ComfyUI (booting in the background since worker start). */
-  ready(signal: AbortSignal): Promise<ComfySession>;
+  ready(signal: AbortSignal, logger: Logger): Promise<ComfySession>;
   /** False once ComfyUI could not be recovered: the worker should be replaced. */
   readonly healthy: boolean;
 }
@@ -86,7 +86,7 @@ export interface StoredVideo {
 export interface StoragePort {
   put(
     file: { path: string; name: string; jobId: string; keyPrefix?: string },
-    opts: { signal: AbortSignal; bucket?: BucketOverride; filesBaseUrl?: string },
+    opts: { signal: AbortSignal; logger: Logger; bucket?: BucketOverride; filesBaseUrl?: string },
   ): Promise<StoredVideo>;
 }
 

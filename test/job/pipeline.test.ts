@@ -157,7 +157,9 @@ describe('SteadyDancer job pipeline', () => {
         fetch: async (field, _s, _e, _f, opts) => {
           if (field === 'reference_image') throw new WorkerError('INPUT_FETCH_FAILED', 'reference_image: HTTP 404 from example.com');
           await new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve()));
+          await new Promise((r) => setTimeout(r, 20)); // still writing when the other fetch failed
           poseAborted = true;
+          t.events.push('pose fetch settled');
           throw opts.signal.reason;
         },
       },
@@ -165,7 +167,9 @@ describe('SteadyDancer job pipeline', () => {
     const out = await t.job({ id: 'j', input }, t.rt);
     expect(out).toEqual({ error: 'INPUT_FETCH_FAILED: reference_image: HTTP 404 from example.com' });
     expect(poseAborted).toBe(true);
-    expect(t.events).toContain('files cleanup');
+    // The temp folder is removed only once no fetch can still write into it.
+    expect(t.events).toContain('pose fetch settled');
+    expect(t.events.indexOf('pose fetch settled')).toBeLessThan(t.events.indexOf('files cleanup'));
   });
 
   it('asks RunPod to refresh the worker when ComfyUI cannot be recovered', async () => {
