@@ -75,7 +75,14 @@ def clone_at(repo: str, commit: str, dest: Path) -> None:
         raise PinError(f"{repo}: checked out {head}, expected {commit}")
 
 
-def step_torch(pins: dict, python: str) -> None:
+def validated_constraints(pins_path: Path) -> list[str]:
+    """The validated environment's versions (workflows/python-constraints.txt beside pins.json)."""
+    path = pins_path.parent / "python-constraints.txt"
+    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()]
+    return [l for l in lines if l and not l.startswith("#")]
+
+
+def step_torch(pins: dict, python: str, pins_path: Path) -> None:
     py = pins["python"]
     # torchvision/torchaudio pin torch exactly in their metadata, so pip picks the builds that
     # match the pinned torch from the same index; they are then frozen into the constraints file.
@@ -83,6 +90,7 @@ def step_torch(pins: dict, python: str) -> None:
     frozen = subprocess.run([python, "-m", "pip", "freeze"], check=True, capture_output=True, text=True).stdout
     lines = [l for l in frozen.splitlines() if re.match(r"^(torch|torchvision|torchaudio)==", l)]
     lines.append(f"onnxruntime-gpu=={py['onnxruntime_gpu']}")
+    lines += validated_constraints(pins_path)
     CONSTRAINTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     log(f"constraints: {', '.join(lines)}")
 
@@ -125,6 +133,8 @@ def step_comfyui(pins: dict, python: str, comfy_dir: Path) -> None:
     comfy = pins["comfyui"]
     clone_at(comfy["repo"], checked_commit("comfyui", comfy), comfy_dir)
     pip(python, "-c", str(CONSTRAINTS), "-r", str(comfy_dir / "requirements.txt"))
+    # ComfyUI imports requests without listing it (transformers 5 stopped pulling it in).
+    pip(python, "-c", str(CONSTRAINTS), "requests")
     for node in pins["custom_nodes"]:
         node_dir = comfy_dir / "custom_nodes" / node["name"]
         clone_at(node["repo"], checked_commit(f"custom_nodes[{node['name']}]", node), node_dir)
@@ -195,7 +205,7 @@ def main(argv: list[str]) -> int:
     pins = load_pins(args.pins)
     try:
         if args.step == "torch":
-            step_torch(pins, args.python)
+            step_torch(pins, args.python, args.pins)
         elif args.step == "sageattention":
             step_sageattention(pins, args.python, args.wheel_dir, args.wheel_url, args.wheel_sha256)
         elif args.step == "comfyui":

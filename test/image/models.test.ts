@@ -164,6 +164,6 @@ describe('docker/extra_model_paths.yaml (network volume)', () => {
   });
 
   it('baked models land in ComfyUI models/, the same layout under MODELS_DIR', () => {
-    expect(dockerfile).toMatch(/--dest \/comfyui\/models .*\nENV MODELS_DIR=\/comfyui\/models\n/);
+    expect(dockerfile).toMatch(/--dest \/comfyui\/models .*\nENV MODELS_DIR=\/comfyui\/models MODEL_PRECISION=\$\{PRECISION\}\n/);
   });
 });

@@ -110,7 +110,7 @@ describe('builder installs the pins of workflows/pins.json', () => {
     expect(out.log).toContain("comfyui.commit must be a full 40-hex SHA, got 'abc1234'");
   });
 
-  it('installs the pinned torch from the pinned CUDA index and freezes torch* plus onnxruntime-gpu as constraints', async () => {
+  it('installs the pinned torch from the pinned CUDA index and freezes torch*, onnxruntime-gpu and the validated environment as constraints', async () => {
     const out = await drive(path.join(ROOT, 'workflows/pins.json'), 'torch');
     expect(out.code).toBe(0);
     const install = out.calls.find((c) => c[0] === 'run')!.join(' ');
@@ -119,8 +119,14 @@ describe('builder installs the pins of workflows/pins.json', () => {
       'torch==9.9.9+cu999',
       'torchvision==0.1.0+cu999',
       `onnxruntime-gpu==${pins.python.onnxruntime_gpu}`,
+      ...validated,
     ]);
+    expect(validated).toContain('requests==2.34.2');
   });
+
+  const validated = readFileSync(path.join(ROOT, 'workflows/python-constraints.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
 
   it('builds SageAttention from the release tag of the pinned version', async () => {
     const out = await drive(path.join(ROOT, 'workflows/pins.json'), 'sageattention', '--wheel-dir', path.join(dir, 'wheels'));
