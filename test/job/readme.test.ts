@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { createJobInputSchema } from '../../src/job/schema';
+import { createJobInputSchema, parseJobInput } from '../../src/job/schema';
+import { DEFAULT_VARIANT, VARIANTS } from '../../src/workflow';
 import { TEST_VARIANTS } from './limits';
 
 /** Field names of the README's input table (first column, backticked, comma-separated). */
@@ -32,5 +33,23 @@ function schemaFields(): string[] {
 describe('README input table', () => {
   it('lists exactly the fields of the job input schema', () => {
     expect(readmeFields()).toEqual(schemaFields());
+  });
+});
+
+describe('shipped example inputs', () => {
+  const schema = createJobInputSchema(VARIANTS, DEFAULT_VARIANT);
+  const parse = (input: unknown) => parseJobInput(schema, VARIANTS, input, () => 1);
+
+  it('test_input.json is a valid job for the real variants', () => {
+    const file = JSON.parse(readFileSync(new URL('../../test_input.json', import.meta.url), 'utf8')) as { input: unknown };
+    expect(parse(file.input)).toMatchObject({ variant: 'turbo', num_frames: 81 });
+  });
+
+  it("the README's input example is a valid job", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const api = readme.slice(readme.indexOf('## The API'));
+    const example = /```json\n([\s\S]*?)\n```/.exec(api)?.[1];
+    expect(example).toBeDefined();
+    expect(parse(JSON.parse(example as string))).toMatchObject({ seed: 1234, crf: 19, key_prefix: 'dances/' });
   });
 });
