@@ -4,7 +4,7 @@ import { buffer } from 'node:stream/consumers';
 import path from 'node:path';
 import { WorkerError } from '../../src/lib/errors';
 import { FAKE_MP4 } from '../fakes/comfyui';
-import { deferred, saveVideoWorkflow, startHarness, vhsWorkflow, type Harness } from './helpers';
+import { deferred, rejection, saveVideoWorkflow, startHarness, vhsWorkflow, type Harness } from './helpers';
 
 let h: Harness;
 beforeEach(async () => {
@@ -16,15 +16,6 @@ afterEach(async () => {
 });
 
 const run = (opts: { signal?: AbortSignal; timeoutMs?: number } = {}) => ({ signal: opts.signal ?? new AbortController().signal, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
-
-async function rejection(p: Promise<unknown>): Promise<WorkerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkerError);
-  return err as WorkerError;
-}
 
 describe('ComfyClient.runPrompt', () => {
   it('opens the socket before queueing and sends our client_id and a UUID prompt_id', async () => {

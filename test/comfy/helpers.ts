@@ -6,6 +6,8 @@ import { ComfyClient, type ComfyClientOptions } from '../../src/comfy/client';
 import type { Logger } from '../../src/lib/logger';
 import { silentLogger } from '../../src/lib/logger';
 import { FakeComfyUI } from '../fakes/comfyui';
+import { expect } from '@jest/globals';
+import { WorkerError } from '../../src/lib/errors';
 
 export interface Harness {
   fake: FakeComfyUI;
@@ -78,4 +80,14 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** The WorkerError a promise rejects with (fails the test if it resolves or throws something else). */
+export async function rejection(p: Promise<unknown>): Promise<WorkerError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkerError);
+  return err as WorkerError;
 }

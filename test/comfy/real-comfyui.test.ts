@@ -4,7 +4,6 @@
 // Checked against Comfy-Org/ComfyUI v0.3.64 (a125cd84b054a57729b5eecab930ca9408719832).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ComfyClient } from '../../src/comfy/client';
@@ -12,21 +11,12 @@ import type { ComfyEndpoint } from '../../src/comfy/endpoint';
 import { ComfySupervisor } from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
+import { freePort } from '../support/free-port';
 
 const dir = process.env.COMFYUI_REAL_DIR;
 const python = process.env.COMFYUI_REAL_PYTHON ?? 'python3';
 const suite = dir ? describe : describe.skip;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function videoWorkflow(frames: number): Record<string, unknown> {
   return {

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn as nodeSpawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -10,7 +9,8 @@ import { ComfySupervisor, type ComfySupervisorOptions } from '../../src/comfy/su
 import type { ComfyConfig } from '../../src/config';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
-import { recordingLogger, startHarness, vhsWorkflow } from './helpers';
+import { recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
+import { freePort } from '../support/free-port';
 
 const REQUIRED = ['VHS_VideoCombine', 'WanVideoSampler'] as const;
 let bundleDir: string;
@@ -33,16 +33,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Fixture {
   supervisor: ComfySupervisor;
@@ -82,15 +72,6 @@ async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Parti
     rmSync(workDir, { recursive: true, force: true });
   });
   return { supervisor, dir, workDir, spawned };
-}
-
-async function rejection(p: Promise<unknown>): Promise<WorkerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkerError);
-  return err as WorkerError;
 }
 
 const isAlive = (pid: number): boolean => {

@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from '../support/free-port';
 
 export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw';
 export const VERSITYGW_VERSION = 'v1.8.0';
@@ -87,16 +88,6 @@ export async function ensureVersitygw(log: (line: string) => void = (l) => proce
   return bin;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves once the port accepts connections; rejects if the process exits or the deadline passes. */
 async function waitReady(child: ChildProcess, port: number, output: () => string, deadlineMs: number): Promise<void> {
