@@ -3,7 +3,7 @@
 // (test/fakes/comfyui-process.ts) started through a python wrapper that execs node, placeholder model
 // files, a loopback server for the job's inputs, and the worker as a child process.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,7 +20,15 @@ const require = createRequire(import.meta.url);
 export const ffmpegPath: string = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
 export const ffprobePath: string = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 const run = promisify(execFile);
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The checkout this file is in (found by walking up, so a bundled copy of it works too). */
+function findRepoRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'scripts/build.mjs')) && existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('harness: not inside the steadydancer-worker checkout');
+  }
+}
+const repoRoot = findRepoRoot();
 
 /** The pose fixture: 320×240, 17 frames at 16 fps (landscape, so the worker's crop shows). */
 export const POSE = { width: 320, height: 240, frames: 17, fps: 16 } as const;

@@ -130,7 +130,7 @@ describe('worker bundle serving the local API, driven by runpod-sdk', () => {
       await expectServedVideo(hooked.output, apiUrl);
       const status = await endpoint.status(queued.id);
       expect(status).toMatchObject({ id: queued.id, status: 'COMPLETED' });
-      expect(status.output).toEqual(hooked.output);
+      expect((status as { output?: unknown }).output).toEqual(hooked.output);
 
       const bad = await endpoint.runSync({ input: { ...jobInput(), num_frames: 10 } }, 30_000);
       expect(bad).toMatchObject({ status: 'FAILED' });
