@@ -5,14 +5,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const at = process.argv.indexOf('--outfile');
-const outfile = at >= 0 ? process.argv[at + 1] : path.join(root, 'dist/handler.cjs');
-if (!outfile) throw new Error('--outfile needs a path');
-
-await build({
-  entryPoints: [path.join(root, 'handler/index.ts')],
-  outfile: path.resolve(outfile),
+const options = {
+  // paths below are relative to the checkout, whatever the cwd
+  absWorkingDir: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'),
+  entryPoints: ['handler/index.ts'],
+  outfile: 'dist/handler.cjs',
   bundle: true,
   platform: 'node',
   target: 'node22',
@@ -21,4 +18,8 @@ await build({
   minify: true,
   legalComments: 'linked',
   logLevel: 'warning',
-});
+};
+
+const at = process.argv.indexOf('--outfile');
+if (at >= 0 && !process.argv[at + 1]) throw new Error('--outfile needs a path');
+await build(at >= 0 ? { ...options, outfile: path.resolve(process.argv[at + 1]) } : options);
