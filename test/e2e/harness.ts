@@ -135,6 +135,8 @@ export interface WorkerDirs {
   outputDir: string;
   /** What the stand-in ComfyUI was asked (`METHOD /path` per line). */
   comfyRequests(): string[];
+  /** Pid of the stand-in ComfyUI started last. */
+  comfyPid(): number;
 }
 
 /** Fresh per-worker folders under the product root; the stand-in's behaviour in standin.json. */
@@ -146,6 +148,7 @@ export function workerDirs(product: Product, name: string, standin: Record<strin
   writeFileSync(path.join(dirs.comfyDir, 'standin.json'), JSON.stringify({ steadydancer: { ffmpegPath }, ...standin }));
   return {
     ...dirs,
+    comfyPid: () => Number(readFileSync(path.join(dirs.comfyDir, 'pid'), 'utf8')),
     comfyRequests: () => {
       try {
         return readFileSync(path.join(dirs.comfyDir, 'requests.log'), 'utf8').split('\n').filter(Boolean);
@@ -224,6 +227,15 @@ export function startWorker(bundle: string, opts: { env: Record<string, string>;
     },
   };
   return proc;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Resolves once `check` holds, testing every 20 ms up to the deadline (for state only a file shows). */

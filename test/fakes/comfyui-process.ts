@@ -38,8 +38,9 @@ const flag = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-// record the command line for the test to check
+// record the command line and pid for the test to check
 writeFileSync('argv.json', JSON.stringify(args));
+writeFileSync('pid', String(process.pid));
 
 console.log('Checkpoint files will always be loaded safely.');
 console.error('Total VRAM 0 MB, total RAM 24104 MB');
