@@ -20,8 +20,9 @@ export type Graph = Record<string, { class_type: string; inputs: Record<string, 
 /** How the fake executes the next prompt. */
 export interface FakeRunBehaviour {
   outcome: 'success' | 'error' | 'oom' | 'wait-for-interrupt';
-  /** Awaited after the first sampler step, so a test can act mid-job (drop sockets, crash, cancel). */
-  hold?: Promise<void>;
+  /** Awaited after the first sampler step, so a test can act mid-job (drop sockets, crash, cancel);
+   * a function is called only when that step is reached (a stand-in that dies mid-sampler). */
+  hold?: Promise<void> | (() => Promise<void>);
   /** Node that fails for outcome error/oom; default: the sampler, else the last node. */
   failingNode?: string;
 }
@@ -34,6 +35,10 @@ export interface FakeComfyOptions {
   port?: number;
   /** Printed-line hook (the stand-in process prints them like ComfyUI's log). */
   log?: (line: string) => void;
+  /** Per-prompt behaviour chosen from the graph when queued (else the `behaviour` field). */
+  behaviourFor?: (graph: Graph) => FakeRunBehaviour | undefined;
+  /** Writes a real video for a VHS_VideoCombine / SaveVideo node (else a few placeholder bytes). */
+  renderVideo?: (graph: Graph, nodeId: string, outPath: string) => Promise<void>;
 }
 
 export const DEFAULT_NODE_CLASSES = [
@@ -339,7 +344,7 @@ export class FakeComfyUI {
       return;
     }
     const extra = { ...((body.extra_data as object | undefined) ?? {}), ...(body.client_id !== undefined ? { client_id: String(body.client_id) } : {}) };
-    this.queue.push({ number, id, graph, extra, outputs, behaviour: this.behaviour });
+    this.queue.push({ number, id, graph, extra, outputs, behaviour: this.opts.behaviourFor?.(graph) ?? this.behaviour });
     this.send('status', { status: this.queueInfo() });
     json(200, { prompt_id: id, number, node_errors: canned?.status === 200 ? canned.nodeErrors : {} });
     void this.pump();
@@ -464,7 +469,8 @@ export class FakeComfyUI {
         for (let step = 1; step <= SAMPLER_STEPS; step++) {
           emit('progress', { value: step, max: SAMPLER_STEPS, prompt_id: item.id, node: id });
           if (step === 1) {
-            if (item.behaviour.hold) await item.behaviour.hold;
+            const hold = item.behaviour.hold;
+            if (hold) await (typeof hold === 'function' ? hold() : hold);
             if (item.behaviour.outcome === 'wait-for-interrupt' && !this.interruptRequested) {
               await new Promise<void>((resolve) => (this.interruptWake = resolve));
             }
@@ -492,7 +498,8 @@ export class FakeComfyUI {
         break;
       }
       state('finished');
-      const ui = this.runOutputNode(node);
+      const ui = await this.runOutputNode(item.graph, id);
+      if (this.dead) return;
       this.cache.set(id, { key: this.cacheKey(item.graph, id), ui });
       if (ui) {
         uiOutputs[id] = ui;
@@ -532,7 +539,14 @@ export class FakeComfyUI {
   }
 
   /** Writes the files an output node writes and returns its UI dict (as history shows it). */
-  private runOutputNode(node: Graph[string]): Record<string, unknown> | undefined {
+  private async runOutputNode(graph: Graph, nodeId: string): Promise<Record<string, unknown> | undefined> {
+    const node = graph[nodeId]!;
+    const video = async (type: 'output' | 'temp', name: string): Promise<string> => {
+      if (!this.opts.renderVideo) return write(type, name, FAKE_MP4);
+      const full = write(type, name, Buffer.alloc(0));
+      await this.opts.renderVideo(graph, nodeId, full);
+      return full;
+    };
     const prefix = String(node.inputs.filename_prefix ?? 'ComfyUI');
     const sub = path.dirname(prefix) === '.' ? '' : path.dirname(prefix);
     const stem = path.basename(prefix);
@@ -553,13 +567,13 @@ export class FakeComfyUI {
         const type = node.inputs.save_output === false ? 'temp' : 'output';
         const n = next(type);
         const file = `${stem}_${n}.mp4`;
-        const fullpath = write(type, file, FAKE_MP4);
+        const fullpath = await video(type, file);
         write(type, `${stem}_${n}.png`, Buffer.from('png'));
         return { gifs: [{ filename: file, subfolder: sub, type, format: 'video/h264-mp4', frame_rate: Number(node.inputs.frame_rate ?? 16), workflow: `${stem}_${n}.png`, fullpath }] };
       }
       case 'SaveVideo': {
         const file = `${stem}_${next('output')}_.mp4`;
-        write('output', file, FAKE_MP4);
+        await video('output', file);
         return { images: [{ filename: file, subfolder: sub, type: 'output' }], animated: [true] };
       }
       case 'SaveAnimatedWEBP': {
