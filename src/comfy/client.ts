@@ -3,7 +3,7 @@
 // GET /history/{id} as the truth, reconnect + /history + /queue after a drop, a deadline on every wait.
 import { randomUUID } from 'node:crypto';
 import { createReadStream, openAsBlob } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkerError, isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -83,8 +83,10 @@ export class ComfyClient {
     this.baseUrl = opts.endpoint.baseUrl.replace(/\/+$/, '');
   }
 
-  /** Uploads an image or video into ComfyUI's input folder; returns the name to put in the workflow. */
+  /** Puts an image or video into ComfyUI's input folder; returns the name to put in the workflow. */
   async uploadInput(file: { path: string; name: string }, signal?: AbortSignal): Promise<string> {
+    const { inputDir } = this.opts.endpoint;
+    if (inputDir) return placeInput(inputDir, file);
     const blob = await openAsBlob(file.path);
     const res = await retry(
       async () => {
@@ -350,6 +352,23 @@ export class ComfyClient {
 }
 
 /** Puts every `filename_prefix` under a per-prompt folder: new names per job, so no cache replay. */
+/**
+ * A ComfyUI in the same container reads its input folder directly: a hard link (or a copy across file
+ * systems) costs nothing for a large pose video and is not subject to ComfyUI's --max-upload-size.
+ */
+async function placeInput(inputDir: string, file: { path: string; name: string }): Promise<string> {
+  const name = path.basename(file.name);
+  const dest = resolveInside(inputDir, '', name);
+  await mkdir(inputDir, { recursive: true });
+  await rm(dest, { force: true }); // a leftover of an earlier job that died with the same name
+  try {
+    await link(file.path, dest);
+  } catch {
+    await copyFile(file.path, dest);
+  }
+  return name;
+}
+
 export function withJobFolder(prompt: Record<string, unknown>, folder: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [id, node] of Object.entries(prompt)) {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { buffer } from 'node:stream/consumers';
 import path from 'node:path';
 import { WorkerError } from '../../src/lib/errors';
@@ -263,15 +263,31 @@ describe('ComfyClient.runPrompt', () => {
 });
 
 describe('ComfyClient files', () => {
-  it('uploads a video through /upload/image and returns the stored name (renamed on clash, reused when identical)', async () => {
+  it('uploads a video to an external ComfyUI through /upload/image and returns the stored name (renamed on clash, reused when identical)', async () => {
     const src = path.join(h.root, 'pose.mp4');
     writeFileSync(src, FAKE_MP4);
-    const client = h.client();
+    const client = h.client({ local: false });
     expect(await client.uploadInput({ path: src, name: 'pose-1.mp4' })).toBe('pose-1.mp4');
     writeFileSync(src, Buffer.concat([FAKE_MP4, Buffer.from('x')]));
     expect(await client.uploadInput({ path: src, name: 'pose-1.mp4' })).toBe('pose-1 (1).mp4');
     expect(readFileSync(path.join(h.dirs.input, 'pose-1 (1).mp4')).length).toBe(FAKE_MP4.length + 1);
     expect(await client.uploadInput({ path: src, name: 'pose-1.mp4' })).toBe('pose-1 (1).mp4'); // same bytes: reused
+  });
+
+  it('puts inputs straight into a local ComfyUI input folder, without HTTP or its upload size limit', async () => {
+    const src = path.join(h.root, 'big-pose.mp4');
+    writeFileSync(src, FAKE_MP4);
+    const client = h.client();
+    const before = h.fake.requests.length;
+    expect(await client.uploadInput({ path: src, name: 'job-7_pose.mp4' })).toBe('job-7_pose.mp4');
+    expect(readFileSync(path.join(h.dirs.input, 'job-7_pose.mp4'))).toEqual(FAKE_MP4);
+    expect(h.fake.requests.slice(before).filter((r) => r.path.includes('/upload'))).toEqual([]);
+    // The job's temp copy can go at once: ComfyUI's input stays until the job's cleanup.
+    rmSync(src);
+    expect(existsSync(path.join(h.dirs.input, 'job-7_pose.mp4'))).toBe(true);
+    writeFileSync(src, FAKE_MP4);
+    expect(await client.uploadInput({ path: src, name: '../escape.mp4' })).toBe('escape.mp4');
+    expect(existsSync(path.join(h.dirs.input, 'escape.mp4'))).toBe(true);
   });
 
   it('cleanup deletes the job inputs, outputs and job folder, and never throws', async () => {
