@@ -93,11 +93,13 @@ async function drive(api: FakeJobApi, mode: Mode): Promise<void> {
     api.addJobs(job('ok', 0.3, 'job-ok-after-stop'));
     await api.waitFor(isFinal('job-ok-after-stop'), T);
   } else if (mode === 'batch') {
-    api.addJobs(job('slow', 2.5));
+    api.addJobs(job('slow', 3.5));
     await api.waitFor((r) => r.kind === 'take' && r.query.get('job_in_progress') === '1', T);
     await api.waitFor((r) => r.kind === 'ping' && r.query.get('job_id') === 'job-slow', T);
-    api.addJobs(job('ok'));
-    await api.waitFor(isFinal('job-ok'), T);
+    // A second job while the first runs: pings then carry both ids.
+    api.addJobs(job('slow', 2, 'job-slow-b'));
+    await api.waitFor((r) => r.kind === 'ping' && r.query.get('job_id')?.split(',').length === 2, T);
+    await api.waitFor(isFinal('job-slow-b'), T);
     await api.waitFor(isFinal('job-slow'), T);
   } else if (mode === 'refresh') {
     api.addJobs(job('ok'));
@@ -129,7 +131,7 @@ async function record(which: Which, mode: Mode): Promise<Recording> {
     if (exitCode === 'hung') throw new Error(`${which} worker did not exit`);
     return { requests: [...api.requests], exitCode, output };
   } catch (err) {
-    throw new Error(`${which} worker, mode ${mode}: ${(err as Error).message}\n--- its output ---\n${output.slice(-4000)}`);
+    throw new Error(`${which} worker, mode ${mode}: ${(err as Error).message}\n--- its output ---\n${output.slice(-4000)}`, { cause: err });
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await api.close();
@@ -211,8 +213,17 @@ function compareRequest(where: string, py: RecordedRequest, ours: RecordedReques
  * Pings name whichever jobs run at that moment, which is timing: compare only idle pings and those
  * naming a job the driver holds until it has seen such a ping.
  */
-const HELD_JOBS = new Set(['job-wait-stop', 'job-slow']);
-const comparablePing = (r: RecordedRequest): boolean => !r.query.has('job_id') || HELD_JOBS.has(r.query.get('job_id') ?? '');
+const HELD_JOBS = new Set(['job-wait-stop', 'job-slow', 'job-slow,job-slow-b']);
+const comparablePing = (r: RecordedRequest): boolean => !r.query.has('job_id') || HELD_JOBS.has((r.query.get('job_id') ?? '').split(',').sort().join());
+
+/** rp-py lists ids in set order (random per process): sort them inside the raw query, keeping their encoding. */
+function sortedPingIds(r: RecordedRequest): RecordedRequest {
+  const url = r.url.replace(/([?&]job_id=)([^&]*)/, (_, key: string, raw: string) => {
+    const sep = raw.includes('%2C') ? '%2C' : ',';
+    return key + raw.split(sep).sort().join(sep);
+  });
+  return { ...r, url };
+}
 
 /** The first request of each distinct URL of a kind (takes, stop polls and pings repeat on timers). */
 function distinctByUrl(rs: RecordedRequest[]): Map<string, RecordedRequest> {
@@ -242,7 +253,7 @@ function compare(py: Recording, ours: Recording): string[] {
 
   // Polls and pings: the same set of distinct URLs, each with the same protocol headers.
   for (const kind of ['take', 'take-batch', 'stop', 'ping'] as const) {
-    const of = (rec: Recording) => rec.requests.filter((r) => r.kind === kind && (kind !== 'ping' || comparablePing(r)));
+    const of = (rec: Recording) => rec.requests.filter((r) => r.kind === kind && (kind !== 'ping' || comparablePing(r))).map(sortedPingIds);
     const [a, b] = [distinctByUrl(of(py)), distinctByUrl(of(ours))];
     const [ak, bk] = [[...a.keys()].sort(), [...b.keys()].sort()];
     if (JSON.stringify(ak) !== JSON.stringify(bk)) diffs.push(`${kind} URLs ${JSON.stringify(bk)} ≠ python ${JSON.stringify(ak)}`);
@@ -265,7 +276,7 @@ describeIfPython('wire parity with runpod-python 1.12.0 (RUNPOD_PYTHON)', () => 
   it('plain handler: outputs, returned and thrown errors, refresh_worker, progress, a job stopped via the stop poll', () => parity('plain'), 90_000);
   it('generator handler: chunks, a yielded error, a throw, final {"output": []}', () => parity('stream'), 60_000);
   it('generator handler with return_aggregate_stream', () => parity('stream-aggregate'), 60_000);
-  it('concurrency 2: batch take, job_in_progress=1 while a job runs', () => parity('batch'), 60_000);
+  it('concurrency 2: batch take, job_in_progress=1 while a job runs, pings naming two jobs', () => parity('batch'), 60_000);
   it('config refresh_worker: stopPod on the result, then the worker exits', () => parity('refresh'), 60_000);
 });
 
