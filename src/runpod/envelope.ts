@@ -2,6 +2,7 @@
 import { formatError, isWorkerError, WorkerError } from '../lib/errors';
 import { redactText } from '../lib/redact';
 import type { ResultBody } from './types';
+import { pythonJsonDumps, wireBody } from './wire-json';
 
 /** The runpod-python protocol version whose wire format we follow; sent where rp-py sends its version. */
 export const RUNPOD_PROTOCOL_VERSION = '1.12.0';
@@ -38,7 +39,8 @@ function errorType(err: unknown): string {
   return `<class '${name}'>`;
 }
 
-/** A thrown error, double-encoded as rp-py does: `{"error": "<JSON string>"}`. */
+/** A thrown error, double-encoded as rp-py does: `{"error": "<JSON string>"}`, the inner text as Python's
+ * `json.dumps(error_info)` writes it (spaced separators, non-ASCII escaped). */
 export function fromThrown(err: unknown, origin: ErrorOrigin): ResultBody {
   const message = isWorkerError(err) ? formatError(err) : err instanceof Error ? err.message : String(err);
   const info = {
@@ -49,7 +51,7 @@ export function fromThrown(err: unknown, origin: ErrorOrigin): ResultBody {
     worker_id: origin.workerId,
     runpod_version: RUNPOD_PROTOCOL_VERSION,
   };
-  return { error: JSON.stringify(info) };
+  return { error: pythonJsonDumps(info, true) };
 }
 
 /** A stream handler that threw: rp-py's plain string, not the double-encoded form. */
@@ -65,14 +67,14 @@ export function fromRuntimeError(err: unknown): ResultBody {
 }
 
 /**
- * Serialises a body for the wire. Output that JSON cannot carry, or that exceeds the size cap,
- * is replaced by an error body rather than dropped (rp-py loses such results).
+ * Serialises a body for the wire, as rp-py's bytes (wire-json.ts). Output that JSON cannot carry,
+ * or that exceeds the size cap, is replaced by an error body rather than dropped (rp-py loses such results).
  */
 export function serialiseResult(body: ResultBody, maxBytes: number): { text: string; body: ResultBody } {
   let text: string | undefined;
   let problem: WorkerError | undefined;
   try {
-    text = JSON.stringify(body);
+    text = wireBody(body);
   } catch (err) {
     problem = new WorkerError('INTERNAL', `the job's result cannot be encoded as JSON (${(err as Error).message}); return plain data`, { cause: err });
   }
@@ -86,5 +88,5 @@ export function serialiseResult(body: ResultBody, maxBytes: number): { text: str
     );
   }
   const replacement: ResultBody = { ...fromRuntimeError(problem), ...(body.stopPod ? { stopPod: true as const } : {}) };
-  return { text: JSON.stringify(replacement), body: replacement };
+  return { text: wireBody(replacement), body: replacement };
 }

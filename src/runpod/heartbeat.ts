@@ -20,6 +20,7 @@ type FromThread = { type: 'failed'; status?: number; message: string } | { type:
 
 // Self-contained JS (the bundle has no separate file for the thread): ping now, then every interval;
 // `job_id` omitted when idle; timeout 2 × interval; up to 3 retries on 429/500/502/503/504.
+// Values are encoded as rp-py's `requests` does (`quote_plus`): `job_id=a%2Cb`, space as `+`.
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, apiKey, intervalMs, userAgent, version } = workerData;
@@ -27,10 +28,13 @@ let ids = [];
 let timer;
 let stopped = false;
 const RETRY = new Set([429, 500, 502, 503, 504]);
+function quotePlus(s) {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%20/g, '+');
+}
 function pingUrl() {
   const params = [];
-  if (ids.length > 0) params.push('job_id=' + encodeURIComponent(ids.join(',')).replace(/%2C/g, ','));
-  params.push('runpod_version=' + encodeURIComponent(version));
+  if (ids.length > 0) params.push('job_id=' + quotePlus(ids.join(',')));
+  params.push('runpod_version=' + quotePlus(version));
   return url + (url.includes('?') ? '&' : '?') + params.join('&');
 }
 async function ping() {

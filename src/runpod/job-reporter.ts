@@ -5,6 +5,7 @@ import { isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import type { JobApi } from './job-api';
+import { wireBody } from './wire-json';
 
 export interface ReporterTiming {
   /** Minimum gap between two progress posts. */
@@ -59,7 +60,7 @@ export class JobReporter {
     this.lastProgressAt = this.now();
     let text: string;
     try {
-      text = JSON.stringify({ status: 'IN_PROGRESS', output: next.update });
+      text = wireBody({ status: 'IN_PROGRESS', output: next.update });
     } catch (err) {
       this.logger.warn('progress update is not JSON-serialisable; dropped', { error: err });
       return;

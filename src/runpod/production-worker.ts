@@ -12,6 +12,7 @@ import { Heartbeat } from './heartbeat';
 import { JobApi } from './job-api';
 import { JobReporter } from './job-reporter';
 import { pingUrl } from './urls';
+import { wireBody } from './wire-json';
 import type { Handler, RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
 
@@ -255,7 +256,7 @@ export class ProductionWorker {
         origin: { hostname: config.podHostname, workerId: config.podId ?? 'unknown' },
         returnAggregateStream: this.opts.returnAggregateStream,
         abandonGraceMs: timing.abandonGraceMs,
-        sendChunk: (chunk) => reporter.chunk(JSON.stringify(chunk)),
+        sendChunk: (chunk) => reporter.chunk(wireBody(chunk)),
       });
     } finally {
       clearTimeout(timeout);

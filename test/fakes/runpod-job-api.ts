@@ -10,6 +10,8 @@ export interface RecordedRequest {
   kind: RouteKind;
   method: string;
   path: string;
+  /** The request target exactly as sent (path and raw query string, nothing re-encoded). */
+  url: string;
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
   /** Raw body text (done/stream posts carry JSON despite their form content type). */
@@ -143,6 +145,7 @@ export async function startFakeJobApi(options: FakeJobApiOptions = {}): Promise<
         kind,
         method: req.method ?? 'GET',
         path: url.pathname,
+        url: req.url ?? '/',
         query: url.searchParams,
         headers: req.headers,
         text,

@@ -86,7 +86,7 @@ describe('production worker process', () => {
       expect(await child.exit).toBe(0);
       expect(performance.now() - started).toBeLessThan(5000);
       const done = api.of('done');
-      expect(done.map((r) => [r.jobId, r.text])).toEqual([['term1', '{"output":{"ok":true,"id":"term1"}}']]);
+      expect(done.map((r) => [r.jobId, r.text])).toEqual([['term1', '{"output": {"ok": true, "id": "term1"}}']]);
       expect(api.of('take')).toHaveLength(takesBefore);
     } finally {
       await api.close();

@@ -46,7 +46,7 @@ describe('job take', () => {
     const second = await api.waitFor((r) => r.kind === 'take', 5000, 2);
     expect(second.at - first.at).toBeGreaterThanOrEqual(70);
     api.addJobs({ id: 'j1', input: {} });
-    expect((await done('j1')).text).toBe('{"output":"ok"}');
+    expect((await done('j1')).text).toBe('{"output": "ok"}');
   });
 
   it('waits after a 429 before taking again', async () => {
@@ -140,7 +140,13 @@ describe('job results', () => {
     expect(post.headers.charset).toBe('utf-8');
     expect(post.headers['x-request-id']).toBe('job-1');
     expect(post.headers.authorization).toBe(API_KEY);
-    expect(post.text).toBe('{"output":{"echo":{"name":"x"},"text":"héllo ✓"}}');
+    expect(post.text).toBe('{"output": {"echo": {"name": "x"}, "text": "héllo ✓"}}');
+  });
+
+  it('posts a handler that returns nothing as {"output": null}, like Python\'s None', async () => {
+    api.addJobs({ id: 'n1', input: {} });
+    worker = startWorker(async () => undefined, prodConfig(api));
+    expect((await done('n1')).text).toBe('{"output": null}');
   });
 
   it('passes a returned error through and maps refresh_worker to stopPod, then keeps running', async () => {
@@ -148,21 +154,23 @@ describe('job results', () => {
     const handler: Handler = async (job) =>
       job.id === 'e1' ? { error: 'COMFY_CRASHED: ComfyUI exited with code 1', refresh_worker: true } : { error: 'INVALID_INPUT: width', partial: 1 };
     worker = startWorker(handler, prodConfig(api));
-    expect((await done('e1')).text).toBe('{"error":"COMFY_CRASHED: ComfyUI exited with code 1","stopPod":true}');
-    expect((await done('e2')).text).toBe('{"output":{"partial":1},"error":"INVALID_INPUT: width"}');
+    expect((await done('e1')).text).toBe('{"error": "COMFY_CRASHED: ComfyUI exited with code 1", "stopPod": true}');
+    expect((await done('e2')).text).toBe('{"output": {"partial": 1}, "error": "INVALID_INPUT: width"}');
   });
 
   it('encodes a thrown error twice, as rp-py does', async () => {
     api.addJobs({ id: 't1', input: {} });
     worker = startWorker(async () => {
-      throw new WorkerError('INVALID_INPUT', 'bad input');
+      throw new WorkerError('INVALID_INPUT', 'bad input é');
     }, prodConfig(api));
     const body = (await done('t1')).body as { error: string };
     expect(Object.keys(body)).toEqual(['error']);
+    // The inner text as Python's json.dumps(error_info) writes it: spaced, ASCII-only.
+    expect(body.error.startsWith(`{"error_type": "<class 'WorkerError'>", "error_message": "INVALID_INPUT: bad input \\u00e9", "error_traceback": "`)).toBe(true);
     const info = JSON.parse(body.error) as Record<string, string>;
     expect(info).toMatchObject({
       error_type: "<class 'WorkerError'>",
-      error_message: 'INVALID_INPUT: bad input',
+      error_message: 'INVALID_INPUT: bad input é',
       hostname: 'h1',
       worker_id: 'wrk1',
       runpod_version: '1.12.0',
@@ -173,7 +181,7 @@ describe('job results', () => {
   it('adds stopPod to every result with REFRESH_WORKER and exits 0 after the post', async () => {
     api.addJobs({ id: 'r1', input: {} });
     worker = startWorker(async () => ({ ok: true }), prodConfig(api, { refreshWorker: true }));
-    expect((await done('r1')).text).toBe('{"output":{"ok":true},"stopPod":true}');
+    expect((await done('r1')).text).toBe('{"output": {"ok": true}, "stopPod": true}');
     await expect(worker.exit).resolves.toBe(0);
   });
 
@@ -182,8 +190,8 @@ describe('job results', () => {
     api.addJobs({ id: 'p1', input: {} });
     worker = startWorker(async () => 42, prodConfig(api));
     const second = await done('p1', 2);
-    expect(second.text).toBe('{"output":42}');
-    expect((api.of('done')[0] as { text: string }).text).toBe('{"output":42}');
+    expect(second.text).toBe('{"output": 42}');
+    expect((api.of('done')[0] as { text: string }).text).toBe('{"output": 42}');
   });
 
   it('retries on 429 and network-level failures, not on other 4xx (logged as lost)', async () => {
@@ -223,9 +231,9 @@ describe('progress and streaming', () => {
     await delay(300);
     const posts = api.of('done').filter((r) => r.jobId === 'g1');
     expect(posts.map((p) => p.text)).toEqual([
-      '{"status":"IN_PROGRESS","output":{"step":1}}',
-      '{"status":"IN_PROGRESS","output":{"step":3}}',
-      '{"output":"fin"}',
+      '{"status": "IN_PROGRESS", "output": {"step": 1}}',
+      '{"status": "IN_PROGRESS", "output": {"step": 3}}',
+      '{"output": "fin"}',
     ]);
     expect((posts[1] as { at: number }).at - (posts[0] as { at: number }).at).toBeGreaterThanOrEqual(190);
     expect(posts.every((p) => p.query.get('isStream') === 'false')).toBe(true);
@@ -241,11 +249,11 @@ describe('progress and streaming', () => {
     const final = await done('s1');
     const chunks = api.of('stream');
     expect(chunks.map((c) => [c.path, c.query.get('isStream'), c.text])).toEqual([
-      ['/v2/ep1/job-stream/wrk1/s1', 'false', '{"output":1}'],
-      ['/v2/ep1/job-stream/wrk1/s1', 'false', '{"output":{"frame":2}}'],
+      ['/v2/ep1/job-stream/wrk1/s1', 'false', '{"output": 1}'],
+      ['/v2/ep1/job-stream/wrk1/s1', 'false', '{"output": {"frame": 2}}'],
     ]);
     expect(final.query.get('isStream')).toBe('true');
-    expect(final.text).toBe('{"output":[]}');
+    expect(final.text).toBe('{"output": []}');
   });
 
   it('aggregates chunks with returnAggregateStream; a yielded error or a throw fails the job', async () => {
@@ -257,12 +265,12 @@ describe('progress and streaming', () => {
     };
     api.addJobs({ id: 'agg', input: {} }, { id: 'yerr', input: {} }, { id: 'throw', input: {} });
     worker = startWorker(handler, prodConfig(api), { returnAggregateStream: true });
-    expect((await done('agg')).text).toBe('{"output":["a","b"]}');
-    expect((await done('yerr')).text).toBe('{"error":"boom"}');
+    expect((await done('agg')).text).toBe('{"output": ["a", "b"]}');
+    expect((await done('yerr')).text).toBe('{"error": "boom"}');
     const thrown = await done('throw');
     expect(thrown.query.get('isStream')).toBe('true');
     expect((thrown.body as { error: string }).error).toMatch(/^handler: kaput \ntraceback: Error: kaput/);
-    expect(api.of('stream').filter((r) => r.jobId === 'yerr').map((r) => r.text)).toEqual(['{"output":"a"}']);
+    expect(api.of('stream').filter((r) => r.jobId === 'yerr').map((r) => r.text)).toEqual(['{"output": "a"}']);
   });
 });
 
@@ -321,7 +329,7 @@ describe('shutdown', () => {
     await delay(100);
     release.resolve();
     await expect(exit).resolves.toBe(0);
-    expect((await done('sd1')).text).toBe('{"output":"finished"}');
+    expect((await done('sd1')).text).toBe('{"output": "finished"}');
     expect(api.of('take')).toHaveLength(takesAtStop);
   });
 
@@ -362,6 +370,16 @@ describe('heartbeat and logs', () => {
     api.addJobs({ id: 'hb1', input: {} });
     const withJob = await api.waitFor((r) => r.kind === 'ping' && r.query.get('job_id') === 'hb1', 4000);
     expect(withJob.at - first.at).toBeGreaterThanOrEqual(900);
+    release.resolve();
+    await done('hb1');
+  });
+
+  it("lists several running jobs in one job_id, encoded as rp-py's requests does (a%2Cb)", async () => {
+    const release = deferred();
+    worker = startWorker(async () => release.promise.then(() => 'x'), prodConfig(api, { pingUrl: api.templates.pingUrl, concurrency: 2 }));
+    api.addJobs({ id: 'hb1', input: {} }, { id: "hb 2!", input: {} });
+    const both = await api.waitFor((r) => r.kind === 'ping' && (r.query.get('job_id') ?? '').includes(','), 4000);
+    expect(both.url).toBe("/v2/ep1/ping/wrk1?gpu=NVIDIA+H100&job_id=hb1%2Chb+2%21&runpod_version=1.12.0");
     release.resolve();
     await done('hb1');
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseArgs } from '../../src/runpod/args';
 import { fromReturned, serialiseResult } from '../../src/runpod/envelope';
+import { pythonJsonDumps, wireBody } from '../../src/runpod/wire-json';
 import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from '../../src/runpod/urls';
 import { runWorker, selectMode } from '../../src/runpod';
 import { captureLogger, FAST } from './helpers';
@@ -37,6 +38,21 @@ describe('result envelope', () => {
     const { body } = serialiseResult({ output: 'x'.repeat(100), stopPod: true }, 50);
     expect(body.stopPod).toBe(true);
     expect(String(body.error)).toMatch(/^OUTPUT_TOO_LARGE/);
+  });
+});
+
+describe('wire JSON', () => {
+  // Expected texts printed by Python 3.11 json.dumps for the same value.
+  const value = { a: [1, 'x, y: "z" \\\\'], é: '✓\u007f\n', e: {}, l: [], n: null, t: true };
+  it("writes Python's json.dumps bytes: spaced separators, nothing inside strings touched", () => {
+    expect(pythonJsonDumps(value)).toBe('{"a": [1, "x, y: \\"z\\" \\\\\\\\"], "é": "✓\u007f\\n", "e": {}, "l": [], "n": null, "t": true}');
+    expect(pythonJsonDumps(value, true)).toBe('{"a": [1, "x, y: \\"z\\" \\\\\\\\"], "\\u00e9": "\\u2713\\u007f\\n", "e": {}, "l": [], "n": null, "t": true}');
+  });
+
+  it('keeps a missing output as null, as Python posts None', () => {
+    expect(wireBody({ output: undefined })).toBe('{"output": null}');
+    expect(wireBody({ status: 'IN_PROGRESS', output: undefined })).toBe('{"status": "IN_PROGRESS", "output": null}');
+    expect(wireBody({})).toBe('{}');
   });
 });
 
