@@ -193,6 +193,7 @@ async function storeVideo<V extends string>(
 ): Promise<OutputVideo> {
   const { signal } = rt;
   const local = await session.localPath(video, files.dir, signal);
+  // Probed before the upload, not beside it: a file ffprobe cannot read must never reach the bucket.
   const info = await deps.probe(local);
   const stored = await deps.storage.put(
     { path: local, name: path.basename(video.filename), jobId: jobKey, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
