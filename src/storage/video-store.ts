@@ -42,6 +42,7 @@ export interface VideoStoreOptions {
   s3?: S3ClientFactory;
   retry?: Omit<RetryOptions, 'signal' | 'shouldRetry' | 'onFailedAttempt'>;
   partSize?: number;
+  multipartThreshold?: number;
 }
 
 export interface VideoFile {
@@ -93,7 +94,7 @@ export class VideoStore {
       await uploadFile(
         client,
         { path: filePath, bucket: bucket.bucket, key, contentType: VIDEO_CONTENT_TYPE, contentDisposition: contentDisposition(name) },
-        { logger: this.opts.logger, signal, retry: this.opts.retry, partSize: this.opts.partSize },
+        { logger: this.opts.logger, signal, retry: this.opts.retry, partSize: this.opts.partSize, multipartThreshold: this.opts.multipartThreshold },
       );
       this.opts.logger.info('video uploaded', { bucket: bucket.bucket, key, bytes, ms: Date.now() - started });
       const url = this.opts.publicUrl && bucket === this.opts.bucket

@@ -49,6 +49,7 @@ const store = (over: Partial<VideoStoreOptions> = {}): VideoStore =>
     outputDir: dir,
     mode: 'production',
     partSize: PART,
+    multipartThreshold: PART,
     retry: { attempts: 1 },
     ...over,
   });

@@ -9,7 +9,7 @@ import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
-import { VideoStore } from '../../src/storage/video-store';
+import { VideoStore, type VideoStoreOptions } from '../../src/storage/video-store';
 
 const ENDPOINT = 'https://s3.test';
 const SECRET = 'sEcReTkEy1234567890';
@@ -68,7 +68,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function store(): VideoStore {
+function store(over: Partial<VideoStoreOptions> = {}): VideoStore {
   return new VideoStore({
     bucket: { endpointUrl: ENDPOINT, accessKeyId: 'AKIDTEST', secretAccessKey: SECRET, bucket: 'b', region: 'auto' },
     keyPrefix: 'dances/',
@@ -77,7 +77,9 @@ function store(): VideoStore {
     outputDir: dir,
     mode: 'production',
     partSize: 5 * 1024 * 1024,
+    multipartThreshold: 5 * 1024 * 1024,
     retry: { minDelayMs: 1, maxDelayMs: 2, jitter: false },
+    ...over,
   });
 }
 
@@ -110,6 +112,15 @@ describe('upload requests', () => {
     expect(checksumHeaders(create)).toEqual([]);
     expect(parts.map((p) => p.bytes).sort((a, b) => b - a)).toEqual([5 * 1024 * 1024, 1000]);
     for (const p of parts) expect(checksumHeaders(p)).toEqual([]);
+  });
+
+  it('a file below the multipart threshold goes as one streaming PutObject, free of checksums', async () => {
+    await store({ multipartThreshold: 64 * 1024 * 1024 }).put({ path: large, name: 'mid.mp4', jobId: 'job-3' });
+    expect(seen.map((s) => `${s.method} ${s.url.search}`)).toEqual(['PUT ?x-id=PutObject']);
+    const put = seen[0] as Seen;
+    expect(put.bytes).toBe(5 * 1024 * 1024 + 1000);
+    expect(checksumHeaders(put)).toEqual([]);
+    expect(put.headers['content-type']).toBe('video/mp4');
   });
 
   it('retries a 503 and then succeeds', async () => {
