@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { MODEL_FILES } from '../../src/workflow';
+import { collectOutput } from '../support/child-output';
 
 const require = createRequire(import.meta.url);
 export const ffmpegPath: string = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
@@ -188,34 +189,13 @@ export interface WorkerProcess {
 
 export function startWorker(bundle: string, opts: { env: Record<string, string>; args?: string[]; cwd?: string }): WorkerProcess {
   const child = spawn(process.execPath, [bundle, ...(opts.args ?? [])], { cwd: opts.cwd ?? os.tmpdir(), env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer): void => {
-    out += d.toString();
-    for (const w of [...waiters]) w();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  const output = collectOutput(child);
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const proc: WorkerProcess = {
     pid: child.pid ?? -1,
     exit,
-    output: () => out,
-    waitForOutput: (text, timeoutMs = 10_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (!out.includes(text)) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no "${text}" in the worker's output within ${timeoutMs} ms:\n${out.slice(-4000)}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+    output: () => output.text(),
+    waitForOutput: (text, timeoutMs = 10_000) => output.waitFor(text, timeoutMs),
     kill: (signal) => void child.kill(signal),
     stop: async (graceMs = 10_000) => {
       if (child.exitCode !== null || child.signalCode !== null) return exit;

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { startFakeJobApi, type FakeJobApi } from '../fakes/runpod-job-api';
 import { API_KEY } from './helpers';
+import { collectOutput } from '../support/child-output';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let tmp: string;
@@ -31,33 +32,13 @@ interface Child {
 
 function startChild(args: string[], env: Record<string, string>, cwd = tmp): Child {
   const child = spawn(process.execPath, [entry, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const waiters = new Set<() => void>();
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) w();
-  });
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const output = collectOutput(child);
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     exit,
-    stdout: () => out,
+    stdout: () => output.text(),
     kill: (s) => child.kill(s),
-    waitForLine: (text, timeoutMs = 5000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (!out.includes(text)) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no "${text}" in child output within ${timeoutMs} ms:\n${out}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+    waitForLine: (text, timeoutMs = 5000) => output.waitFor(text, timeoutMs),
   };
 }
 
