@@ -1,6 +1,6 @@
 // Streaming upload of one local file (one PutObject, or multipart when large), retried as a whole
 // on 5xx / network errors.
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -41,19 +41,23 @@ export interface UploadOptions {
   multipartThreshold?: number;
 }
 
+function objectParams(req: UploadRequest, body: ReadStream, size: number) {
+  return {
+    Bucket: req.bucket,
+    Key: req.key,
+    Body: body,
+    ContentLength: size,
+    ContentType: req.contentType,
+    ContentDisposition: req.contentDisposition,
+  };
+}
+
 async function uploadOnce(client: S3Client, req: UploadRequest, opts: UploadOptions): Promise<void> {
   const { size } = await stat(req.path);
   const body = createReadStream(req.path, { highWaterMark: 1024 * 1024 });
   if (size <= (opts.multipartThreshold ?? MULTIPART_THRESHOLD)) {
     try {
-      const put = new PutObjectCommand({
-        Bucket: req.bucket,
-        Key: req.key,
-        Body: body,
-        ContentLength: size,
-        ContentType: req.contentType,
-        ContentDisposition: req.contentDisposition,
-      });
+      const put = new PutObjectCommand(objectParams(req, body, size));
       await client.send(put, opts.signal ? { abortSignal: opts.signal } : {});
     } finally {
       body.destroy();
@@ -64,14 +68,7 @@ async function uploadOnce(client: S3Client, req: UploadRequest, opts: UploadOpti
     client,
     partSize: opts.partSize ?? PART_SIZE,
     queueSize: opts.queueSize ?? QUEUE_SIZE,
-    params: {
-      Bucket: req.bucket,
-      Key: req.key,
-      Body: body,
-      ContentLength: size,
-      ContentType: req.contentType,
-      ContentDisposition: req.contentDisposition,
-    },
+    params: objectParams(req, body, size),
   });
   const onAbort = (): void => void upload.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
