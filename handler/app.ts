@@ -7,7 +7,7 @@ import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
 import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
 import type { Handler } from '../src/runpod';
-import { bucketFromConfig, bucketFromS3Config, probeVideo, VideoStore } from '../src/storage';
+import { bucketFromConfig, bucketFromS3Config, probeVideo, VideoStore, type BucketCredentials } from '../src/storage';
 import {
   allRequiredNodeClasses,
   buildPrompt,
@@ -45,8 +45,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean)
   };
 }
 
-function inputsPort(config: Config, logger: Logger): InputsPort {
-  const workerBucket = bucketFromConfig(config.bucket);
+function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined): InputsPort {
   return {
     createJobFiles: (jobId) => createJobFiles(config.paths.workDir, jobId, logger),
     fetch: (field, source, expect, files, { signal, bucket, logger: jobLogger }) => {
@@ -64,8 +63,7 @@ function inputsPort(config: Config, logger: Logger): InputsPort {
   };
 }
 
-function storagePort(config: Config): StoragePort {
-  const workerBucket = bucketFromConfig(config.bucket);
+function storagePort(config: Config, workerBucket: BucketCredentials | undefined): StoragePort {
   return {
     put: (file, { signal, bucket, filesBaseUrl, logger }) => {
       const store = new VideoStore({
@@ -87,6 +85,8 @@ function storagePort(config: Config): StoragePort {
 }
 
 export function createApp(config: Config, logger: Logger): App {
+  // Checked at start: a half-configured bucket stops the worker with CONFIG_INVALID naming what is missing.
+  const workerBucket = bucketFromConfig(config.bucket);
   const unavailable = comfyMissing(config.comfy);
   const supervisor = unavailable
     ? undefined
@@ -102,9 +102,9 @@ export function createApp(config: Config, logger: Logger): App {
 
   const runJob = createSteadyDancerJob({
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url),
-    inputs: inputsPort(config, logger),
+    inputs: inputsPort(config, logger, workerBucket),
     comfy: createComfyPort({ supervisor, unavailable, timeoutMs: config.runpod.jobTimeoutMs }),
-    storage: storagePort(config),
+    storage: storagePort(config, workerBucket),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,
   });
