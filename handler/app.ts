@@ -32,6 +32,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean)
     ? checkModels({ modelsDirs: [config.paths.modelsDir], precision: config.modelPrecision })
     : undefined;
   if (models) {
+    logger.info('model files checked', { modelsDir: config.paths.modelsDir, precision: config.modelPrecision, variantsReady: models.available });
     for (const [variant, files] of Object.entries(models.missing)) {
       if (files.length > 0) logger.warn('variant unavailable: model files missing', { variant, files, modelsDir: config.paths.modelsDir });
     }

@@ -2,6 +2,7 @@
 // defaults come from the variant registry, so adding a variant changes nothing here.
 import { z } from 'zod';
 import { WorkerError } from '../lib/errors';
+import { MAX_PROMPT_CHARS, MAX_SEED } from '../workflow/build';
 
 export interface NumberBounds {
   readonly min: number;
@@ -35,8 +36,6 @@ export interface VariantLimits {
   };
 }
 
-export const MAX_SEED = Number.MAX_SAFE_INTEGER;
-const MAX_PROMPT_CHARS = 4000;
 
 const mediaSource = z
   .string({ error: 'must be a string: an https:// URL, a data: URI, base64, or s3://bucket/key' })

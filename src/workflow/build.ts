@@ -1,5 +1,7 @@
 // Fills a variant's template from validated job values. Pure: no I/O, no clock, no randomness
-// (the seed comes in; randomSeed makes one when the job has none).
+// (the seed comes in; randomSeed makes one when the job has none). The job schema (src/job/schema.ts)
+// validates the input; the checks here are the builder's own preconditions, from the same bounds,
+// so it stays safe when used alone (and file names are checked only here).
 import { WorkerError } from '../lib/errors';
 import { DEFAULT_PRECISION, MODEL_FILES, type Precision } from './manifest';
 import { CONTEXT_WINDOW_FRAMES, NODES, VARIANTS, isVariantName, type Range, type VariantName } from './variants';
@@ -30,7 +32,8 @@ export interface WorkflowParams {
 
 /** Largest seed we hand out: ComfyUI accepts up to 2^64-1, JSON numbers are exact up to 2^53-1. */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
-const MAX_PROMPT_CHARS = 10_000;
+/** Longest prompt text (the job schema enforces the same limit, reading it from here). */
+export const MAX_PROMPT_CHARS = 4000;
 // Relative names inside ComfyUI's input/output folders; no absolute paths, backslashes or `..`.
 const SAFE_NAME = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._ ()/-]{1,200}$/;
 const SAFE_PREFIX = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9_/-]{1,120}$/;

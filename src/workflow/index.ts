@@ -11,11 +11,9 @@ export {
   isVariantName,
 } from './variants';
 export type { VariantName, VariantSpec, VariantDefaults, VariantBounds, Range } from './variants';
-export { buildPrompt, randomSeed, MAX_SEED } from './build';
+export { buildPrompt, randomSeed, MAX_SEED, MAX_PROMPT_CHARS } from './build';
 export type { WorkflowParams } from './build';
-export { MODEL_FILES, PRECISIONS, DEFAULT_PRECISION, modelFilesFor, modelFileLabel, isPrecision } from './manifest';
+export { MODEL_FILES, DEFAULT_PRECISION, modelFilesFor, modelFileLabel } from './manifest';
 export type { ModelFile, Precision } from './manifest';
-export { checkModels, assertVariantAvailable } from './models';
+export { checkModels } from './models';
 export type { ModelCheck, CheckModelsOptions } from './models';
-export { checkPromptSchema, FILE_INPUTS } from './schema';
-export type { ObjectInfo, NodeClassInfo, SchemaProblem, SchemaCheckOptions } from './schema';

@@ -3,7 +3,6 @@
 import manifest from '../../workflows/models.json' with { type: 'json' };
 
 export type Precision = 'fp8' | 'fp16';
-export const PRECISIONS: readonly Precision[] = ['fp8', 'fp16'];
 export const DEFAULT_PRECISION: Precision = 'fp8';
 
 export interface ModelFile {
@@ -24,10 +23,6 @@ export interface ModelFile {
 }
 
 export const MODEL_FILES: readonly ModelFile[] = manifest.files;
-
-export function isPrecision(value: string): value is Precision {
-  return (PRECISIONS as readonly string[]).includes(value);
-}
 
 /** The files `variant` needs when the image carries `precision` weights. */
 export function modelFilesFor(variant: string, precision: Precision): ModelFile[] {

@@ -1,8 +1,7 @@
 // Worker start check: which variants have every model file they need on disk.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { WorkerError } from '../lib/errors';
-import { DEFAULT_PRECISION, isPrecision, modelFileLabel, type ModelFile } from './manifest';
+import { DEFAULT_PRECISION, modelFileLabel, type ModelFile, type Precision } from './manifest';
 import { VARIANTS, VARIANT_NAMES, type VariantName } from './variants';
 
 // ComfyUI's folder_paths.py also searches these legacy folders: unet/ for diffusion_models,
@@ -21,8 +20,8 @@ export interface ModelCheck {
 export interface CheckModelsOptions {
   /** Model roots (e.g. /comfyui/models and /runpod-volume/models); a file may be in any. */
   modelsDirs: string[];
-  /** Weights the image carries: fp8 (default) or fp16. */
-  precision?: string;
+  /** Weights the image carries (default fp8). */
+  precision?: Precision;
   exists?: (p: string) => boolean;
 }
 
@@ -33,11 +32,6 @@ function isPresent(file: ModelFile, dirs: string[], exists: (p: string) => boole
 
 export function checkModels(opts: CheckModelsOptions): ModelCheck {
   const precision = opts.precision ?? DEFAULT_PRECISION;
-  if (!isPrecision(precision)) {
-    throw new WorkerError('CONFIG_INVALID', `unknown model precision "${precision}" (expected fp8 or fp16)`, {
-      details: { precision },
-    });
-  }
   const exists = opts.exists ?? existsSync;
   const missing = {} as Record<VariantName, string[]>;
   for (const variant of VARIANT_NAMES) {
@@ -47,17 +41,4 @@ export function checkModels(opts: CheckModelsOptions): ModelCheck {
       .map(modelFileLabel);
   }
   return { available: VARIANT_NAMES.filter((v) => missing[v].length === 0), missing };
-}
-
-/** Throws MODEL_MISSING naming the files when `variant` cannot run on this worker. */
-export function assertVariantAvailable(check: ModelCheck, variant: VariantName): void {
-  const files = check.missing[variant];
-  if (files.length > 0) {
-    throw new WorkerError(
-      'MODEL_MISSING',
-      `variant "${variant}" needs model files this worker does not have: ${files.join(', ')}. ` +
-        `Bake them into the image or put them on the network volume (see workflows/models.json).`,
-      { details: { variant, files } },
-    );
-  }
 }

@@ -3,7 +3,7 @@
 import turboTemplate from '../../workflows/turbo.json' with { type: 'json' };
 import turboRcmTemplate from '../../workflows/turbo-rcm.json' with { type: 'json' };
 import qualityTemplate from '../../workflows/quality.json' with { type: 'json' };
-import { modelFilesFor, type ModelFile, type Precision } from './manifest';
+import { DEFAULT_PRECISION, modelFilesFor, type ModelFile, type Precision } from './manifest';
 import type { ApiPrompt } from './types';
 
 export type VariantName = 'turbo' | 'turbo-rcm' | 'quality';
@@ -108,7 +108,7 @@ function spec(
     name,
     template,
     requiredNodeClasses: classesOf(template),
-    requiredModels: (precision = 'fp8') => modelFilesFor(name, precision),
+    requiredModels: (precision = DEFAULT_PRECISION) => modelFilesFor(name, precision),
     ...rest,
   };
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { buildPrompt, randomSeed, MAX_SEED, type WorkflowParams } from '../../src/workflow/build';
+import { buildPrompt, randomSeed, MAX_PROMPT_CHARS, MAX_SEED, type WorkflowParams } from '../../src/workflow/build';
 import { NODES, VARIANTS, VARIANT_NAMES } from '../../src/workflow/variants';
 import { isWorkerError } from '../../src/lib/errors';
 import { paramsFor } from './fixtures';
@@ -81,7 +81,7 @@ describe('buildPrompt', () => {
     ['seed negative', { seed: -1 }, 'turbo', 'seed'],
     ['seed beyond 2^53-1', { seed: 2 ** 53 }, 'turbo', 'seed'],
     ['NaN steps', { steps: Number.NaN }, 'turbo', 'steps'],
-    ['prompt too long', { prompt: 'x'.repeat(10_001) }, 'turbo', 'prompt'],
+    ['prompt too long', { prompt: 'x'.repeat(MAX_PROMPT_CHARS + 1) }, 'turbo', 'prompt'],
     ['reference name escaping input/', { referenceImageName: '../secret.png' }, 'turbo', 'referenceImageName'],
     ['absolute pose path', { poseVideoName: '/etc/passwd' }, 'turbo', 'poseVideoName'],
     ['backslash in pose name', { poseVideoName: 'a\\b.mp4' }, 'turbo', 'poseVideoName'],

@@ -1,6 +1,6 @@
 // Shared test data: the recorded object_info and a valid set of job values.
 import recorded from '../../workflows/object_info.json' with { type: 'json' };
-import type { ObjectInfo } from '../../src/workflow/schema';
+import type { ObjectInfo } from './prompt-schema';
 import type { WorkflowParams } from '../../src/workflow/build';
 import { VARIANTS, type VariantName } from '../../src/workflow/variants';
 

@@ -2,9 +2,8 @@ import { describe, it, expect, afterEach } from '@jest/globals';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkModels, assertVariantAvailable } from '../../src/workflow/models';
+import { checkModels } from '../../src/workflow/models';
 import { MODEL_FILES, modelFileLabel } from '../../src/workflow/manifest';
-import { isWorkerError } from '../../src/lib/errors';
 
 const ROOT = '/models';
 const pathOf = (folder: string, p: string, root = ROOT) => path.join(root, folder, ...p.split('/'));
@@ -47,12 +46,6 @@ describe('checkModels', () => {
     expect(r.missing.turbo).toEqual(['diffusion_models/WanVideo/SteadyDancer/Wan21_I2V_SteadyDancer_fp16.safetensors']);
   });
 
-  it('an unknown precision is a configuration error', () => {
-    expect(() => checkModels({ modelsDirs: [ROOT], precision: 'int4', exists: () => true })).toThrow(
-      expect.objectContaining({ code: 'CONFIG_INVALID' }),
-    );
-  });
-
   describe('on a real directory', () => {
     let dir: string | undefined;
     afterEach(() => {
@@ -67,20 +60,5 @@ describe('checkModels', () => {
       }
       expect(checkModels({ modelsDirs: [dir] }).available).toEqual(['turbo-rcm', 'quality']);
     });
-  });
-});
-
-describe('assertVariantAvailable', () => {
-  it('throws MODEL_MISSING naming the files, and passes when none are missing', () => {
-    const check = { available: ['quality' as const], missing: { turbo: ['loras/a.safetensors', 'vae/b.safetensors'], 'turbo-rcm': ['loras/c'], quality: [] } };
-    expect(() => assertVariantAvailable(check, 'quality')).not.toThrow();
-    try {
-      assertVariantAvailable(check, 'turbo');
-      throw new Error('expected MODEL_MISSING');
-    } catch (err) {
-      expect(isWorkerError(err, 'MODEL_MISSING')).toBe(true);
-      expect((err as Error).message).toContain('loras/a.safetensors, vae/b.safetensors');
-      expect((err as { details: unknown }).details).toEqual({ variant: 'turbo', files: ['loras/a.safetensors', 'vae/b.safetensors'] });
-    }
   });
 });

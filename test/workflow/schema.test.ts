@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { checkPromptSchema } from '../../src/workflow/schema';
+import { checkPromptSchema } from './prompt-schema';
 import { buildPrompt } from '../../src/workflow/build';
 import { VARIANTS, VARIANT_NAMES } from '../../src/workflow/variants';
 import type { ApiPrompt } from '../../src/workflow/types';

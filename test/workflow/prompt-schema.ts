@@ -1,9 +1,9 @@
-// Checks an API prompt against ComfyUI's /object_info the way ComfyUI's own validation does
+// Test tool: checks an API prompt against ComfyUI's /object_info the way ComfyUI's own validation does
 // (execution.py validate_inputs), so a template can be checked without a running ComfyUI:
 // class exists, required inputs present, literal types / combo values / min-max, links to an
 // existing output of a matching type. Stricter in one way: inputs a class does not declare are
 // reported (a typo'd input name is silently ignored by ComfyUI).
-import { isNodeLink, type ApiPrompt } from './types';
+import { isNodeLink, type ApiPrompt } from '../../src/workflow/types';
 
 /** One class's entry of GET /object_info (the parts we check). */
 export interface NodeClassInfo {
