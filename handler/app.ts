@@ -56,7 +56,7 @@ function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredenti
         allowPrivateUrls: config.media.allowPrivateUrls,
         logger: jobLogger,
       });
-      return fetcher.fetch(field, source, expect, files as Parameters<InputFetcher['fetch']>[3], {
+      return fetcher.fetch(field, source, expect, files, {
         signal,
         ...(credentials ? { bucket: credentials } : {}),
       });

@@ -20,7 +20,7 @@ export interface RetryOptions {
   jitter?: boolean;
   /** Stop retrying once this much time has passed since the first attempt; delays are clamped to it. */
   maxRetryTimeMs?: number;
-  /** Aborts the wait between attempts (and is passed to `fn`). */
+  /** Aborts the wait between attempts; no attempt starts once it has aborted. */
   signal?: AbortSignal;
   /** Return false to fail at once with the error. Default: always retry. */
   shouldRetry?: (ctx: RetryContext) => boolean;

@@ -11,7 +11,7 @@ function decodedLength(b64: string): number {
   return Math.floor((b64.length * 3) / 4) - (padding && b64.length % 4 === 0 ? padding : 0);
 }
 
-export function isDataUri(source: string): boolean {
+function isDataUri(source: string): boolean {
   return /^data:/i.test(source);
 }
 

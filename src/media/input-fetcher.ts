@@ -8,7 +8,7 @@ import { retry } from '../lib/retry';
 import type { BucketCredentials } from '../storage/credentials';
 import { createS3Client, type S3ClientFactory } from '../storage/s3-client';
 import type { Lookup } from './address-guard';
-import { writeBase64, isDataUri } from './data-source';
+import { writeBase64 } from './data-source';
 import { invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
 import type { JobFiles } from './job-files';
@@ -88,7 +88,7 @@ export class InputFetcher {
     });
   }
 
-  async fetch(field: InputField, source: string, expect: 'image' | 'video', files: JobFiles, opts: FetchOptions): Promise<FetchedInput> {
+  async fetch(field: InputField, source: string, expect: 'image' | 'video', files: Pick<JobFiles, 'dir'>, opts: FetchOptions): Promise<FetchedInput> {
     const started = Date.now();
     const partial = path.join(files.dir, `${field}.part`);
     try {
@@ -113,7 +113,6 @@ export class InputFetcher {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase();
     if (scheme === undefined || scheme === 'data') {
       if (scheme === undefined && source.length === 0) throw invalidInput(field, 'is empty', { reason: 'empty' });
-      if (scheme === 'data' && !isDataUri(source)) throw invalidInput(field, 'malformed data: URI', { reason: 'data_uri' });
       return writeBase64(field, source, dest, this.opts.maxBytes);
     }
     if (scheme === 'http' || scheme === 'https') {
