@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { silentLogger } from '../src/lib/logger';
-import { createS3Client } from '../src/storage/s3-client';
+import { createS3Client } from '../src/s3';
 import { PART_SIZE, QUEUE_SIZE, uploadFile } from '../src/storage/upload';
 import { startS3Server } from '../test/setup/s3-server';
 

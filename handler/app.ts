@@ -7,7 +7,8 @@ import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
 import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
 import type { Handler } from '../src/runpod';
-import { bucketFromConfig, bucketFromS3Config, probeVideo, VideoStore, type BucketCredentials } from '../src/storage';
+import { bucketFromConfig, bucketFromS3Config, type BucketCredentials } from '../src/s3';
+import { probeVideo, VideoStore } from '../src/storage';
 import {
   allRequiredNodeClasses,
   buildPrompt,

@@ -2,9 +2,9 @@
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { isWorkerError } from '../lib/errors';
-import type { BucketCredentials } from '../storage/credentials';
-import type { S3ClientFactory } from '../storage/s3-client';
-import { classifyS3Error, describeS3Failure } from '../storage/s3-errors';
+import type { BucketCredentials } from '../s3';
+import type { S3ClientFactory } from '../s3';
+import { classifyS3Error, describeS3Failure } from '../s3';
 import { fetchFailed, invalidInput, tooLarge, type InputField } from './errors';
 import { TooLargeError, writeCapped } from './sink';
 

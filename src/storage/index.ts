@@ -1,5 +1,3 @@
-export { bucketFromConfig, bucketFromS3Config, type BucketCredentials, type S3ConfigInput } from './credentials';
-export { createS3Client, type S3ClientFactory } from './s3-client';
 export { probeVideo, type ProbeOptions, type VideoInfo } from './probe';
 export { uploadFile, PART_SIZE, QUEUE_SIZE, type UploadRequest, type UploadOptions } from './upload';
 export { contentDisposition, presignGet, publicObjectUrl, MAX_PRESIGN_EXPIRES_S } from './urls';

@@ -7,7 +7,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry, type RetryOptions } from '../lib/retry';
-import { classifyS3Error, describeS3Failure } from './s3-errors';
+import { classifyS3Error, describeS3Failure } from '../s3';
 
 /**
  * R2 wants every part but the last the same size (lib-storage's fixed slicing does that) and

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { RetryOptions } from '../lib/retry';
-import type { BucketCredentials } from './credentials';
-import { createS3Client, type S3ClientFactory } from './s3-client';
+import type { BucketCredentials } from '../s3';
+import { createS3Client, type S3ClientFactory } from '../s3';
 import { uploadFile } from './upload';
 import { contentDisposition, presignGet, publicObjectUrl } from './urls';
 

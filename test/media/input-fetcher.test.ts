@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/lib/logger';
 import type { Lookup } from '../../src/media/address-guard';
 import { InputFetcher, type InputFetcherOptions } from '../../src/media/input-fetcher';
 import { createJobFiles, type JobFiles } from '../../src/media/job-files';
-import { createS3Client } from '../../src/storage/s3-client';
+import { createS3Client } from '../../src/s3';
 import { s3TestServer } from '../setup/s3-server';
 import { makeFixtures, type Fixtures } from './fixtures';
 

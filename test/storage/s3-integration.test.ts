@@ -10,8 +10,8 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
-import { bucketFromS3Config, type BucketCredentials } from '../../src/storage/credentials';
-import { createS3Client } from '../../src/storage/s3-client';
+import { bucketFromS3Config, type BucketCredentials } from '../../src/s3';
+import { createS3Client } from '../../src/s3';
 import { VideoStore, type VideoStoreOptions } from '../../src/storage/video-store';
 import { s3TestServer, type S3TestServer } from '../setup/s3-server';
 
