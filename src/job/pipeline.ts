@@ -199,18 +199,5 @@ async function storeVideo<V extends string>(
     { path: local, name: path.basename(video.filename), jobId: jobKey, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
     { signal, logger: rt.logger, ...(bucket ? { bucket } : {}), ...(rt.filesBaseUrl ? { filesBaseUrl: rt.filesBaseUrl } : {}) },
   );
-  const out: OutputVideo = {
-    url: stored.url,
-    content_type: 'video/mp4',
-    bytes: stored.bytes,
-    width: info.width,
-    height: info.height,
-    frames: info.frames,
-    fps: info.fps,
-  };
-  if (stored.bucket !== undefined) out.bucket = stored.bucket;
-  if (stored.key !== undefined) out.key = stored.key;
-  if (stored.inline !== undefined) out.inline = stored.inline;
-  if (stored.path !== undefined) out.path = stored.path;
-  return out;
+  return { ...stored, content_type: 'video/mp4', width: info.width, height: info.height, frames: info.frames, fps: info.fps };
 }
