@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
+import type { RuntimeSettings } from './runpod';
 
 const optionalString = z
   .string()
@@ -96,23 +97,6 @@ const EnvSchema = z.object({
 /** Every variable loadConfig reads (the README's configuration table is checked against it). */
 export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
 
-export interface RunpodConfig {
-  /** Production mode iff the job-take URL is set. */
-  readonly jobTakeUrl: string | undefined;
-  readonly jobDoneUrl: string | undefined;
-  readonly jobStreamUrl: string | undefined;
-  readonly pingUrl: string | undefined;
-  readonly apiKey: string | undefined;
-  readonly podId: string | undefined;
-  readonly podHostname: string;
-  readonly pingIntervalMs: number;
-  readonly endpointId: string | undefined;
-  readonly concurrency: number;
-  readonly refreshWorker: boolean;
-  readonly shutdownGraceMs: number;
-  readonly jobTimeoutMs: number;
-}
-
 export interface ComfyConfig {
   readonly dir: string;
   readonly python: string;
@@ -140,7 +124,8 @@ export interface BucketConfig {
 export interface Config {
   readonly mode: 'production' | 'local';
   readonly logLevel: LogLevel;
-  readonly runpod: RunpodConfig;
+  /** The RunPod runtime's own settings type: config depends on the module, not the other way round. */
+  readonly runpod: RuntimeSettings;
   readonly comfy: ComfyConfig;
   readonly bucket: BucketConfig;
   readonly paths: {
@@ -191,7 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pingUrl: e.RUNPOD_WEBHOOK_PING === 'PING_NOT_SET' ? undefined : e.RUNPOD_WEBHOOK_PING,
       apiKey: e.RUNPOD_AI_API_KEY,
       podId: e.RUNPOD_POD_ID,
-      podHostname: e.RUNPOD_POD_HOSTNAME ?? 'unknown',
+      podHostname: e.RUNPOD_POD_HOSTNAME,
       pingIntervalMs: e.RUNPOD_PING_INTERVAL,
       endpointId: e.RUNPOD_ENDPOINT_ID,
       concurrency: e.WORKER_CONCURRENCY,

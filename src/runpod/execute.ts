@@ -7,7 +7,12 @@ import type { Handler, JobContext, JobOutcome, ResultBody, RunpodJob } from './t
 export interface ExecuteOptions {
   handler: Handler;
   job: RunpodJob;
+  /** ctx.signal carries the caller's aborts (stop, cancel, shutdown); executeJob adds the timeout to it. */
   ctx: JobContext;
+  /** The job's deadline: then the handler's signal aborts with WorkerError TIMEOUT. */
+  timeoutMs: number;
+  /** The setting that set the deadline, named in the TIMEOUT message (e.g. `JOB_TIMEOUT_S`). */
+  timeoutSetting: string;
   origin: ErrorOrigin;
   /** Final stream body carries every chunk instead of `[]` (rp-py `return_aggregate_stream`). */
   returnAggregateStream: boolean;
@@ -54,36 +59,45 @@ function abandonedBody(signal: AbortSignal, abandonGraceMs: number): ResultBody 
 }
 
 export async function executeJob(opts: ExecuteOptions): Promise<JobOutcome> {
-  const { signal } = opts.ctx;
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new WorkerError('TIMEOUT', `the job ran longer than ${opts.timeoutSetting} (${opts.timeoutMs} ms)`)),
+    opts.timeoutMs,
+  );
+  // The first abort wins: its reason is the one the handler and the outcome see.
+  const signal = AbortSignal.any([opts.ctx.signal, deadline.signal]);
+  const ctx: JobContext = { ...opts.ctx, signal };
   const abandon = abandonment(signal, opts.abandonGraceMs);
   const withAbort = (outcome: Omit<JobOutcome, 'abortReason'>): JobOutcome =>
     signal.aborted ? { ...outcome, abortReason: signal.reason } : outcome;
   try {
     let returned: Promise<unknown> | AsyncIterable<unknown>;
     try {
-      returned = opts.handler(opts.job, opts.ctx);
+      returned = opts.handler(opts.job, ctx);
     } catch (err) {
       return withAbort({ body: fromThrown(err, opts.origin), isStream: false });
     }
-    if (isAsyncIterable(returned)) return withAbort(await runStream(returned, opts, abandon.promise));
+    if (isAsyncIterable(returned)) return withAbort(await runStream(returned, ctx, opts, abandon.promise));
     try {
       const value = await Promise.race([returned, abandon.promise]);
       if (value === ABANDONED) {
-        opts.ctx.logger.error('the handler ignored the abort; reporting the job as failed without waiting for it');
+        ctx.logger.error('the handler ignored the abort; reporting the job as failed without waiting for it');
         return withAbort({ body: abandonedBody(signal, opts.abandonGraceMs), isStream: false });
       }
       return withAbort({ body: fromReturned(value), isStream: false });
     } catch (err) {
-      opts.ctx.logger.error('the handler threw', { error: err });
+      ctx.logger.error('the handler threw', { error: err });
       return withAbort({ body: fromThrown(err, opts.origin), isStream: false });
     }
   } finally {
+    clearTimeout(timer);
     abandon.cancel();
   }
 }
 
 async function runStream(
   stream: AsyncIterable<unknown>,
+  ctx: JobContext,
   opts: ExecuteOptions,
   abandoned: Promise<typeof ABANDONED>,
 ): Promise<Omit<JobOutcome, 'abortReason'>> {
@@ -93,9 +107,9 @@ async function runStream(
     for (;;) {
       const step = await Promise.race([iterator.next(), abandoned]);
       if (step === ABANDONED) {
-        opts.ctx.logger.error('the stream handler ignored the abort; reporting the job as failed');
+        ctx.logger.error('the stream handler ignored the abort; reporting the job as failed');
         void iterator.return?.()?.catch(() => {});
-        return { body: abandonedBody(opts.ctx.signal, opts.abandonGraceMs), isStream: true };
+        return { body: abandonedBody(ctx.signal, opts.abandonGraceMs), isStream: true };
       }
       if (step.done) break;
       const value = step.value;
@@ -108,7 +122,7 @@ async function runStream(
       await opts.sendChunk({ output: value });
     }
   } catch (err) {
-    opts.ctx.logger.error('the stream handler threw', { error: err });
+    ctx.logger.error('the stream handler threw', { error: err });
     return { body: fromStreamThrown(err), isStream: true };
   }
   return { body: { output: opts.returnAggregateStream ? aggregate : [] }, isStream: true };

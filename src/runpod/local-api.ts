@@ -105,9 +105,18 @@ function waitParam(url: URL): number {
   return Math.min(MAX_WAIT_MS, Math.max(1000, n));
 }
 
+/** decodeURIComponent, with a malformed `%` escape answered 400 instead of a URIError (500). */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, 'the path has a malformed % escape; write a literal % as %25');
+  }
+}
+
 /** `/op[/id]` or `/<endpointId>/op[/id]`. */
 function route(pathname: string): { op: Op; id: string | undefined } | undefined {
-  const segs = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const segs = pathname.split('/').filter(Boolean).map(decodePathPart);
   const rest = segs[0] !== undefined && segs[0] in OPS ? segs : segs.slice(1);
   const op = rest[0] as Op | undefined;
   if (op === undefined || !(op in OPS) || rest.length > 2) return undefined;
@@ -139,8 +148,10 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     const allowed = OPS[r.op].methods;
     if (!allowed.includes(method)) return send(res, 405, { error: `${method} not allowed; use ${allowed.join(' or ')}` }, { Allow: allowed.join(', ') });
     const id = r.id ?? '';
-    const known = (): void => {
-      if (!jobs.has(id)) throw new HttpError(404, `job ${id} not found`);
+    /** Unknown and expired ids answer 404, as on RunPod. */
+    const found = <T>(value: T | undefined): T => {
+      if (value === undefined) throw new HttpError(404, `job ${id} not found (unknown, or its result has expired)`);
+      return value;
     };
     switch (r.op) {
       case 'run':
@@ -148,24 +159,20 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
       case 'runsync': {
         const wait = waitParam(reqUrl);
         const submitted = jobs.submit(parseSubmit(await readBody(req, MAX_RUNSYNC_BYTES)));
-        return send(res, 200, await jobs.waitFinal(submitted.id, wait));
+        return send(res, 200, found(await jobs.waitFinal(submitted.id, wait)));
       }
       case 'status':
-        known();
-        return send(res, 200, jobs.status(id));
+        return send(res, 200, found(jobs.status(id)));
       case 'status-sync': {
-        known();
-        return send(res, 200, await jobs.waitFinal(id, waitParam(reqUrl)));
+        const wait = waitParam(reqUrl);
+        return send(res, 200, found(await jobs.waitFinal(id, wait)));
       }
       case 'stream':
-        known();
-        return send(res, 200, await jobs.streamSince(id, STREAM_HOLD_MS));
+        return send(res, 200, found(await jobs.streamSince(id, STREAM_HOLD_MS)));
       case 'cancel':
-        known();
-        return send(res, 200, jobs.cancel(id));
+        return send(res, 200, found(jobs.cancel(id)));
       case 'retry': {
-        known();
-        const retried = jobs.retry(id);
+        const retried = found(jobs.retry(id));
         if (retried === 'not-retryable') throw new HttpError(400, `job ${id} can be retried only when FAILED or TIMED_OUT`);
         return send(res, 200, retried);
       }
@@ -202,7 +209,7 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
 
 async function serveFile(res: ServerResponse, root: string, relative: string, method: string): Promise<void> {
   if (method !== 'GET' && method !== 'HEAD') return send(res, 405, { error: 'use GET' }, { Allow: 'GET, HEAD' });
-  const file = path.resolve(root, decodeURIComponent(relative));
+  const file = path.resolve(root, decodePathPart(relative));
   // Refuse anything that resolves outside the served folder (`..`, absolute paths).
   if (!file.startsWith(root + path.sep)) throw new HttpError(404, 'file not found');
   const info = await stat(file).catch(() => undefined);

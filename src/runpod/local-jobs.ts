@@ -33,6 +33,8 @@ interface LocalJob {
   /** Chunks already handed out by /stream (it returns only new ones). */
   streamSent: number;
   timeoutMs: number;
+  /** Where timeoutMs came from, named in the TIMEOUT message. */
+  timeoutSetting: string;
   controller?: AbortController;
   /** Set while the handler runs (a cancelled job's handler may still be settling). */
   settled?: Promise<void>;
@@ -50,7 +52,15 @@ export interface LocalJobsOptions {
   hostname: string;
   filesBaseUrl?: string;
   now?: () => number;
+  /** How long a final job stays readable. Default 30 min: RunPod keeps /run results that long (/runsync
+   * ones only 1 min; one retention here keeps the local API simple). */
+  retentionMs?: number;
+  /** Most final jobs kept; beyond it the oldest go first. Bounds memory whatever the retention. */
+  maxFinishedJobs?: number;
 }
+
+const DEFAULT_RETENTION_MS = 30 * 60_000;
+const DEFAULT_MAX_FINISHED_JOBS = 1_000;
 
 export interface SubmitBody {
   input: unknown;
@@ -61,6 +71,8 @@ export interface SubmitBody {
 
 export class LocalJobs {
   private readonly jobs = new Map<string, LocalJob>();
+  /** Final jobs by id → when they became final, oldest first (one retention keeps that order by expiry). */
+  private readonly finished = new Map<string, number>();
   private readonly queue: string[] = [];
   private running = 0;
   private counts = { completed: 0, failed: 0, retried: 0 };
@@ -72,33 +84,56 @@ export class LocalJobs {
   }
 
   submit(body: SubmitBody): StatusObject {
+    this.expire();
     const id = `local-${randomUUID()}`;
     const timeout = body.policy?.executionTimeout;
+    const ownTimeout = typeof timeout === 'number' && timeout >= 1000;
     const job: RunpodJob = { ...body, id, input: body.input } as RunpodJob;
-    this.jobs.set(id, {
+    const entry: LocalJob = {
       job,
       status: 'IN_QUEUE',
       createdAt: this.now(),
       stream: [],
       streamSent: 0,
-      timeoutMs: typeof timeout === 'number' && timeout >= 1000 ? timeout : this.opts.jobTimeoutMs,
+      timeoutMs: ownTimeout ? timeout : this.opts.jobTimeoutMs,
+      timeoutSetting: ownTimeout ? 'policy.executionTimeout' : 'JOB_TIMEOUT_S',
       waiters: new Set(),
-    });
+    };
+    this.jobs.set(id, entry);
     this.queue.push(id);
     // The answer to /run is IN_QUEUE, as on RunPod, even when a slot picks the job up at once.
-    const queued = this.status(id) as StatusObject;
+    const queued = this.statusOf(entry);
     this.pump();
     return queued;
   }
 
-  has(id: string): boolean {
-    return this.jobs.has(id);
+  /** Undefined for unknown ids and for final jobs past their retention (RunPod answers 404 for both). */
+  private get(id: string): LocalJob | undefined {
+    this.expire();
+    return this.jobs.get(id);
+  }
+
+  /** Forgets final jobs past the retention, then the oldest beyond the cap. */
+  private expire(): void {
+    const retentionMs = this.opts.retentionMs ?? DEFAULT_RETENTION_MS;
+    const maxFinished = this.opts.maxFinishedJobs ?? DEFAULT_MAX_FINISHED_JOBS;
+    const now = this.now();
+    for (const [id, finishedAt] of this.finished) {
+      if (finishedAt + retentionMs > now && this.finished.size <= maxFinished) break;
+      // A cancelled job whose handler still settles stays: close() must find it to abort it.
+      if (this.jobs.get(id)?.settled !== undefined) continue;
+      this.finished.delete(id);
+      this.jobs.delete(id);
+    }
   }
 
   status(id: string): StatusObject | undefined {
-    const j = this.jobs.get(id);
-    if (!j) return undefined;
-    const s: StatusObject = { id, status: j.status };
+    const j = this.get(id);
+    return j && this.statusOf(j);
+  }
+
+  private statusOf(j: LocalJob): StatusObject {
+    const s: StatusObject = { id: j.job.id, status: j.status };
     if (j.startedAt !== undefined) s.delayTime = j.startedAt - j.createdAt;
     if (j.startedAt !== undefined && j.finishedAt !== undefined) s.executionTime = j.finishedAt - j.startedAt;
     if (j.output !== undefined) s.output = j.output;
@@ -110,15 +145,16 @@ export class LocalJobs {
   async waitFinal(id: string, waitMs: number): Promise<StatusObject | undefined> {
     const deadline = this.now() + waitMs;
     for (;;) {
-      const j = this.jobs.get(id);
-      if (!j || FINAL.has(j.status) || this.now() >= deadline) return this.status(id);
+      const j = this.get(id);
+      if (!j) return undefined;
+      if (FINAL.has(j.status) || this.now() >= deadline) return this.statusOf(j);
       await this.waitChange(j, deadline - this.now());
     }
   }
 
   /** Stream chunks not yet handed out; waits up to `waitMs` for one when none is new and the job runs. */
   async streamSince(id: string, waitMs: number): Promise<{ status: LocalStatus; stream: { output: unknown }[]; error?: unknown } | undefined> {
-    const j = this.jobs.get(id);
+    const j = this.get(id);
     if (!j) return undefined;
     if (j.streamSent >= j.stream.length && !FINAL.has(j.status)) await this.waitChange(j, waitMs);
     const fresh = j.stream.slice(j.streamSent).map((output) => ({ output }));
@@ -143,7 +179,7 @@ export class LocalJobs {
   }
 
   cancel(id: string): StatusObject | undefined {
-    const j = this.jobs.get(id);
+    const j = this.get(id);
     if (!j) return undefined;
     if (j.status === 'IN_QUEUE') {
       this.queue.splice(this.queue.indexOf(id), 1);
@@ -153,18 +189,19 @@ export class LocalJobs {
       // The slot stays busy until the handler settles; the status is final now, as on RunPod.
       this.finish(j, 'CANCELLED');
     }
-    return this.status(id);
+    return this.statusOf(j);
   }
 
   /** RunPod's /retry: FAILED or TIMED_OUT jobs only, same id, back to IN_QUEUE. */
   retry(id: string): StatusObject | undefined | 'not-retryable' {
-    const j = this.jobs.get(id);
+    const j = this.get(id);
     if (!j) return undefined;
     if (j.status !== 'FAILED' && j.status !== 'TIMED_OUT') return 'not-retryable';
+    this.finished.delete(id);
     Object.assign(j, { status: 'IN_QUEUE', output: undefined, error: undefined, startedAt: undefined, finishedAt: undefined, stream: [], streamSent: 0, createdAt: this.now() });
     this.counts.retried++;
     this.queue.push(id);
-    const queued = this.status(id);
+    const queued = this.statusOf(j);
     this.pump();
     return queued;
   }
@@ -206,50 +243,49 @@ export class LocalJobs {
     j.status = 'IN_PROGRESS';
     j.startedAt = this.now();
     this.changed(j);
-    const timer = setTimeout(() => controller.abort(new WorkerError('TIMEOUT', `the job ran longer than its execution timeout (${j.timeoutMs} ms)`)), j.timeoutMs);
-    try {
-      const outcome = await executeJob({
-        handler: opts.handler,
-        job: j.job,
-        ctx: {
-          signal: controller.signal,
-          progress: (update) => {
-            if (j.status !== 'IN_PROGRESS') return;
-            j.output = update; // RunPod shows progress as the job's output while it runs
-            this.changed(j);
-          },
-          logger,
-          mode: 'api',
-          ...(opts.filesBaseUrl ? { filesBaseUrl: opts.filesBaseUrl } : {}),
-        },
-        origin: { hostname: opts.hostname, workerId: 'local' },
-        returnAggregateStream: opts.returnAggregateStream,
-        abandonGraceMs: opts.timing.abandonGraceMs,
-        sendChunk: async (chunk) => {
-          j.stream.push(chunk.output);
+    const outcome = await executeJob({
+      handler: opts.handler,
+      job: j.job,
+      ctx: {
+        signal: controller.signal,
+        progress: (update) => {
+          if (j.status !== 'IN_PROGRESS') return;
+          j.output = update; // RunPod shows progress as the job's output while it runs
           this.changed(j);
         },
-      });
-      if (j.status !== 'IN_PROGRESS') return; // cancelled meanwhile: keep CANCELLED
-      const { body } = serialiseResult(outcome.body, opts.timing.maxResultBytes);
-      j.output = body.output;
-      j.error = body.error;
-      const timedOut = isWorkerError(outcome.abortReason, 'TIMEOUT');
-      this.finish(j, timedOut ? 'TIMED_OUT' : body.error ? 'FAILED' : 'COMPLETED');
-      logger.info(`job ${j.status}`);
-    } finally {
-      clearTimeout(timer);
-    }
+        logger,
+        mode: 'api',
+        ...(opts.filesBaseUrl ? { filesBaseUrl: opts.filesBaseUrl } : {}),
+      },
+      timeoutMs: j.timeoutMs,
+      timeoutSetting: j.timeoutSetting,
+      origin: { hostname: opts.hostname, workerId: 'local' },
+      returnAggregateStream: opts.returnAggregateStream,
+      abandonGraceMs: opts.timing.abandonGraceMs,
+      sendChunk: async (chunk) => {
+        j.stream.push(chunk.output);
+        this.changed(j);
+      },
+    });
+    if (j.status !== 'IN_PROGRESS') return; // cancelled meanwhile: keep CANCELLED
+    const { body } = serialiseResult(outcome.body, opts.timing.maxResultBytes);
+    j.output = body.output;
+    j.error = body.error;
+    const timedOut = isWorkerError(outcome.abortReason, 'TIMEOUT');
+    this.finish(j, timedOut ? 'TIMED_OUT' : body.error ? 'FAILED' : 'COMPLETED');
+    logger.info(`job ${j.status}`);
   }
 
   private finish(j: LocalJob, status: LocalStatus): void {
     j.status = status;
     j.finishedAt = this.now();
+    this.finished.delete(j.job.id);
+    this.finished.set(j.job.id, j.finishedAt);
     if (j.startedAt === undefined) j.startedAt = j.finishedAt;
     if (status === 'COMPLETED') this.counts.completed++;
     if (status === 'FAILED' || status === 'TIMED_OUT') this.counts.failed++;
     this.changed(j);
-    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '') void this.deliverWebhook(j.job.webhook, this.status(j.job.id) as StatusObject);
+    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '') void this.deliverWebhook(j.job.webhook, this.statusOf(j));
   }
 
   /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). */

@@ -57,12 +57,13 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
   const controller = new AbortController();
   const onShutdown = (): void => controller.abort(new WorkerError('CANCELLED', 'interrupted (SIGTERM/SIGINT)'));
   opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
-  const timer = setTimeout(() => controller.abort(new WorkerError('TIMEOUT', `the job ran longer than JOB_TIMEOUT_S (${opts.jobTimeoutMs} ms)`)), opts.jobTimeoutMs);
   try {
     const outcome = await executeJob({
       handler: opts.handler,
       job,
       ctx: { signal: controller.signal, progress: (update) => jobLogger.info('progress', { progress: update }), logger: jobLogger, mode: 'test_input' },
+      timeoutMs: opts.jobTimeoutMs,
+      timeoutSetting: 'JOB_TIMEOUT_S',
       origin: { hostname: opts.hostname, workerId: 'local' },
       returnAggregateStream: opts.returnAggregateStream,
       abandonGraceMs: opts.timing.abandonGraceMs,
@@ -77,7 +78,6 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
     logger.info('Local testing complete, exiting.');
     return 0;
   } finally {
-    clearTimeout(timer);
     opts.shutdownSignal.removeEventListener('abort', onShutdown);
   }
 }

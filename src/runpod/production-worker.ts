@@ -5,7 +5,6 @@ import { WorkerError } from '../lib/errors';
 import { delay } from '../lib/delay';
 import type { Logger } from '../lib/logger';
 import { backoffDelay } from '../lib/retry';
-import type { RunpodConfig } from '../config';
 import { serialiseResult } from './envelope';
 import { executeJob } from './execute';
 import { Heartbeat } from './heartbeat';
@@ -13,11 +12,13 @@ import { JobApi } from './job-api';
 import { JobReporter } from './job-reporter';
 import { pingUrl } from './urls';
 import { wireBody } from './wire-json';
-import type { Handler, RunpodJob } from './types';
+import type { Handler, RunpodJob, RuntimeSettings } from './types';
 import type { RuntimeTiming } from './timing';
 
 export interface ProductionWorkerOptions {
-  config: RunpodConfig;
+  config: RuntimeSettings;
+  /** Named in error payloads (runWorker resolves it once). */
+  hostname: string;
   handler: Handler;
   logger: Logger;
   fetch: typeof fetch;
@@ -242,25 +243,18 @@ export class ProductionWorker {
     const { job, controller } = entry;
     const logger = this.opts.logger.child({ requestId: job.id });
     const reporter = new JobReporter(job.id, this.api, timing, logger);
-    const timeout = setTimeout(
-      () => controller.abort(new WorkerError('TIMEOUT', `the job ran longer than JOB_TIMEOUT_S (${config.jobTimeoutMs} ms)`)),
-      config.jobTimeoutMs,
-    );
     logger.info('job started');
-    let outcome;
-    try {
-      outcome = await executeJob({
-        handler: this.opts.handler,
-        job,
-        ctx: { signal: controller.signal, progress: (u) => reporter.progress(u), logger, mode: 'production' },
-        origin: { hostname: config.podHostname, workerId: config.podId ?? 'unknown' },
-        returnAggregateStream: this.opts.returnAggregateStream,
-        abandonGraceMs: timing.abandonGraceMs,
-        sendChunk: (chunk) => reporter.chunk(wireBody(chunk)),
-      });
-    } finally {
-      clearTimeout(timeout);
-    }
+    const outcome = await executeJob({
+      handler: this.opts.handler,
+      job,
+      ctx: { signal: controller.signal, progress: (u) => reporter.progress(u), logger, mode: 'production' },
+      timeoutMs: config.jobTimeoutMs,
+      timeoutSetting: 'JOB_TIMEOUT_S',
+      origin: { hostname: this.opts.hostname, workerId: this.workerId },
+      returnAggregateStream: this.opts.returnAggregateStream,
+      abandonGraceMs: timing.abandonGraceMs,
+      sendChunk: (chunk) => reporter.chunk(wireBody(chunk)),
+    });
     if (entry.stopped) {
       logger.info('job stopped by RunPod; nothing posted');
       return;

@@ -1,18 +1,17 @@
 // The one entry point handler/ calls: picks the mode from argv and config, runs until done or
 // SIGTERM, and resolves the process exit code (the caller exits with it).
 import os from 'node:os';
-import type { RunpodConfig } from '../config';
 import { toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { parseArgs } from './args';
+import { parseArgs, type WorkerArgs } from './args';
 import { startLocalApi } from './local-api';
 import { runLocalTest } from './local-test';
 import { ProductionWorker } from './production-worker';
 import { DEFAULT_TIMING, type RuntimeTiming } from './timing';
-import type { Handler, WorkerMode } from './types';
+import type { Handler, RuntimeSettings, WorkerMode } from './types';
 
 export interface RunWorkerOptions {
-  config: RunpodConfig;
+  config: RuntimeSettings;
   handler: Handler;
   logger: Logger;
   /** Arguments after the script name: `process.argv.slice(2)`. */
@@ -40,9 +39,8 @@ export interface RunWorkerOptions {
 
 const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
 
-/** Which mode argv and config select (rp-py order: serve API, then test input / no take URL, then production). */
-export function selectMode(argv: readonly string[], config: RunpodConfig): WorkerMode {
-  const args = parseArgs(argv);
+/** Which mode the parsed flags and config select (rp-py order: serve API, then test input / no take URL, then production). */
+export function selectMode(args: Pick<WorkerArgs, 'serveApi' | 'testInput'>, config: Pick<RuntimeSettings, 'jobTakeUrl'>): WorkerMode {
   if (args.serveApi) return 'api';
   if (args.testInput !== undefined || !config.jobTakeUrl) return 'test_input';
   return 'production';
@@ -70,7 +68,8 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
   try {
     const args = parseArgs(opts.argv);
     if (args.debugger) logger.warn('--rp_debugger is not supported by this worker; ignored');
-    const mode = selectMode(opts.argv, config);
+    const mode = selectMode(args, config);
+    const hostname = config.podHostname ?? os.hostname();
     logger.info('worker mode', { mode });
     if (mode === 'test_input') {
       return await runLocalTest({
@@ -81,7 +80,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         jobTimeoutMs: config.jobTimeoutMs,
         timing,
         returnAggregateStream: opts.returnAggregateStream ?? false,
-        hostname: config.podHostname === 'unknown' ? os.hostname() : config.podHostname,
+        hostname,
         print: opts.print ?? ((t) => process.stdout.write(t)),
         shutdownSignal: shutdown.signal,
       });
@@ -97,7 +96,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         timing,
         fetch: fetchFn,
         returnAggregateStream: opts.returnAggregateStream ?? false,
-        hostname: config.podHostname === 'unknown' ? os.hostname() : config.podHostname,
+        hostname,
         ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
       });
       opts.onListening?.(api.url);
@@ -110,6 +109,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
     }
     const worker = new ProductionWorker({
       config,
+      hostname,
       handler: opts.handler,
       logger,
       fetch: fetchFn,

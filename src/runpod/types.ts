@@ -46,3 +46,27 @@ export interface JobOutcome {
   /** The runtime aborted the job for this reason (cancel, timeout, shutdown), if it did. */
   abortReason?: unknown;
 }
+
+/**
+ * The runtime's settings, RunPod's environment parsed by the host application (src/config.ts does it
+ * for this worker). Declared here so the runtime depends on nothing outside src/runpod.
+ */
+export interface RuntimeSettings {
+  /** `RUNPOD_WEBHOOK_GET_JOB`: production mode iff set. */
+  readonly jobTakeUrl: string | undefined;
+  readonly jobDoneUrl: string | undefined;
+  readonly jobStreamUrl: string | undefined;
+  readonly pingUrl: string | undefined;
+  readonly apiKey: string | undefined;
+  /** `RUNPOD_POD_ID`: the worker id; a random one when unset. */
+  readonly podId: string | undefined;
+  /** `RUNPOD_POD_HOSTNAME`, named in error payloads; the machine's hostname when unset. */
+  readonly podHostname: string | undefined;
+  readonly pingIntervalMs: number;
+  readonly endpointId: string | undefined;
+  readonly concurrency: number;
+  readonly refreshWorker: boolean;
+  readonly shutdownGraceMs: number;
+  /** `JOB_TIMEOUT_S`: a job's signal aborts with WorkerError TIMEOUT after it. */
+  readonly jobTimeoutMs: number;
+}

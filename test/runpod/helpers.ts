@@ -1,8 +1,7 @@
 // Shared set-up for the runtime tests: a config pointing at the fake job API, short timings,
 // a logger that keeps its lines, and a handle on one running runWorker.
-import type { RunpodConfig } from '../../src/config';
 import { createLogger, type Logger } from '../../src/lib/logger';
-import { runWorker, type Handler, type RunWorkerOptions, type RuntimeTiming } from '../../src/runpod';
+import { runWorker, type Handler, type RunWorkerOptions, type RuntimeSettings, type RuntimeTiming } from '../../src/runpod';
 import type { FakeJobApi } from '../fakes/runpod-job-api';
 
 export const API_KEY = 'rp-key-123';
@@ -25,7 +24,7 @@ export const FAST: Partial<RuntimeTiming> = {
   webhookRetryDelayMs: 20,
 };
 
-export function prodConfig(api: FakeJobApi, over: Partial<RunpodConfig> = {}): RunpodConfig {
+export function prodConfig(api: FakeJobApi, over: Partial<RuntimeSettings> = {}): RuntimeSettings {
   return {
     jobTakeUrl: api.templates.jobTakeUrl,
     jobDoneUrl: api.templates.jobDoneUrl,
@@ -63,7 +62,7 @@ export interface Running {
   stop(): Promise<number>;
 }
 
-export function startWorker(handler: Handler, config: RunpodConfig, extra: Partial<RunWorkerOptions> = {}): Running {
+export function startWorker(handler: Handler, config: RuntimeSettings, extra: Partial<RunWorkerOptions> = {}): Running {
   const { logger, lines } = captureLogger();
   const shutdown = new AbortController();
   const exit = runWorker({

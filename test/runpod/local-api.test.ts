@@ -141,6 +141,54 @@ describe('local API routes', () => {
     await big.arrayBuffer();
   });
 
+  it('answers 400 to a malformed % escape in a route or file path, without logging an error', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rp-files-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { logger, lines } = captureLogger();
+    const local = await start(async () => 'ok', { logger, filesDir: dir });
+    for (const bad of ['/status/%E0%A4%A', '/ep%zz/status/x', '/files/a%2']) {
+      const res = await call('GET', `${local.url}${bad}`);
+      expect({ bad, ...res }).toMatchObject({ bad, status: 400, json: { error: expect.stringContaining('% escape') } });
+    }
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect((await call('GET', `${local.url}/status/local-%41`)).status).toBe(404); // well-formed escapes still decode
+  });
+
+  it('forgets final jobs after the retention (their ids answer 404, as on RunPod) and keeps at most maxFinishedJobs', async () => {
+    let offset = 0;
+    const local = await start(async (job) => job.input, { now: () => Date.now() + offset, retentionMs: 60_000, maxFinishedJobs: 2 });
+    const ids: string[] = [];
+    for (const n of [1, 2]) ids.push((await call('POST', `${local.url}/runsync`, { input: n })).json.id as string);
+    offset = 59_000;
+    expect((await call('GET', `${local.url}/status/${ids[0]}`)).json).toMatchObject({ status: 'COMPLETED', output: 1 });
+    ids.push((await call('POST', `${local.url}/runsync`, { input: 3 })).json.id as string);
+    // Three final jobs, cap two: the oldest goes first.
+    expect((await call('GET', `${local.url}/status/${ids[0]}`)).status).toBe(404);
+    expect((await call('GET', `${local.url}/status/${ids[1]}`)).json).toMatchObject({ status: 'COMPLETED', output: 2 });
+    offset = 60_000;
+    expect((await call('GET', `${local.url}/status/${ids[1]}`)).status).toBe(404);
+    expect((await call('GET', `${local.url}/status/${ids[2]}`)).json).toMatchObject({ status: 'COMPLETED', output: 3 });
+    for (const op of ['status-sync', 'stream', 'cancel', 'retry']) {
+      expect({ op, status: (await call('POST', `${local.url}/${op}/${ids[1]}`)).status }).toEqual({ op, status: 404 });
+    }
+    offset = 120_000;
+    expect((await call('GET', `${local.url}/status/${ids[2]}`)).status).toBe(404);
+    expect((await call('GET', `${local.url}/health`)).json).toMatchObject({ jobs: { completed: 3 } });
+  });
+
+  it('keeps queued and running jobs past the retention', async () => {
+    let offset = 0;
+    const gate = deferred();
+    const local = await start(async () => gate.promise.then(() => 'late'), { now: () => Date.now() + offset, retentionMs: 1_000, maxFinishedJobs: 1 });
+    const running = (await call('POST', `${local.url}/run`, { input: {} })).json.id as string;
+    const queued = (await call('POST', `${local.url}/run`, { input: {} })).json.id as string;
+    offset = 10_000;
+    expect((await call('GET', `${local.url}/status/${running}`)).json.status).toBe('IN_PROGRESS');
+    expect((await call('GET', `${local.url}/status/${queued}`)).json.status).toBe('IN_QUEUE');
+    gate.resolve();
+    expect((await call('GET', `${local.url}/status-sync/${queued}?wait=5000`)).json).toMatchObject({ status: 'COMPLETED', output: 'late' });
+  });
+
   it('runsync returns the current status when the wait ends first', async () => {
     const gate = deferred();
     const local = await start(async () => gate.promise.then(() => 'late'));

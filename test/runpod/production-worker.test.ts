@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import os from 'node:os';
 import { formatError, isWorkerError, WorkerError } from '../../src/lib/errors';
 import { delay } from '../../src/lib/delay';
 import type { Handler } from '../../src/runpod';
@@ -176,6 +177,19 @@ describe('job results', () => {
       runpod_version: '1.12.0',
     });
     expect(info.error_traceback).toContain('bad input');
+  });
+
+  it('names the worker id it takes jobs with and the machine hostname in error payloads when RunPod sets neither', async () => {
+    api.addJobs({ id: 't2', input: {} });
+    worker = startWorker(async () => {
+      throw new Error('boom');
+    }, prodConfig(api, { podId: undefined, podHostname: undefined }));
+    const post = await done('t2');
+    const take = api.of('take')[0];
+    expect(take?.workerId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(post.workerId).toBe(take?.workerId);
+    const info = JSON.parse((post.body as { error: string }).error) as Record<string, string>;
+    expect(info).toMatchObject({ worker_id: take?.workerId, hostname: os.hostname() });
   });
 
   it('adds stopPod to every result with REFRESH_WORKER and exits 0 after the post', async () => {

@@ -1,15 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
+import os from 'node:os';
+import { loadConfig } from '../../src/config';
 import { parseArgs } from '../../src/runpod/args';
 import { fromReturned, serialiseResult } from '../../src/runpod/envelope';
 import { pythonJsonDumps, wireBody } from '../../src/runpod/wire-json';
 import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from '../../src/runpod/urls';
-import { runWorker, selectMode } from '../../src/runpod';
+import { runWorker, selectMode, type RuntimeSettings } from '../../src/runpod';
 import { captureLogger, FAST } from './helpers';
-import type { RunpodConfig } from '../../src/config';
 
-const local: RunpodConfig = {
+const local: RuntimeSettings = {
   jobTakeUrl: undefined, jobDoneUrl: undefined, jobStreamUrl: undefined, pingUrl: undefined, apiKey: undefined, podId: undefined,
-  podHostname: 'unknown', pingIntervalMs: 10_000, endpointId: undefined, concurrency: 1, refreshWorker: false, shutdownGraceMs: 1000, jobTimeoutMs: 5000,
+  podHostname: undefined, pingIntervalMs: 10_000, endpointId: undefined, concurrency: 1, refreshWorker: false, shutdownGraceMs: 1000, jobTimeoutMs: 5000,
 };
 
 describe('URL templates', () => {
@@ -63,12 +64,17 @@ describe('flags and modes', () => {
     expect(() => parseArgs(['--rp_api_port', 'x'])).toThrow('--rp_api_port');
   });
 
+  it('leaves the pod hostname unset when RunPod does not set it (runWorker falls back to the machine)', () => {
+    expect(loadConfig({}).runpod.podHostname).toBeUndefined();
+    expect(loadConfig({ RUNPOD_POD_HOSTNAME: ' pod-7 ' }).runpod.podHostname).toBe('pod-7');
+  });
+
   it('picks api, then test input (flag or no take URL), then production', () => {
     const prod = { ...local, jobTakeUrl: 'https://a/job-take/$ID' };
-    expect(selectMode(['--rp_serve_api', '--test_input', '{}'], prod)).toBe('api');
-    expect(selectMode(['--test_input', '{}'], prod)).toBe('test_input');
-    expect(selectMode([], local)).toBe('test_input');
-    expect(selectMode([], prod)).toBe('production');
+    expect(selectMode(parseArgs(['--rp_serve_api', '--test_input', '{}']), prod)).toBe('api');
+    expect(selectMode(parseArgs(['--test_input', '{}']), prod)).toBe('test_input');
+    expect(selectMode(parseArgs([]), local)).toBe('test_input');
+    expect(selectMode(parseArgs([]), prod)).toBe('production');
   });
 });
 
@@ -107,6 +113,6 @@ describe('one-shot mode in process', () => {
       },
     });
     expect(code).toBe(1);
-    expect(JSON.parse(JSON.parse(printed.join('')).error).error_message).toBe('nope');
+    expect(JSON.parse(JSON.parse(printed.join('')).error)).toMatchObject({ error_message: 'nope', hostname: os.hostname(), worker_id: 'local' });
   });
 });
