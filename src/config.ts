@@ -4,6 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import type { ComfySettings } from './comfy';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
 
@@ -113,19 +114,6 @@ export interface RunpodConfig {
   readonly jobTimeoutMs: number;
 }
 
-export interface ComfyConfig {
-  readonly dir: string;
-  readonly python: string;
-  /** An already running ComfyUI; when set nothing is spawned. */
-  readonly url: string | undefined;
-  readonly port: number;
-  readonly extraArgs: readonly string[];
-  readonly startupTimeoutMs: number;
-  /** An extra_model_paths.yaml passed with --extra-model-paths-config when the file exists
-   * (ComfyUI reads <dir>/extra_model_paths.yaml by itself). */
-  readonly extraModelPathsConfig: string | undefined;
-}
-
 export interface BucketConfig {
   readonly endpointUrl: string | undefined;
   readonly accessKeyId: string | undefined;
@@ -141,7 +129,7 @@ export interface Config {
   readonly mode: 'production' | 'local';
   readonly logLevel: LogLevel;
   readonly runpod: RunpodConfig;
-  readonly comfy: ComfyConfig;
+  readonly comfy: ComfySettings;
   readonly bucket: BucketConfig;
   readonly paths: {
     readonly outputDir: string;

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { buffer } from 'node:stream/consumers';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkerError } from '../../src/lib/errors';
+import { videoOutputs } from '../../src/comfy/outputs';
 import { FAKE_MP4 } from '../fakes/comfyui';
 import { deferred, rejection, saveVideoWorkflow, startHarness, vhsWorkflow, type Harness } from './helpers';
 
@@ -47,26 +47,28 @@ describe('ComfyClient.runPrompt', () => {
   it('returns the VHS gifs output, read from disk when local, with format and frame rate', async () => {
     const client = h.client();
     const result = await client.runPrompt(vhsWorkflow(), run());
-    const videos = client.videoOutputs(result.outputs);
+    const videos = videoOutputs(result.outputs);
     expect(videos).toEqual([
       expect.objectContaining({ key: 'gifs', type: 'output', format: 'video/h264-mp4', frameRate: 16, nodeId: '3', subfolder: result.jobFolder }),
     ]);
-    const opened = await client.openOutput(videos[0]!);
-    expect(opened.path).toBe(path.join(h.dirs.output, result.jobFolder, videos[0]!.filename));
-    expect(await buffer(opened.stream as NodeJS.ReadableStream)).toEqual(FAKE_MP4);
+    const saved = await client.saveOutput(videos[0]!, h.root);
+    expect(saved).toBe(path.join(h.dirs.output, result.jobFolder, videos[0]!.filename)); // ComfyUI's own file, not a copy
+    expect(readFileSync(saved)).toEqual(FAKE_MP4);
   });
 
   it('returns core SaveVideo (images + animated, subfolder kept) and skips previews, streamed from /view when external', async () => {
     const client = h.client({ local: false });
     const result = await client.runPrompt(saveVideoWorkflow(), run());
     expect(result.outputs.some((f) => f.type === 'temp')).toBe(true); // the preview is listed…
-    const videos = client.videoOutputs(result.outputs);
+    const videos = videoOutputs(result.outputs);
     expect(videos).toHaveLength(1); // …but is not a video
     expect(videos[0]).toMatchObject({ key: 'images', animated: true, subfolder: `${result.jobFolder}/video`, nodeId: '4' });
     expect(videos[0]!.filename).toMatch(/^ComfyUI_\d{5}_\.mp4$/);
-    const opened = await client.openOutput(videos[0]!);
-    expect(opened.path).toBeUndefined();
-    expect(Buffer.from(await new Response(opened.stream as ReadableStream).arrayBuffer())).toEqual(FAKE_MP4);
+    const downloads = path.join(h.root, 'downloads');
+    mkdirSync(downloads);
+    const saved = await client.saveOutput(videos[0]!, downloads);
+    expect(saved).toBe(path.join(downloads, videos[0]!.filename));
+    expect(readFileSync(saved)).toEqual(FAKE_MP4);
     const view = h.fake.requests.find((r) => r.path.startsWith('/view'))!;
     expect(new URL(view.path, 'http://x').searchParams.get('subfolder')).toBe(`${result.jobFolder}/video`);
   });
@@ -76,9 +78,9 @@ describe('ComfyClient.runPrompt', () => {
     const a = await client.runPrompt(vhsWorkflow(), run());
     await client.cleanup({ inputs: [], outputs: a.outputs, jobFolder: a.jobFolder });
     const b = await client.runPrompt(vhsWorkflow(), run());
-    const video = client.videoOutputs(b.outputs)[0]!;
-    expect(video.subfolder).not.toBe(client.videoOutputs(a.outputs)[0]!.subfolder);
-    await expect(client.openOutput(video)).resolves.toMatchObject({ path: expect.any(String) });
+    const video = videoOutputs(b.outputs)[0]!;
+    expect(video.subfolder).not.toBe(videoOutputs(a.outputs)[0]!.subfolder);
+    await expect(client.saveOutput(video, h.root)).resolves.toBe(path.join(h.dirs.output, video.subfolder, video.filename));
   });
 
   it('reports node and sampler-step progress as a percent', async () => {
@@ -156,7 +158,7 @@ describe('ComfyClient.runPrompt', () => {
     h.fake.dropSockets();
     hold.resolve();
     const result = await done;
-    expect(client.videoOutputs(result.outputs)).toHaveLength(1);
+    expect(videoOutputs(result.outputs)).toHaveLength(1);
     expect(h.fake.requests.filter((r) => r.path.startsWith('/history/')).length).toBeGreaterThan(0);
   });
 
@@ -245,10 +247,9 @@ describe('ComfyClient.runPrompt', () => {
 
   it('fails EXECUTION_FAILED when someone else interrupts the prompt', async () => {
     h.fake.behaviour = { outcome: 'wait-for-interrupt' };
-    const client = h.client();
-    const p = client.runPrompt(vhsWorkflow(), run());
+    const p = h.client().runPrompt(vhsWorkflow(), run());
     await h.fake.waitForEvent('progress');
-    await client.interrupt();
+    await fetch(`${h.fake.url}/interrupt`, { method: 'POST', body: '{}' }); // someone else's untargeted interrupt
     const err = await rejection(p);
     expect(err.code).toBe('EXECUTION_FAILED');
     expect(err.message).toContain('interrupted');
@@ -258,7 +259,7 @@ describe('ComfyClient.runPrompt', () => {
     h.fake.refuseWebSockets = true;
     const client = h.client({ socketOpenTimeoutMs: 50 });
     const result = await client.runPrompt(vhsWorkflow(), run({ timeoutMs: 5000 }));
-    expect(client.videoOutputs(result.outputs)).toHaveLength(1);
+    expect(videoOutputs(result.outputs)).toHaveLength(1);
   });
 });
 
@@ -293,7 +294,7 @@ describe('ComfyClient files', () => {
   it('cleanup deletes the job inputs, outputs and job folder, and never throws', async () => {
     const client = h.client();
     const result = await client.runPrompt(vhsWorkflow(), run());
-    const video = client.videoOutputs(result.outputs)[0]!;
+    const video = videoOutputs(result.outputs)[0]!;
     const file = path.join(h.dirs.output, video.subfolder, video.filename);
     const png = file.replace(/\.mp4$/, '.png'); // VHS's first-frame image, not listed as an output
     expect(existsSync(png)).toBe(true);
@@ -306,10 +307,13 @@ describe('ComfyClient files', () => {
     await expect(client.cleanup({ inputs: [], outputs: [], promptId: 'x' })).resolves.toBeUndefined();
   });
 
-  it('openOutput reports OUTPUT_MISSING for a listed file that is gone', async () => {
-    const client = h.client({ local: false });
-    const err = await rejection(client.openOutput({ filename: 'nope.mp4', subfolder: '', type: 'output', key: 'gifs', animated: false, nodeId: '3' }));
-    expect(err.code).toBe('OUTPUT_MISSING');
+  it('saveOutput reports OUTPUT_MISSING for a listed file that is gone, local or external', async () => {
+    for (const local of [true, false]) {
+      const err = await rejection(h.client({ local }).saveOutput({ filename: 'nope.mp4', subfolder: '', type: 'output' }, h.root));
+      expect(err.code).toBe('OUTPUT_MISSING');
+      expect(err.message).toContain('nope.mp4');
+    }
+    expect(existsSync(path.join(h.root, 'nope.mp4'))).toBe(false);
   });
 });
 

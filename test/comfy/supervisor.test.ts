@@ -5,8 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { ComfyClient } from '../../src/comfy/client';
-import { ComfySupervisor, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
-import type { ComfyConfig } from '../../src/config';
+import { ComfySupervisor, type ComfySettings, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
 import { recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
@@ -42,7 +41,7 @@ interface Fixture {
 }
 
 /** A ComfyUI "checkout" holding the stand-in as main.py, run with node instead of python. */
-async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfyConfig> } = {}): Promise<Fixture> {
+async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfySettings> } = {}): Promise<Fixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'comfy-dir-'));
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
   copyFileSync(path.join(bundleDir, 'main.py'), path.join(dir, 'main.py'));
