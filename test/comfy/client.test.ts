@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { WorkerError } from '../../src/lib/errors';
 import { videoOutputs } from '../../src/comfy/outputs';
+import { ComfySocket } from '../../src/comfy/socket';
+import { silentLogger } from '../../src/lib/logger';
 import { FAKE_MP4 } from '../fakes/comfyui';
 import { deferred, rejection, saveVideoWorkflow, startHarness, vhsWorkflow, type Harness } from './helpers';
 
@@ -255,11 +257,69 @@ describe('ComfyClient.runPrompt', () => {
     expect(err.message).toContain('interrupted');
   });
 
+  it('abandons its prompt on a failure that is not a cancel: ComfyUI unanswering for lostAfterMs', async () => {
+    h.fake.behaviour = { outcome: 'wait-for-interrupt' };
+    const p = h.client({ idlePollIntervalMs: 20 }).runPrompt(vhsWorkflow(), run());
+    await h.fake.waitForEvent('progress');
+    h.fake.historyAnswer = { status: 502, body: { error: 'bad gateway' } }; // alive, but /history fails
+    const err = await rejection(p);
+    expect(err.code).toBe('COMFY_CRASHED');
+    const sent = (h.fake.requests.find((r) => r.path === '/prompt')!.body as { prompt_id: string }).prompt_id;
+    expect(h.fake.requests.find((r) => r.path === '/interrupt')?.body).toEqual({ prompt_id: sent });
+    expect(h.fake.requests.find((r) => r.path === '/queue' && r.body !== undefined)?.body).toEqual({ delete: [sent] });
+    await waitFor(() => h.fake.historyOf(sent)?.status.status_str === 'error'); // the GPU is free for the next job
+  });
+
+  it('fails at once with INTERNAL (not COMFY_CRASHED after lostAfterMs) on a /history answer of another shape, and abandons the prompt', async () => {
+    h.fake.behaviour = { outcome: 'wait-for-interrupt' };
+    const p = h.client({ idlePollIntervalMs: 20, lostAfterMs: 60_000 }).runPrompt(vhsWorkflow(), run());
+    await h.fake.waitForEvent('progress');
+    const t0 = Date.now();
+    h.fake.historyAnswer = { status: 200, body: { 'some-id': { outputs: 'not a map', status: 7 } } };
+    const err = await rejection(p);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(err.code).toBe('INTERNAL');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toContain('GET /history');
+    expect(err.message).toContain('some-id');
+    expect(h.fake.requests.some((r) => r.path === '/interrupt')).toBe(true);
+  });
+
+  it('does not call a live ComfyUI crashed over one /history request that hangs (each poll has a deadline under lostAfterMs)', async () => {
+    const hold = deferred();
+    h.fake.behaviour = { outcome: 'success', hold: hold.promise };
+    // a request deadline longer than lostAfterMs: one stuck poll would outlast it
+    const client = h.client({ idlePollIntervalMs: 20, lostAfterMs: 600, requestTimeoutMs: 2000 });
+    const done = client.runPrompt(vhsWorkflow(), run());
+    await h.fake.waitForEvent('progress');
+    const historyReads = () => h.fake.requests.filter((r) => r.path.startsWith('/history/')).length;
+    h.fake.stallHistory = 1;
+    await waitFor(() => h.fake.stallHistory === 0);
+    const stalledAt = historyReads();
+    await waitFor(() => historyReads() > stalledAt + 1); // polling went on past the stuck request
+    hold.resolve();
+    const result = await done;
+    expect(videoOutputs(result.outputs)).toHaveLength(1);
+  });
+
   it('does not hang when the socket never opens: polls /history instead', async () => {
     h.fake.refuseWebSockets = true;
     const client = h.client({ socketOpenTimeoutMs: 50 });
     const result = await client.runPrompt(vhsWorkflow(), run({ timeoutMs: 5000 }));
     expect(videoOutputs(result.outputs)).toHaveLength(1);
+  });
+});
+
+describe('ComfySocket', () => {
+  it('close() settles a pending open() at once, leaving no open timer behind', async () => {
+    h.fake.refuseWebSockets = true;
+    const socket = new ComfySocket({ baseUrl: h.fake.url, clientId: 'c1', logger: silentLogger, reconnectMinMs: 10, reconnectMaxMs: 20 });
+    const opening = socket.open(60_000);
+    socket.close();
+    let timer: NodeJS.Timeout | undefined;
+    const guard = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still pending'), 1000)));
+    await expect(Promise.race([opening, guard])).resolves.toBe(false);
+    clearTimeout(timer);
   });
 });
 
