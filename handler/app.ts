@@ -105,7 +105,7 @@ export function createApp(config: Config, logger: Logger): App {
   const runJob = createSteadyDancerJob({
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url),
     inputs: inputsPort(config, logger, workerBucket),
-    comfy: createComfyPort({ supervisor, unavailable, timeoutMs: config.runpod.jobTimeoutMs }),
+    comfy: createComfyPort({ supervisor, unavailable }),
     storage: storagePort(config, workerBucket),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,

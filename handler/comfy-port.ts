@@ -1,16 +1,13 @@
 // Adapts the ComfyUI supervisor and client to the job's ComfyPort: one client per ready ComfyUI,
 // and a crash of ComfyUI aborts the prompt that is running at once (COMFY_CRASHED).
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { ComfyClient, type ComfyOutputFile, type ComfySupervisor } from '../src/comfy';
-import type { ComfyConfig } from '../src/config';
-import type { ComfyPort, ComfySession, ComfyVideo } from '../src/job/ports';
+import { ComfyClient, videoOutputs, type ComfySettings, type ComfySupervisor } from '../src/comfy';
+import type { ComfyPort, ComfySession } from '../src/job/ports';
 import { WorkerError } from '../src/lib/errors';
 
 /** Without a ComfyUI to start or to use, every job fails with this instead of a spawn error. */
-export function comfyMissing(config: ComfyConfig): WorkerError | undefined {
+export function comfyMissing(config: ComfySettings): WorkerError | undefined {
   if (config.url || existsSync(path.join(config.dir, 'main.py'))) return undefined;
   return new WorkerError(
     'COMFY_UNAVAILABLE',
@@ -19,11 +16,7 @@ export function comfyMissing(config: ComfyConfig): WorkerError | undefined {
   );
 }
 
-export function createComfyPort(opts: {
-  supervisor: ComfySupervisor | undefined;
-  unavailable: WorkerError | undefined;
-  timeoutMs: number;
-}): ComfyPort {
+export function createComfyPort(opts: { supervisor: ComfySupervisor | undefined; unavailable: WorkerError | undefined }): ComfyPort {
   const { supervisor } = opts;
   let crashes = new AbortController();
   supervisor?.onCrash((err) => {
@@ -39,48 +32,24 @@ export function createComfyPort(opts: {
       if (!supervisor) throw opts.unavailable;
       const endpoint = await supervisor.ready(signal);
       const client = new ComfyClient({ endpoint, logger });
-      return createSession(client, () => crashes.signal, opts.timeoutMs);
+      return createSession(client, () => crashes.signal);
     },
   };
 }
 
-function createSession(client: ComfyClient, crashSignal: () => AbortSignal, timeoutMs: number): ComfySession {
-  const known = new Map<ComfyVideo, ComfyOutputFile>();
+/** The job's deadline is its own signal (JOB_TIMEOUT_S or the local API's executionTimeout): no second one here. */
+function createSession(client: ComfyClient, crashSignal: () => AbortSignal): ComfySession {
   let jobFolder: string | undefined;
   let promptId: string | undefined;
   return {
     uploadInput: (file, signal) => client.uploadInput(file, signal),
     async runPrompt(prompt, { signal, onProgress }) {
-      const result = await client.runPrompt(prompt, {
-        signal: AbortSignal.any([signal, crashSignal()]),
-        timeoutMs,
-        onProgress,
-      });
+      const result = await client.runPrompt(prompt, { signal: AbortSignal.any([signal, crashSignal()]), onProgress });
       jobFolder = result.jobFolder;
       promptId = result.promptId;
-      const videos = client.videoOutputs(result.outputs).map((file) => {
-        const video: ComfyVideo = { filename: file.filename, subfolder: file.subfolder, type: file.type };
-        known.set(video, file);
-        return video;
-      });
-      return { promptId: result.promptId, videos };
+      return { promptId: result.promptId, videos: videoOutputs(result.outputs) };
     },
-    async localPath(video, dir, signal) {
-      const file = known.get(video);
-      if (!file) throw new WorkerError('INTERNAL', `unknown output ${video.filename}`);
-      const opened = await client.openOutput(file, signal);
-      if (opened.path) return opened.path;
-      const dest = path.join(dir, path.basename(file.filename));
-      const stream = opened.stream instanceof Readable ? opened.stream : Readable.fromWeb(opened.stream as never);
-      await pipeline(stream, createWriteStream(dest), { signal });
-      return dest;
-    },
-    cleanup: ({ inputs, videos }) =>
-      client.cleanup({
-        inputs,
-        outputs: videos.map((v) => known.get(v)).filter((f): f is ComfyOutputFile => f !== undefined),
-        ...(jobFolder ? { jobFolder } : {}),
-        ...(promptId ? { promptId } : {}),
-      }),
+    localPath: (video, dir, signal) => client.saveOutput(video, dir, signal),
+    cleanup: ({ inputs, videos }) => client.cleanup({ inputs, outputs: videos, ...(jobFolder ? { jobFolder } : {}), ...(promptId ? { promptId } : {}) }),
   };
 }

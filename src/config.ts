@@ -4,6 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import type { ComfySettings } from './comfy';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
 import type { RuntimeSettings } from './runpod';
@@ -97,18 +98,6 @@ const EnvSchema = z.object({
 /** Every variable loadConfig reads (the README's configuration table is checked against it). */
 export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
 
-export interface ComfyConfig {
-  readonly dir: string;
-  readonly python: string;
-  /** An already running ComfyUI; when set nothing is spawned. */
-  readonly url: string | undefined;
-  readonly port: number;
-  readonly extraArgs: readonly string[];
-  readonly startupTimeoutMs: number;
-  /** An extra_model_paths.yaml passed with --extra-model-paths-config when the file exists
-   * (ComfyUI reads <dir>/extra_model_paths.yaml by itself). */
-  readonly extraModelPathsConfig: string | undefined;
-}
 
 export interface BucketConfig {
   readonly endpointUrl: string | undefined;
@@ -124,9 +113,9 @@ export interface BucketConfig {
 export interface Config {
   readonly mode: 'production' | 'local';
   readonly logLevel: LogLevel;
-  /** The RunPod runtime's own settings type: config depends on the module, not the other way round. */
+  /** The modules' own settings types: config depends on the modules, not the other way round. */
   readonly runpod: RuntimeSettings;
-  readonly comfy: ComfyConfig;
+  readonly comfy: ComfySettings;
   readonly bucket: BucketConfig;
   readonly paths: {
     readonly outputDir: string;

@@ -2,9 +2,11 @@
 // correct": socket opened before queueing with our client_id, socket events as hints and progress,
 // GET /history/{id} as the truth, reconnect + /history + /queue after a drop, a deadline on every wait.
 import { randomUUID } from 'node:crypto';
-import { createReadStream, openAsBlob } from 'node:fs';
+import { createWriteStream, openAsBlob } from 'node:fs';
 import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { z } from 'zod';
 import { WorkerError, isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
@@ -18,9 +20,10 @@ import {
   QueueSchema,
   UploadResponseSchema,
   type HistoryEntry,
+  type PromptAccepted,
   type SocketMessage,
 } from './messages';
-import { listOutputFiles, resolveInside, videoOutputs, type ComfyOutputFile } from './outputs';
+import { listOutputFiles, resolveInside, type ComfyFileRef, type ComfyOutputFile } from './outputs';
 import { ProgressTracker, type ComfyProgress } from './progress';
 import { ComfySocket } from './socket';
 import { Waker } from './waker';
@@ -30,7 +33,7 @@ export interface ComfyClientOptions {
   logger: Logger;
   fetch?: typeof fetch;
   WebSocket?: typeof WebSocket;
-  /** Each HTTP call. Default 30 s. */
+  /** Each HTTP call (a /history or /queue poll: at most a third of lostAfterMs). Default 30 s. */
   requestTimeoutMs?: number;
   /** Wait for the socket before queueing; past it we queue anyway and rely on polling. Default 10 s. */
   socketOpenTimeoutMs?: number;
@@ -42,22 +45,22 @@ export interface ComfyClientOptions {
   settlePollMs?: number;
   /** ComfyUI unreachable (HTTP and socket) this long during a prompt → COMFY_CRASHED. Default 15 s. */
   lostAfterMs?: number;
-  /** Deadline of runPrompt when the caller gives none. Default 1 h. */
-  defaultTimeoutMs?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
 }
 
 export interface RunPromptOptions {
+  /** Ends the call: the prompt is interrupted and the call rejects with the signal's reason (a
+   * WorkerError as given, else CANCELLED). The job's deadline normally comes this way. */
   signal: AbortSignal;
-  /** Overall deadline; on expiry the prompt is interrupted and the call rejects with TIMEOUT. */
+  /** An extra deadline of this call alone; on expiry the prompt is interrupted and it rejects with TIMEOUT. */
   timeoutMs?: number;
   onProgress?: (p: ComfyProgress) => void;
 }
 
 export interface RunPromptResult {
   promptId: string;
-  /** Every file the prompt's nodes listed (use videoOutputs() to pick the videos). */
+  /** Every file the prompt's nodes listed (videoOutputs() picks the videos). */
   outputs: ComfyOutputFile[];
   /** The per-prompt folder every filename_prefix was put under (unique, so ComfyUI's cache never
    * replays an earlier job's file names); pass it to cleanup(). */
@@ -66,7 +69,7 @@ export interface RunPromptResult {
 
 export interface CleanupTarget {
   inputs: readonly string[];
-  outputs: readonly ComfyOutputFile[];
+  outputs: readonly ComfyFileRef[];
   jobFolder?: string;
   promptId?: string;
 }
@@ -100,7 +103,7 @@ export class ComfyClient {
           });
         }
         if (!r.ok) throw await this.httpError('upload an input', r);
-        return UploadResponseSchema.parse(await r.json());
+        return readAnswer(UploadResponseSchema, await readJson(r, 'POST /upload/image'), 'POST /upload/image');
       },
       { attempts: 3, minDelayMs: 200, signal, shouldRetry: ({ error }) => isWorkerError(error) && error.retryable },
     );
@@ -108,15 +111,14 @@ export class ComfyClient {
   }
 
   async runPrompt(prompt: Record<string, unknown>, opts: RunPromptOptions): Promise<RunPromptResult> {
-    const timeoutMs = opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 3_600_000;
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([opts.signal, deadline]);
+    const { timeoutMs } = opts;
+    const signal = timeoutMs === undefined ? opts.signal : AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]);
     const reason = (): WorkerError =>
       opts.signal.aborted
         ? isWorkerError(opts.signal.reason)
           ? opts.signal.reason
           : new WorkerError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
-        : new WorkerError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round(timeoutMs / 1000)} s.`, { details: { timeoutMs } });
+        : new WorkerError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, { details: { timeoutMs } });
 
     const ourId = randomUUID();
     const clientId = randomUUID();
@@ -135,7 +137,13 @@ export class ComfyClient {
     try {
       const opened = await raceAbort(socket.open(this.opts.socketOpenTimeoutMs ?? 10_000), signal);
       if (!opened) log.warn('ComfyUI websocket did not open in time; queueing anyway and polling /history');
-      promptId = await this.queuePrompt(graph, clientId, ourId, signal);
+      // From here the prompt may be queued (even when the answer to POST /prompt is lost): every failure
+      // abandons it, or it would keep the GPU busy and the next job would queue behind it.
+      promptId = ourId;
+      const accepted = await this.queuePrompt(graph, clientId, ourId, signal);
+      promptId = accepted.prompt_id; // older builds ignore our id: the response is the truth
+      // a partly rejected prompt is queued all the same; the catch below abandons it
+      if (Object.keys(accepted.node_errors).length > 0) throw partiallyRejectedError(accepted.node_errors);
       log.info('ComfyUI prompt queued', { promptId });
       const entry = await this.monitor(promptId, graph, socket, signal, opts.onProgress, log);
       const outputs = listOutputFiles(entry.outputs);
@@ -147,8 +155,7 @@ export class ComfyClient {
       opts.onProgress?.({ percent: 100 });
       return { promptId, outputs, jobFolder };
     } catch (err) {
-      if (!signal.aborted) throw err;
-      const why = reason();
+      const why = signal.aborted ? reason() : err;
       if (promptId !== undefined) await this.abandon(promptId, log);
       throw why;
     } finally {
@@ -156,24 +163,36 @@ export class ComfyClient {
     }
   }
 
-  videoOutputs(outputs: readonly ComfyOutputFile[]): ComfyOutputFile[] {
-    return videoOutputs(outputs);
-  }
-
-  /** A file of the result: from disk when ComfyUI is local, else streamed from /view. */
-  async openOutput(file: ComfyOutputFile, signal?: AbortSignal): Promise<{ path?: string; stream: ReadableStream | NodeJS.ReadableStream }> {
-    const dir = this.dirFor(file.type);
-    if (dir) {
-      const full = resolveInside(dir, file.subfolder, file.filename);
+  /**
+   * A file of the result as a local path: ComfyUI's own file when it is local (nothing copied), else
+   * downloaded from /view into `dir` (the caller owns `dir` and deletes it).
+   */
+  async saveOutput(file: ComfyFileRef, dir: string, signal?: AbortSignal): Promise<string> {
+    const localDir = this.dirFor(file.type);
+    if (localDir) {
+      const full = resolveInside(localDir, file.subfolder, file.filename);
       const exists = await stat(full).then((s) => s.isFile(), () => false);
       if (!exists) throw missingOutput(file);
-      return { path: full, stream: createReadStream(full) };
+      return full;
     }
+    const dest = resolveInside(dir, '', file.filename);
     const q = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
+    // no per-request deadline: a large video streams as long as it takes, within the caller's signal
     const r = await this.request(`/view?${q.toString()}`, { method: 'GET' }, signal, 0);
     if (r.status === 404) throw missingOutput(file);
     if (!r.ok || !r.body) throw await this.httpError('read an output', r);
-    return { stream: r.body };
+    try {
+      await pipeline(r.body, createWriteStream(dest), signal ? { signal } : {});
+    } catch (err) {
+      await rm(dest, { force: true });
+      if (signal?.aborted) throw err;
+      throw new WorkerError('COMFY_UNAVAILABLE', `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`, {
+        cause: err,
+        retryable: true,
+        details: { filename: file.filename, subfolder: file.subfolder },
+      });
+    }
+    return dest;
   }
 
   /** Deletes a job's inputs and outputs (local dirs only) and its history entry; never throws. */
@@ -204,14 +223,9 @@ export class ComfyClient {
     await this.post('/free', { unload_models: true, free_memory: true });
   }
 
-  /** Interrupts `promptId` only if it is the one running (whatever runs when absent). */
-  async interrupt(promptId?: string): Promise<void> {
-    await this.post('/interrupt', promptId ? { prompt_id: promptId } : {});
-  }
-
   // ---- internals -----------------------------------------------------------------------------------
 
-  private async queuePrompt(graph: Record<string, unknown>, clientId: string, ourId: string, signal: AbortSignal): Promise<string> {
+  private async queuePrompt(graph: Record<string, unknown>, clientId: string, ourId: string, signal: AbortSignal): Promise<PromptAccepted> {
     // Not retried: a lost answer may still have queued the prompt.
     const r = await this.request('/prompt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: graph, client_id: clientId, prompt_id: ourId }) }, signal);
     const body: unknown = await r.json().catch(() => undefined);
@@ -223,13 +237,7 @@ export class ComfyClient {
     if (!accepted?.success) {
       throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
     }
-    // Older builds ignore our id: the response is the truth.
-    const promptId = accepted.data.prompt_id;
-    if (Object.keys(accepted.data.node_errors).length > 0) {
-      await this.abandon(promptId, this.opts.logger);
-      throw partiallyRejectedError(accepted.data.node_errors);
-    }
-    return promptId;
+    return accepted.data;
   }
 
   private async monitor(
@@ -249,7 +257,10 @@ export class ComfyClient {
       const id = (m.data as { prompt_id?: string }).prompt_id;
       return id === undefined ? m.type === 'executing' : id === promptId;
     };
+    // any frame (status broadcasts too) shows ComfyUI alive, though its HTTP may be slow while it works
+    let lastContact = Date.now();
     const offMessage = socket.onMessage((m) => {
+      lastContact = Date.now();
       if (!ours(m)) return;
       progress?.handle(m);
       const finished = (m.type === 'executing' && m.data.node === null && m.data.prompt_id === promptId) || m.type === 'execution_success' || m.type === 'execution_error' || m.type === 'execution_interrupted';
@@ -263,22 +274,23 @@ export class ComfyClient {
       checkQueue = true;
       waker.wake();
     });
-    let lastContact = Date.now();
     const lostAfterMs = this.opts.lostAfterMs ?? 15_000;
+    // one stalled request alone must not outlast lostAfterMs: the verdict needs several polls unanswered
+    const pollTimeoutMs = Math.max(1, Math.min(this.opts.requestTimeoutMs ?? 30_000, Math.floor(lostAfterMs / 3)));
     try {
       for (;;) {
         const interval = settlePolls > 0 ? (this.opts.settlePollMs ?? 30) : socket.isUp ? (this.opts.idlePollIntervalMs ?? 5000) : (this.opts.pollIntervalMs ?? 1000);
         await waker.wait(interval, signal);
         if (settlePolls > 0) settlePolls -= 1;
         try {
-          const entry = await this.history(promptId, signal);
+          const entry = await this.history(promptId, signal, pollTimeoutMs);
           lastContact = Date.now();
           if (entry) return entry;
           if (checkQueue) {
             checkQueue = false;
-            if (!(await this.isQueued(promptId, signal))) {
+            if (!(await this.isQueued(promptId, signal, pollTimeoutMs))) {
               // it may have finished between the two reads
-              const again = await this.history(promptId, signal);
+              const again = await this.history(promptId, signal, pollTimeoutMs);
               if (again) return again;
               throw new WorkerError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
             }
@@ -297,20 +309,20 @@ export class ComfyClient {
     }
   }
 
-  private async history(promptId: string, signal: AbortSignal): Promise<HistoryEntry | undefined> {
-    const r = await this.request(`/history/${encodeURIComponent(promptId)}`, { method: 'GET' }, signal);
+  private async history(promptId: string, signal: AbortSignal, timeoutMs: number): Promise<HistoryEntry | undefined> {
+    const r = await this.request(`/history/${encodeURIComponent(promptId)}`, { method: 'GET' }, signal, timeoutMs);
     if (!r.ok) throw await this.httpError('read /history', r);
-    return HistoryResponseSchema.parse(await r.json())[promptId];
+    return readAnswer(HistoryResponseSchema, await readJson(r, 'GET /history'), 'GET /history')[promptId];
   }
 
-  private async isQueued(promptId: string, signal: AbortSignal): Promise<boolean> {
-    const r = await this.request('/queue', { method: 'GET' }, signal);
+  private async isQueued(promptId: string, signal: AbortSignal, timeoutMs: number): Promise<boolean> {
+    const r = await this.request('/queue', { method: 'GET' }, signal, timeoutMs);
     if (!r.ok) throw await this.httpError('read /queue', r);
-    const q = QueueSchema.parse(await r.json());
+    const q = readAnswer(QueueSchema, await readJson(r, 'GET /queue'), 'GET /queue');
     return [...q.queue_running, ...q.queue_pending].some((row) => row[1] === promptId);
   }
 
-  /** Cancel/timeout/reject: stop our prompt if it runs, drop it if pending. Best effort, bounded. */
+  /** Any failure once queued: stop our prompt if it runs, drop it if pending. Best effort, bounded, never throws. */
   private async abandon(promptId: string, log: Logger): Promise<void> {
     const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
     const results = await Promise.allSettled([
@@ -345,13 +357,12 @@ export class ComfyClient {
     });
   }
 
-  private dirFor(type: ComfyOutputFile['type']): string | undefined {
+  private dirFor(type: ComfyFileRef['type']): string | undefined {
     const e = this.opts.endpoint;
     return type === 'output' ? e.outputDir : type === 'temp' ? e.tempDir : e.inputDir;
   }
 }
 
-/** Puts every `filename_prefix` under a per-prompt folder: new names per job, so no cache replay. */
 /**
  * A ComfyUI in the same container reads its input folder directly: a hard link (or a copy across file
  * systems) costs nothing for a large pose video and is not subject to ComfyUI's --max-upload-size.
@@ -369,7 +380,8 @@ async function placeInput(inputDir: string, file: { path: string; name: string }
   return name;
 }
 
-export function withJobFolder(prompt: Record<string, unknown>, folder: string): Record<string, unknown> {
+/** Puts every `filename_prefix` under a per-prompt folder: new names per job, so no cache replay. */
+function withJobFolder(prompt: Record<string, unknown>, folder: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [id, node] of Object.entries(prompt)) {
     const n = node as { inputs?: Record<string, unknown> };
@@ -383,18 +395,43 @@ function failureOf(entry: HistoryEntry): WorkerError | undefined {
   const status = entry.status;
   if (!status || status.status_str === 'success') return undefined;
   for (const [type, data] of status.messages) {
-    if (type === 'execution_error') return executionError(ExecutionErrorSchema.parse(data));
+    if (type === 'execution_error') return executionError(readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_error)'));
     if (type === 'execution_interrupted') {
-      const d = ExecutionErrorSchema.parse(data);
+      const d = readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_interrupted)');
       return new WorkerError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
     }
   }
   return new WorkerError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
 }
 
-function missingOutput(file: ComfyOutputFile): WorkerError {
-  return new WorkerError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (node ${file.nodeId}) but the file is not there.`, {
-    details: { nodeId: file.nodeId, filename: file.filename, subfolder: file.subfolder },
+function missingOutput(file: ComfyFileRef): WorkerError {
+  return new WorkerError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`, {
+    details: { filename: file.filename, subfolder: file.subfolder, type: file.type },
+  });
+}
+
+/** A body that is not JSON cannot be read by asking again; a body cut off mid-way can. */
+async function readJson(r: Response, what: string): Promise<unknown> {
+  try {
+    return await r.json();
+  } catch (err) {
+    if (err instanceof SyntaxError) throw unreadable(what, err.message, err);
+    throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, { cause: err, retryable: true });
+  }
+}
+
+/** Parses a ComfyUI answer; one of another shape fails the job at once (asking again gives the same). */
+function readAnswer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  return unreadable(what, issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : parsed.error.message, parsed.error);
+}
+
+function unreadable(what: string, problem: string, cause: unknown): never {
+  throw new WorkerError('INTERNAL', `ComfyUI's answer to ${what} is not what this worker reads (${problem}); is ComfyUI the version pinned in workflows/pins.json?`, {
+    cause,
+    details: { answer: what },
   });
 }
 

@@ -1,7 +1,3 @@
-export { ComfySupervisor, type ComfySupervisorOptions } from './supervisor';
-export { ComfyClient, withJobFolder, type ComfyClientOptions, type RunPromptOptions, type RunPromptResult, type CleanupTarget } from './client';
-export type { ComfyEndpoint } from './endpoint';
-export type { ComfyOutputFile, ComfyFileType } from './outputs';
-export { videoOutputs, listOutputFiles } from './outputs';
-export type { ComfyProgress } from './progress';
-export { comfyArgs, comfyLayout } from './args';
+export { ComfySupervisor, type ComfySettings } from './supervisor';
+export { ComfyClient } from './client';
+export { videoOutputs, type ComfyOutputFile } from './outputs';

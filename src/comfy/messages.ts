@@ -88,6 +88,8 @@ export const PromptAcceptedSchema = z.object({
   node_errors: z.record(z.string(), NodeErrorSchema).default({}),
 });
 
+export type PromptAccepted = z.infer<typeof PromptAcceptedSchema>;
+
 export const PromptRejectedSchema = z.object({
   error: z.union([
     z

@@ -19,6 +19,9 @@ export interface ComfyOutputFile {
   nodeId: string;
 }
 
+/** What names a file in ComfyUI's folders (what /view takes). */
+export type ComfyFileRef = Pick<ComfyOutputFile, 'filename' | 'subfolder' | 'type'>;
+
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.webm', '.mkv', '.mov', '.avi', '.m4v']);
 
 function isFileType(v: unknown): v is ComfyFileType {

@@ -23,6 +23,8 @@ export class ComfySocket {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private up = false;
+  /** Settles a pending open(): its timer must not outlive close(). */
+  private settleOpen: ((opened: boolean) => void) | undefined;
   private readonly messageListeners = new Set<(m: SocketMessage) => void>();
   private readonly stateListeners = new Set<(s: SocketState) => void>();
   private readonly WS: typeof WebSocket;
@@ -47,26 +49,28 @@ export class ComfySocket {
 
   /**
    * Connects and resolves once ComfyUI's first `status` frame arrived (the socket is registered then),
-   * or resolves false after `timeoutMs` — the caller goes on polling while reconnects continue.
+   * or resolves false after `timeoutMs` or on close() — the caller goes on polling while reconnects continue.
    */
   open(timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        off();
-        resolve(false);
-      }, timeoutMs);
-      const off = this.onState((s) => {
-        if (s !== 'up') return;
+      const settle = (opened: boolean): void => {
         clearTimeout(timer);
         off();
-        resolve(true);
+        this.settleOpen = undefined;
+        resolve(opened);
+      };
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      const off = this.onState((s) => {
+        if (s === 'up') settle(true);
       });
+      this.settleOpen = settle;
       this.connect();
     });
   }
 
   close(): void {
     this.closed = true;
+    this.settleOpen?.(false);
     clearTimeout(this.reconnectTimer);
     this.messageListeners.clear();
     this.stateListeners.clear();

@@ -3,7 +3,6 @@
 // so work that does not need ComfyUI (fetching inputs) overlaps the boot.
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import type { ComfyConfig } from '../config';
 import { delay } from '../lib/delay';
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -12,8 +11,22 @@ import { comfyArgs, comfyLayout } from './args';
 import type { ComfyEndpoint } from './endpoint';
 import { OutputLines } from './output-lines';
 
+/** Where ComfyUI lives and how to run it (src/config.ts builds it from COMFYUI_* variables). */
+export interface ComfySettings {
+  readonly dir: string;
+  readonly python: string;
+  /** An already running ComfyUI; when set nothing is spawned. */
+  readonly url: string | undefined;
+  readonly port: number;
+  readonly extraArgs: readonly string[];
+  readonly startupTimeoutMs: number;
+  /** An extra_model_paths.yaml passed with --extra-model-paths-config when the file exists
+   * (ComfyUI reads <dir>/extra_model_paths.yaml by itself). */
+  readonly extraModelPathsConfig: string | undefined;
+}
+
 export interface ComfySupervisorOptions {
-  config: ComfyConfig;
+  config: ComfySettings;
   workDir: string;
   /** Node classes every workflow needs; readiness fails naming the ones /object_info lacks. */
   requiredNodeClasses: readonly string[];
@@ -32,7 +45,13 @@ export interface ComfySupervisorOptions {
   stableAfterMs?: number;
   /** SIGTERM → SIGKILL grace on stop. Default 10 s. */
   stopGraceMs?: number;
+  /** How long to wait for the exit after SIGKILL (a process stuck in the GPU driver may never exit). Default 5 s. */
+  killWaitMs?: number;
 }
+
+// Deadlines of one readiness probe's requests; a probe that fails is tried again until the start-up deadline.
+const STATS_TIMEOUT_MS = 5000;
+const OBJECT_INFO_TIMEOUT_MS = 30_000;
 
 type BootState = 'booting' | 'ready' | 'failed';
 
@@ -68,7 +87,10 @@ export class ComfySupervisor {
     this.log = opts.logger.child({ component: 'comfy-supervisor' });
   }
 
-  /** False once ComfyUI failed more than maxRestarts times in a row: the worker should be refreshed. */
+  /**
+   * False once ComfyUI cannot be recovered here: it failed more than maxRestarts times in a row, it lacks
+   * node classes (a broken image), or it outlived SIGKILL. The worker should then be refreshed.
+   */
   get healthy(): boolean {
     return this.isHealthy;
   }
@@ -170,47 +192,68 @@ export class ComfySupervisor {
     const signal = AbortSignal.any([boot.abort.signal, deadline]);
     const interval = this.opts.probeIntervalMs ?? 500;
     try {
-      while (!(await this.answers(endpoint, signal))) await delay(interval, signal);
-      const missing = await this.missingClasses(endpoint, signal);
+      let missing: string[] | undefined;
+      while (!(missing = await this.probe(endpoint, signal))) await delay(interval, signal);
       if (missing.length > 0) {
-        this.failBoot(boot, `ComfyUI started without the node classes ${missing.join(', ')}: their custom node packs are missing or failed to import.`, { missingNodeClasses: missing });
+        // ComfyUI listens only after importing every custom node (main.py: init_extra_nodes, then the
+        // server), so a class missing now stays missing: a broken image, which a restart does not mend.
+        this.bootFailed(boot, 'broken', `ComfyUI started without the node classes ${missing.join(', ')}: their custom node packs are missing or failed to import.`, { missingNodeClasses: missing });
         return;
       }
       boot.state = 'ready';
       boot.readyAt = this.now();
       this.log.info('ComfyUI is ready', { baseUrl: endpoint.baseUrl });
       boot.resolve(endpoint);
-    } catch (err) {
-      if (boot.state !== 'booting') return;
+    } catch {
+      // only the deadline or this boot's end (exit, stop) get here: probe() absorbs every other failure
       if (deadline.aborted && !boot.abort.signal.aborted) {
-        this.failBoot(boot, `ComfyUI was not ready within ${Math.round(timeoutMs / 1000)} s (COMFYUI_STARTUP_TIMEOUT_S).`, { timeoutMs });
-        // a hung boot is killed; the exit handler counts it and restarts
-        this.child?.kill('SIGKILL');
-      } else if (!boot.abort.signal.aborted) {
-        this.failBoot(boot, `ComfyUI readiness check failed: ${(err as Error).message}`, {});
+        this.bootFailed(boot, 'restart', `ComfyUI was not ready within ${Math.round(timeoutMs / 1000)} s (COMFYUI_STARTUP_TIMEOUT_S).`, { timeoutMs });
       }
     }
   }
 
-  private async answers(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<boolean> {
+  /**
+   * One readiness probe: the missing node classes once ComfyUI answers, undefined while it does not
+   * (not listening yet, a request that failed or timed out, an answer it could not give). Throws only
+   * when `signal` ends.
+   */
+  private async probe(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<string[] | undefined> {
     try {
-      const r = await this.fetch(`${endpoint.baseUrl}/system_stats`, { signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]) });
-      await r.body?.cancel();
-      return r.ok;
+      const stats = await this.fetch(`${endpoint.baseUrl}/system_stats`, { signal: AbortSignal.any([signal, AbortSignal.timeout(STATS_TIMEOUT_MS)]) });
+      await stats.body?.cancel();
+      if (!stats.ok) return undefined;
+      const missing: string[] = [];
+      for (const cls of this.opts.requiredNodeClasses) {
+        const r = await this.fetch(`${endpoint.baseUrl}/object_info/${encodeURIComponent(cls)}`, { signal: AbortSignal.any([signal, AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS)]) });
+        if (!r.ok) {
+          await r.body?.cancel();
+          return undefined;
+        }
+        const body: unknown = await r.json();
+        if (typeof body !== 'object' || body === null || !(cls in body)) missing.push(cls);
+      }
+      return missing;
     } catch (err) {
       if (signal.aborted) throw err;
-      return false;
+      this.log.debug('ComfyUI readiness probe failed; probing again', { error: err });
+      return undefined;
     }
   }
 
-  private async missingClasses(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<string[]> {
-    const missing: string[] = [];
-    for (const cls of this.opts.requiredNodeClasses) {
-      const r = await this.fetch(`${endpoint.baseUrl}/object_info/${encodeURIComponent(cls)}`, { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) });
-      const body = r.ok ? ((await r.json()) as Record<string, unknown>) : {};
-      if (!(cls in body)) missing.push(cls);
+  /**
+   * A boot that definitely failed. Waiters get the error; a spawned ComfyUI is killed, and its exit is
+   * counted towards maxRestarts (`restart`) or, for a `broken` one, the supervisor turns unhealthy at once.
+   * An external ComfyUI is left alone: the next ready() probes it again.
+   */
+  private bootFailed(boot: Boot, kind: 'restart' | 'broken', message: string, details: Record<string, unknown>): void {
+    this.failBoot(boot, message, details);
+    const child = this.child;
+    if (this.opts.config.url || !child) return;
+    if (kind === 'broken') {
+      this.isHealthy = false;
+      this.log.error('ComfyUI cannot work in this image; not restarting it (the worker should be refreshed)', details);
     }
-    return missing;
+    void this.terminate(child, 0);
   }
 
   private failBoot(boot: Boot, message: string, details: Record<string, unknown>): void {
@@ -232,8 +275,6 @@ export class ComfySupervisor {
       return;
     }
     const how = err ? `could not be started (${(err as Error).message})` : `exited with ${code !== null ? `code ${code}` : `signal ${sig}`}`;
-    if (boot.readyAt !== undefined && this.now() - boot.readyAt >= (this.opts.stableAfterMs ?? 300_000)) this.failures = 0;
-    this.failures += 1;
     if (boot.state === 'ready') {
       const quoted = this.lines?.quote();
       const crash = new WorkerError('COMFY_CRASHED', `ComfyUI ${how} while running.${quoted ? `\nLast ComfyUI output:\n${quoted}` : ''}`, {
@@ -244,6 +285,9 @@ export class ComfySupervisor {
     } else {
       this.failBoot(boot, `ComfyUI ${how} during start-up.`, { exitCode: code, signal: sig });
     }
+    if (!this.isHealthy) return; // given up on (a broken image): nothing to restart
+    if (boot.readyAt !== undefined && this.now() - boot.readyAt >= (this.opts.stableAfterMs ?? 300_000)) this.failures = 0;
+    this.failures += 1;
     const maxRestarts = this.opts.maxRestarts ?? 3;
     if (this.failures > maxRestarts) {
       this.isHealthy = false;
@@ -267,18 +311,40 @@ export class ComfySupervisor {
     clearTimeout(this.restartTimer);
     const boot = this.boot;
     if (boot) this.failBoot(boot, 'ComfyUI was stopped.', {});
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (this.child) await this.terminate(this.child, this.opts.stopGraceMs ?? 10_000);
+  }
+
+  /**
+   * SIGTERM, then SIGKILL after `graceMs` (at once when 0). A process that outlives SIGKILL too (stuck in
+   * the GPU driver) is given up on after killWaitMs, so it cannot hang the worker's exit; the supervisor
+   * is then unhealthy, as nothing can be restarted beside it.
+   */
+  private async terminate(child: ChildProcess, graceMs: number): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const grace = this.opts.stopGraceMs ?? 10_000;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      this.log.warn('ComfyUI ignored SIGTERM; killing it', { graceMs: grace });
-      child.kill('SIGKILL');
-    }, grace);
-    await exited;
-    clearTimeout(timer);
-    this.log.info('ComfyUI stopped');
+    const exitWithin = async (ms: number): Promise<boolean> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+      const done = await Promise.race([exited.then(() => true as const), late]);
+      clearTimeout(timer);
+      return done;
+    };
+    if (graceMs > 0) {
+      child.kill('SIGTERM');
+      if (await exitWithin(graceMs)) {
+        this.log.info('ComfyUI stopped');
+        return;
+      }
+      this.log.warn('ComfyUI ignored SIGTERM; killing it', { graceMs });
+    }
+    child.kill('SIGKILL');
+    const killWaitMs = this.opts.killWaitMs ?? 5000;
+    if (await exitWithin(killWaitMs)) {
+      this.log.info('ComfyUI killed');
+      return;
+    }
+    this.isHealthy = false;
+    this.log.error('ComfyUI did not exit after SIGKILL (stuck in the GPU driver?); leaving it (the worker should be refreshed)', { pid: child.pid, killWaitMs });
   }
 }
 

@@ -40,10 +40,11 @@ export interface ComfyProgress {
   readonly steps?: number;
 }
 
+/** Names a video in ComfyUI's folders (the session may hand out a richer object; it gets it back as is). */
 export interface ComfyVideo {
   readonly filename: string;
   readonly subfolder: string;
-  readonly type: string;
+  readonly type: 'output' | 'temp' | 'input';
 }
 
 export interface ComfySession {

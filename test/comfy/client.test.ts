@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { buffer } from 'node:stream/consumers';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkerError } from '../../src/lib/errors';
+import { videoOutputs } from '../../src/comfy/outputs';
+import { ComfySocket } from '../../src/comfy/socket';
+import { silentLogger } from '../../src/lib/logger';
 import { FAKE_MP4 } from '../fakes/comfyui';
 import { deferred, rejection, saveVideoWorkflow, startHarness, vhsWorkflow, type Harness } from './helpers';
 
@@ -47,26 +49,28 @@ describe('ComfyClient.runPrompt', () => {
   it('returns the VHS gifs output, read from disk when local, with format and frame rate', async () => {
     const client = h.client();
     const result = await client.runPrompt(vhsWorkflow(), run());
-    const videos = client.videoOutputs(result.outputs);
+    const videos = videoOutputs(result.outputs);
     expect(videos).toEqual([
       expect.objectContaining({ key: 'gifs', type: 'output', format: 'video/h264-mp4', frameRate: 16, nodeId: '3', subfolder: result.jobFolder }),
     ]);
-    const opened = await client.openOutput(videos[0]!);
-    expect(opened.path).toBe(path.join(h.dirs.output, result.jobFolder, videos[0]!.filename));
-    expect(await buffer(opened.stream as NodeJS.ReadableStream)).toEqual(FAKE_MP4);
+    const saved = await client.saveOutput(videos[0]!, h.root);
+    expect(saved).toBe(path.join(h.dirs.output, result.jobFolder, videos[0]!.filename)); // ComfyUI's own file, not a copy
+    expect(readFileSync(saved)).toEqual(FAKE_MP4);
   });
 
   it('returns core SaveVideo (images + animated, subfolder kept) and skips previews, streamed from /view when external', async () => {
     const client = h.client({ local: false });
     const result = await client.runPrompt(saveVideoWorkflow(), run());
     expect(result.outputs.some((f) => f.type === 'temp')).toBe(true); // the preview is listed…
-    const videos = client.videoOutputs(result.outputs);
+    const videos = videoOutputs(result.outputs);
     expect(videos).toHaveLength(1); // …but is not a video
     expect(videos[0]).toMatchObject({ key: 'images', animated: true, subfolder: `${result.jobFolder}/video`, nodeId: '4' });
     expect(videos[0]!.filename).toMatch(/^ComfyUI_\d{5}_\.mp4$/);
-    const opened = await client.openOutput(videos[0]!);
-    expect(opened.path).toBeUndefined();
-    expect(Buffer.from(await new Response(opened.stream as ReadableStream).arrayBuffer())).toEqual(FAKE_MP4);
+    const downloads = path.join(h.root, 'downloads');
+    mkdirSync(downloads);
+    const saved = await client.saveOutput(videos[0]!, downloads);
+    expect(saved).toBe(path.join(downloads, videos[0]!.filename));
+    expect(readFileSync(saved)).toEqual(FAKE_MP4);
     const view = h.fake.requests.find((r) => r.path.startsWith('/view'))!;
     expect(new URL(view.path, 'http://x').searchParams.get('subfolder')).toBe(`${result.jobFolder}/video`);
   });
@@ -76,9 +80,9 @@ describe('ComfyClient.runPrompt', () => {
     const a = await client.runPrompt(vhsWorkflow(), run());
     await client.cleanup({ inputs: [], outputs: a.outputs, jobFolder: a.jobFolder });
     const b = await client.runPrompt(vhsWorkflow(), run());
-    const video = client.videoOutputs(b.outputs)[0]!;
-    expect(video.subfolder).not.toBe(client.videoOutputs(a.outputs)[0]!.subfolder);
-    await expect(client.openOutput(video)).resolves.toMatchObject({ path: expect.any(String) });
+    const video = videoOutputs(b.outputs)[0]!;
+    expect(video.subfolder).not.toBe(videoOutputs(a.outputs)[0]!.subfolder);
+    await expect(client.saveOutput(video, h.root)).resolves.toBe(path.join(h.dirs.output, video.subfolder, video.filename));
   });
 
   it('reports node and sampler-step progress as a percent', async () => {
@@ -156,7 +160,7 @@ describe('ComfyClient.runPrompt', () => {
     h.fake.dropSockets();
     hold.resolve();
     const result = await done;
-    expect(client.videoOutputs(result.outputs)).toHaveLength(1);
+    expect(videoOutputs(result.outputs)).toHaveLength(1);
     expect(h.fake.requests.filter((r) => r.path.startsWith('/history/')).length).toBeGreaterThan(0);
   });
 
@@ -245,20 +249,77 @@ describe('ComfyClient.runPrompt', () => {
 
   it('fails EXECUTION_FAILED when someone else interrupts the prompt', async () => {
     h.fake.behaviour = { outcome: 'wait-for-interrupt' };
-    const client = h.client();
-    const p = client.runPrompt(vhsWorkflow(), run());
+    const p = h.client().runPrompt(vhsWorkflow(), run());
     await h.fake.waitForEvent('progress');
-    await client.interrupt();
+    await fetch(`${h.fake.url}/interrupt`, { method: 'POST', body: '{}' }); // someone else's untargeted interrupt
     const err = await rejection(p);
     expect(err.code).toBe('EXECUTION_FAILED');
     expect(err.message).toContain('interrupted');
+  });
+
+  it('abandons its prompt on a failure that is not a cancel: ComfyUI unanswering for lostAfterMs', async () => {
+    h.fake.behaviour = { outcome: 'wait-for-interrupt' };
+    const p = h.client({ idlePollIntervalMs: 20 }).runPrompt(vhsWorkflow(), run());
+    await h.fake.waitForEvent('progress');
+    h.fake.historyAnswer = { status: 502, body: { error: 'bad gateway' } }; // alive, but /history fails
+    const err = await rejection(p);
+    expect(err.code).toBe('COMFY_CRASHED');
+    const sent = (h.fake.requests.find((r) => r.path === '/prompt')!.body as { prompt_id: string }).prompt_id;
+    expect(h.fake.requests.find((r) => r.path === '/interrupt')?.body).toEqual({ prompt_id: sent });
+    expect(h.fake.requests.find((r) => r.path === '/queue' && r.body !== undefined)?.body).toEqual({ delete: [sent] });
+    await waitFor(() => h.fake.historyOf(sent)?.status.status_str === 'error'); // the GPU is free for the next job
+  });
+
+  it('fails at once with INTERNAL (not COMFY_CRASHED after lostAfterMs) on a /history answer of another shape, and abandons the prompt', async () => {
+    h.fake.behaviour = { outcome: 'wait-for-interrupt' };
+    const p = h.client({ idlePollIntervalMs: 20, lostAfterMs: 60_000 }).runPrompt(vhsWorkflow(), run());
+    await h.fake.waitForEvent('progress');
+    const t0 = Date.now();
+    h.fake.historyAnswer = { status: 200, body: { 'some-id': { outputs: 'not a map', status: 7 } } };
+    const err = await rejection(p);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(err.code).toBe('INTERNAL');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toContain('GET /history');
+    expect(err.message).toContain('some-id');
+    expect(h.fake.requests.some((r) => r.path === '/interrupt')).toBe(true);
+  });
+
+  it('does not call a live ComfyUI crashed over one /history request that hangs (each poll has a deadline under lostAfterMs)', async () => {
+    const hold = deferred();
+    h.fake.behaviour = { outcome: 'success', hold: hold.promise };
+    // a request deadline longer than lostAfterMs: one stuck poll would outlast it
+    const client = h.client({ idlePollIntervalMs: 20, lostAfterMs: 600, requestTimeoutMs: 2000 });
+    const done = client.runPrompt(vhsWorkflow(), run());
+    await h.fake.waitForEvent('progress');
+    const historyReads = () => h.fake.requests.filter((r) => r.path.startsWith('/history/')).length;
+    h.fake.stallHistory = 1;
+    await waitFor(() => h.fake.stallHistory === 0);
+    const stalledAt = historyReads();
+    await waitFor(() => historyReads() > stalledAt + 1); // polling went on past the stuck request
+    hold.resolve();
+    const result = await done;
+    expect(videoOutputs(result.outputs)).toHaveLength(1);
   });
 
   it('does not hang when the socket never opens: polls /history instead', async () => {
     h.fake.refuseWebSockets = true;
     const client = h.client({ socketOpenTimeoutMs: 50 });
     const result = await client.runPrompt(vhsWorkflow(), run({ timeoutMs: 5000 }));
-    expect(client.videoOutputs(result.outputs)).toHaveLength(1);
+    expect(videoOutputs(result.outputs)).toHaveLength(1);
+  });
+});
+
+describe('ComfySocket', () => {
+  it('close() settles a pending open() at once, leaving no open timer behind', async () => {
+    h.fake.refuseWebSockets = true;
+    const socket = new ComfySocket({ baseUrl: h.fake.url, clientId: 'c1', logger: silentLogger, reconnectMinMs: 10, reconnectMaxMs: 20 });
+    const opening = socket.open(60_000);
+    socket.close();
+    let timer: NodeJS.Timeout | undefined;
+    const guard = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still pending'), 1000)));
+    await expect(Promise.race([opening, guard])).resolves.toBe(false);
+    clearTimeout(timer);
   });
 });
 
@@ -293,7 +354,7 @@ describe('ComfyClient files', () => {
   it('cleanup deletes the job inputs, outputs and job folder, and never throws', async () => {
     const client = h.client();
     const result = await client.runPrompt(vhsWorkflow(), run());
-    const video = client.videoOutputs(result.outputs)[0]!;
+    const video = videoOutputs(result.outputs)[0]!;
     const file = path.join(h.dirs.output, video.subfolder, video.filename);
     const png = file.replace(/\.mp4$/, '.png'); // VHS's first-frame image, not listed as an output
     expect(existsSync(png)).toBe(true);
@@ -306,10 +367,13 @@ describe('ComfyClient files', () => {
     await expect(client.cleanup({ inputs: [], outputs: [], promptId: 'x' })).resolves.toBeUndefined();
   });
 
-  it('openOutput reports OUTPUT_MISSING for a listed file that is gone', async () => {
-    const client = h.client({ local: false });
-    const err = await rejection(client.openOutput({ filename: 'nope.mp4', subfolder: '', type: 'output', key: 'gifs', animated: false, nodeId: '3' }));
-    expect(err.code).toBe('OUTPUT_MISSING');
+  it('saveOutput reports OUTPUT_MISSING for a listed file that is gone, local or external', async () => {
+    for (const local of [true, false]) {
+      const err = await rejection(h.client({ local }).saveOutput({ filename: 'nope.mp4', subfolder: '', type: 'output' }, h.root));
+      expect(err.code).toBe('OUTPUT_MISSING');
+      expect(err.message).toContain('nope.mp4');
+    }
+    expect(existsSync(path.join(h.root, 'nope.mp4'))).toBe(false);
   });
 });
 

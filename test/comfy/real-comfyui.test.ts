@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ComfyClient } from '../../src/comfy/client';
 import type { ComfyEndpoint } from '../../src/comfy/endpoint';
+import { videoOutputs } from '../../src/comfy/outputs';
 import { ComfySupervisor } from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
@@ -65,16 +66,18 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
   it('runs a weight-free workflow that writes an MP4 and reads it from disk and from /view', async () => {
     const progress: { percent: number; nodeType?: string }[] = [];
     const result = await client.runPrompt(videoWorkflow(8), { signal: new AbortController().signal, timeoutMs: 120_000, onProgress: (p) => progress.push(p) });
-    const videos = client.videoOutputs(result.outputs);
+    const videos = videoOutputs(result.outputs);
     expect(videos).toHaveLength(1);
     expect(videos[0]).toMatchObject({ key: 'images', animated: true, type: 'output', nodeId: '3', subfolder: `${result.jobFolder}/video` });
     expect(videos[0]!.filename).toMatch(/^real_00001_\.mp4$/);
-    const local = await client.openOutput(videos[0]!);
-    const bytes = readFileSync(local.path!);
+    const local = await client.saveOutput(videos[0]!, workDir);
+    expect(local).toBe(path.join(endpoint.outputDir!, videos[0]!.subfolder, videos[0]!.filename));
+    const bytes = readFileSync(local);
     expect(bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
     const remote = new ComfyClient({ endpoint: { baseUrl: endpoint.baseUrl }, logger: silentLogger });
-    const streamed = await remote.openOutput(videos[0]!);
-    expect(Buffer.from(await new Response(streamed.stream as ReadableStream).arrayBuffer())).toEqual(bytes);
+    const downloaded = await remote.saveOutput(videos[0]!, workDir);
+    expect(downloaded).toBe(path.join(workDir, videos[0]!.filename));
+    expect(readFileSync(downloaded)).toEqual(bytes);
     // socket events became progress: each executed node was seen, 100 only at the end
     expect(new Set(progress.map((p) => p.nodeType))).toEqual(new Set(['EmptyImage', 'CreateVideo', 'SaveVideo', undefined]));
     expect(progress.at(-1)!.percent).toBe(100);
@@ -84,20 +87,20 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
     expect(history[result.promptId]!.status.messages.map((m) => m[0])).toEqual(['execution_start', 'execution_cached', 'execution_success']);
     // the same graph again gets new files, not the cached names of the first run
     const again = await client.runPrompt(videoWorkflow(8), { signal: new AbortController().signal, timeoutMs: 120_000 });
-    expect(client.videoOutputs(again.outputs)[0]!.subfolder).not.toBe(videos[0]!.subfolder);
+    expect(videoOutputs(again.outputs)[0]!.subfolder).not.toBe(videos[0]!.subfolder);
     await client.cleanup({ inputs: [], outputs: [...result.outputs, ...again.outputs], jobFolder: result.jobFolder, promptId: result.promptId });
     await client.cleanup({ inputs: [], outputs: [], jobFolder: again.jobFolder });
-    expect(existsSync(local.path!)).toBe(false);
+    expect(existsSync(local)).toBe(false);
     expect(await (await fetch(`${endpoint.baseUrl}/history/${result.promptId}`)).json()).toEqual({});
   }, 180_000);
 
   it('uploads a video as an input and gets the stored name back', async () => {
     const src = path.join(workDir, 'pose.mp4');
     const result = await client.runPrompt(videoWorkflow(4), { signal: new AbortController().signal, timeoutMs: 120_000 });
-    const video = client.videoOutputs(result.outputs)[0]!;
-    const opened = await client.openOutput(video);
+    const video = videoOutputs(result.outputs)[0]!;
+    const opened = await client.saveOutput(video, workDir);
     rmSync(src, { force: true });
-    (await import('node:fs')).copyFileSync(opened.path!, src);
+    (await import('node:fs')).copyFileSync(opened, src);
     const name = await client.uploadInput({ path: src, name: 'pose-real.mp4' });
     expect(name).toBe('pose-real.mp4');
     expect(readFileSync(path.join(endpoint.inputDir!, name))).toEqual(readFileSync(src));

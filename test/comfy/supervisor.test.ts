@@ -1,12 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn as nodeSpawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { build } from 'esbuild';
 import { ComfyClient } from '../../src/comfy/client';
-import { ComfySupervisor, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
-import type { ComfyConfig } from '../../src/config';
+import { ComfySupervisor, type ComfySettings, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
 import { recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
@@ -42,7 +43,7 @@ interface Fixture {
 }
 
 /** A ComfyUI "checkout" holding the stand-in as main.py, run with node instead of python. */
-async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfyConfig> } = {}): Promise<Fixture> {
+async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfySettings> } = {}): Promise<Fixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'comfy-dir-'));
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
   copyFileSync(path.join(bundleDir, 'main.py'), path.join(dir, 'main.py'));
@@ -123,12 +124,14 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
   });
 
-  it('fails readiness at the deadline quoting what ComfyUI printed', async () => {
+  it('fails readiness at the deadline quoting what ComfyUI printed, kills the hung boot and counts it', async () => {
     const f = await fixture({ bootDelayMs: 20_000 }, { config: { startupTimeoutMs: 400 }, maxRestarts: 0 });
     const err = await rejection(f.supervisor.ready());
     expect(err.code).toBe('COMFY_UNAVAILABLE');
     expect(err.message).toContain('COMFYUI_STARTUP_TIMEOUT_S');
     expect(err.message).toContain('Checkpoint files will always be loaded safely.');
+    await waitFor(() => !f.supervisor.healthy);
+    expect(isAlive(f.spawned[0]!)).toBe(false);
   });
 
   it('fails at once when ComfyUI exits during boot, quoting the import error', async () => {
@@ -145,12 +148,35 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     expect(f.supervisor.healthy).toBe(false);
   });
 
-  it('names the node classes missing from /object_info', async () => {
-    const f = await fixture({ nodeClasses: ['VHS_VideoCombine'] });
+  it('names the node classes missing from /object_info, kills that ComfyUI and turns unhealthy at once (a restart cannot add them)', async () => {
+    const logger = recordingLogger();
+    const f = await fixture({ nodeClasses: ['VHS_VideoCombine'] }, { logger, maxRestarts: 3 });
     const err = await rejection(f.supervisor.ready());
     expect(err.code).toBe('COMFY_UNAVAILABLE');
     expect(err.details.missingNodeClasses).toEqual(['WanVideoSampler']);
     expect(err.message).toContain('WanVideoSampler');
+    expect(f.supervisor.healthy).toBe(false); // the job pipeline answers refresh_worker
+    await waitFor(() => logger.lines.some((l) => l.message === 'ComfyUI killed'));
+    expect(isAlive(f.spawned[0]!)).toBe(false);
+    // the exit was handled and no restart is pending: later jobs get the same error, not a new boot
+    expect((await rejection(f.supervisor.ready())).details.missingNodeClasses).toEqual(['WanVideoSampler']);
+    expect(f.spawned).toHaveLength(1);
+  });
+
+  it('retries a readiness probe that failed (a thrown /object_info request) until the deadline', async () => {
+    let failed = 0;
+    const flaky = (async (input: string | URL | Request, init?: RequestInit) => {
+      if (String(input).includes('/object_info/') && failed < 2) {
+        failed += 1;
+        throw new TypeError('fetch failed'); // what undici throws on a reset connection
+      }
+      return fetch(input, init);
+    }) as typeof fetch;
+    const f = await fixture({ nodeClasses: [...REQUIRED] }, { fetch: flaky });
+    await expect(f.supervisor.ready()).resolves.toMatchObject({ baseUrl: expect.any(String) });
+    expect(failed).toBe(2);
+    expect(f.supervisor.healthy).toBe(true);
+    expect(f.spawned).toHaveLength(1);
   });
 
   it('reports a crash, fails the running job with COMFY_CRASHED, and restarts ComfyUI', async () => {
@@ -209,6 +235,42 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     await f.supervisor.stop();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(isAlive(pid)).toBe(false);
+  });
+});
+
+describe('ComfySupervisor with a process that outlives SIGKILL', () => {
+  it('stop() gives up waiting after killWaitMs, so the worker can exit, and reports itself unhealthy', async () => {
+    const signals: string[] = [];
+    // a ComfyUI stuck in the GPU driver: no signal ends it
+    const stuck = Object.assign(new EventEmitter(), {
+      pid: 999_999,
+      exitCode: null,
+      signalCode: null,
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      kill: (sig: string) => signals.push(sig) > 0,
+    });
+    const logger = recordingLogger();
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
+    cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
+    const supervisor = new ComfySupervisor({
+      config: { dir: workDir, python: 'python3', url: undefined, port: await freePort(), extraArgs: [], startupTimeoutMs: 10_000, extraModelPathsConfig: undefined },
+      workDir,
+      requiredNodeClasses: REQUIRED,
+      logger,
+      probeIntervalMs: 25,
+      stopGraceMs: 50,
+      killWaitMs: 100,
+      spawn: (() => stuck) as unknown as typeof nodeSpawn,
+    });
+    supervisor.start();
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('stop() hung'), 3000)));
+    await expect(Promise.race([supervisor.stop().then(() => 'stopped'), hung])).resolves.toBe('stopped');
+    clearTimeout(timer);
+    expect(signals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(supervisor.healthy).toBe(false);
+    expect(logger.lines.some((l) => l.level === 'error' && l.message.includes('did not exit after SIGKILL'))).toBe(true);
   });
 });
 

@@ -90,6 +90,10 @@ export class FakeComfyUI {
   refuseWebSockets = false;
   /** Honour a client-supplied prompt_id (0.3.64 does; older builds always minted their own). */
   acceptClientPromptId = true;
+  /** Faults of GET /history/{id} while the server lives: this many requests never answered (a server too
+   * busy to reply), or every one answered with this status and body (a proxy's 502, another version's shape). */
+  stallHistory = 0;
+  historyAnswer: { status: number; body: unknown } | undefined;
 
   private readonly server: http.Server;
   private readonly sockets = new Map<string, FakeWebSocket>();
@@ -258,6 +262,10 @@ export class FakeComfyUI {
       this.postPrompt(body as Record<string, unknown> | undefined, json);
     } else if (key === 'GET /prompt') {
       json(200, this.queueInfo());
+    } else if (req.method === 'GET' && p.startsWith('/history/') && this.stallHistory > 0) {
+      this.stallHistory -= 1; // left unanswered; close() cuts it
+    } else if (req.method === 'GET' && p.startsWith('/history/') && this.historyAnswer) {
+      json(this.historyAnswer.status, this.historyAnswer.body);
     } else if (req.method === 'GET' && p.startsWith('/history/')) {
       const id = decodeURIComponent(p.slice('/history/'.length));
       const h = this.history.get(id);
