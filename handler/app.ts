@@ -65,30 +65,37 @@ function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredenti
   };
 }
 
-function storagePort(config: Config, workerBucket: BucketCredentials | undefined): StoragePort {
+function storagePort(config: Config, store: VideoStore): StoragePort {
   return {
-    put: (file, { signal, bucket, filesBaseUrl, logger }) => {
-      const store = new VideoStore({
-        ...(workerBucket ? { bucket: workerBucket } : {}),
-        keyPrefix: file.keyPrefix ?? config.bucket.keyPrefix,
-        ...(config.bucket.publicUrl ? { publicUrl: config.bucket.publicUrl } : {}),
-        presignExpiresS: config.bucket.presignExpiresS,
-        logger,
-        outputDir: config.paths.outputDir,
-        mode: config.mode,
-        ...(filesBaseUrl ? { filesBaseUrl } : {}),
-      });
-      return store.put(
-        { path: file.path, name: file.name, jobId: file.jobId, ...(bucket ? { bucket: bucketFromS3Config(bucket, config.bucket.region) } : {}) },
+    put: (file, { signal, bucket, filesBaseUrl, logger }) =>
+      store.put(
+        {
+          path: file.path,
+          name: file.name,
+          jobId: file.jobId,
+          logger,
+          ...(file.keyPrefix !== undefined ? { keyPrefix: file.keyPrefix } : {}),
+          ...(filesBaseUrl ? { filesBaseUrl } : {}),
+          ...(bucket ? { bucket: bucketFromS3Config(bucket, config.bucket.region) } : {}),
+        },
         signal,
-      );
-    },
+      ),
   };
 }
 
 export function createApp(config: Config, logger: Logger): App {
   // Checked at start: a half-configured bucket stops the worker with CONFIG_INVALID naming what is missing.
   const workerBucket = bucketFromConfig(config.bucket);
+  // One store for the worker's life, so uploads to its bucket reuse connections across jobs.
+  const store = new VideoStore({
+    ...(workerBucket ? { bucket: workerBucket } : {}),
+    keyPrefix: config.bucket.keyPrefix,
+    ...(config.bucket.publicUrl ? { publicUrl: config.bucket.publicUrl } : {}),
+    presignExpiresS: config.bucket.presignExpiresS,
+    logger,
+    outputDir: config.paths.outputDir,
+    mode: config.mode,
+  });
   const unavailable = comfyMissing(config.comfy);
   const supervisor = unavailable
     ? undefined
@@ -106,7 +113,7 @@ export function createApp(config: Config, logger: Logger): App {
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url),
     inputs: inputsPort(config, logger, workerBucket),
     comfy: createComfyPort({ supervisor, unavailable }),
-    storage: storagePort(config, workerBucket),
+    storage: storagePort(config, store),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,
   });
@@ -123,6 +130,7 @@ export function createApp(config: Config, logger: Logger): App {
         },
       ),
     close: async () => {
+      store.close();
       await supervisor?.stop();
     },
   };

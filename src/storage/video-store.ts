@@ -4,6 +4,7 @@ import path from 'node:path';
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { RetryOptions } from '../lib/retry';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
 import { uploadFile } from './upload';
@@ -52,6 +53,12 @@ export interface VideoFile {
   jobId: string;
   /** A job's `s3Config` override (see bucketFromS3Config). */
   bucket?: BucketCredentials;
+  /** The job's own key prefix (its `output.key_prefix`) instead of the store's. */
+  keyPrefix?: string;
+  /** Local API: the base URL of this run's file route, instead of the store's. */
+  filesBaseUrl?: string;
+  /** The job's logger (carrying its request id) instead of the store's. */
+  logger?: Logger;
 }
 
 /** Job ids and names become key segments: keep them to one harmless path segment each. */
@@ -64,6 +71,8 @@ function safeSegment(s: string, what: string): string {
 export class VideoStore {
   private readonly opts: VideoStoreOptions;
   private readonly s3: S3ClientFactory;
+  /** The worker's bucket client, kept for the worker's life: its connections serve every job. */
+  private workerClient: S3Client | undefined;
 
   constructor(opts: VideoStoreOptions) {
     this.opts = opts;
@@ -75,34 +84,44 @@ export class VideoStore {
     const name = safeSegment(file.name, 'file name');
     const jobId = safeSegment(file.jobId, 'job id');
     const { size } = await stat(file.path);
-    if (bucket) return this.toBucket(bucket, file.path, `${this.opts.keyPrefix}${jobId}/${name}`, name, size, signal);
+    const logger = file.logger ?? this.opts.logger;
+    if (bucket) {
+      const key = `${file.keyPrefix ?? this.opts.keyPrefix}${jobId}/${name}`;
+      return this.toBucket(bucket, { path: file.path, key, name, bytes: size }, logger, signal);
+    }
     if (this.opts.mode === 'production') return this.inline(file.path, size);
-    return this.toFolder(file.path, jobId, name, size);
+    return this.toFolder(file.path, jobId, name, size, file.filesBaseUrl ?? this.opts.filesBaseUrl);
+  }
+
+  /** Releases the worker's bucket client (its sockets); the store stays usable. */
+  close(): void {
+    this.workerClient?.destroy();
+    this.workerClient = undefined;
   }
 
   private async toBucket(
     bucket: BucketCredentials,
-    filePath: string,
-    key: string,
-    name: string,
-    bytes: number,
+    object: { path: string; key: string; name: string; bytes: number },
+    logger: Logger,
     signal: AbortSignal | undefined,
   ): Promise<StoredVideo> {
-    const client = this.s3(bucket);
+    // A job's own bucket gets a client of its own, dropped after the upload; the worker's is reused.
+    const isWorkerBucket = bucket === this.opts.bucket;
+    const client = isWorkerBucket ? (this.workerClient ??= this.s3(bucket)) : this.s3(bucket);
     try {
       const started = Date.now();
       await uploadFile(
         client,
-        { path: filePath, bucket: bucket.bucket, key, contentType: VIDEO_CONTENT_TYPE, contentDisposition: contentDisposition(name) },
-        { logger: this.opts.logger, signal, retry: this.opts.retry, partSize: this.opts.partSize, multipartThreshold: this.opts.multipartThreshold },
+        { path: object.path, bucket: bucket.bucket, key: object.key, contentType: VIDEO_CONTENT_TYPE, contentDisposition: contentDisposition(object.name) },
+        { logger, signal, retry: this.opts.retry, partSize: this.opts.partSize, multipartThreshold: this.opts.multipartThreshold },
       );
-      this.opts.logger.info('video uploaded', { bucket: bucket.bucket, key, bytes, ms: Date.now() - started });
-      const url = this.opts.publicUrl && bucket === this.opts.bucket
-        ? publicObjectUrl(this.opts.publicUrl, key)
-        : await presignGet(client, bucket.bucket, key, this.opts.presignExpiresS);
-      return { url, bucket: bucket.bucket, key, content_type: VIDEO_CONTENT_TYPE, bytes };
+      logger.info('video uploaded', { bucket: bucket.bucket, key: object.key, bytes: object.bytes, ms: Date.now() - started });
+      const url = this.opts.publicUrl && isWorkerBucket
+        ? publicObjectUrl(this.opts.publicUrl, object.key)
+        : await presignGet(client, bucket.bucket, object.key, this.opts.presignExpiresS);
+      return { url, bucket: bucket.bucket, key: object.key, content_type: VIDEO_CONTENT_TYPE, bytes: object.bytes };
     } finally {
-      client.destroy();
+      if (!isWorkerBucket) client.destroy();
     }
   }
 
@@ -120,13 +139,13 @@ export class VideoStore {
     return { url: `data:${VIDEO_CONTENT_TYPE};base64,${base64}`, content_type: VIDEO_CONTENT_TYPE, bytes, inline: true };
   }
 
-  private async toFolder(filePath: string, jobId: string, name: string, bytes: number): Promise<StoredVideo> {
+  private async toFolder(filePath: string, jobId: string, name: string, bytes: number, filesBaseUrl: string | undefined): Promise<StoredVideo> {
     const dir = path.join(this.opts.outputDir, jobId);
     const dest = path.join(dir, name);
     await mkdir(dir, { recursive: true });
     await copyFile(filePath, dest);
-    const url = this.opts.filesBaseUrl
-      ? `${this.opts.filesBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(jobId)}/${encodeURIComponent(name)}`
+    const url = filesBaseUrl
+      ? `${filesBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(jobId)}/${encodeURIComponent(name)}`
       : dest;
     return { url, content_type: VIDEO_CONTENT_TYPE, bytes, path: dest };
   }

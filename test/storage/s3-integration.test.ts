@@ -116,4 +116,42 @@ describe('VideoStore against a real S3 server', () => {
     const out = await store({ publicUrl: 'https://cdn.example.com/videos/' }).put({ path: small, name: 'a b.mp4', jobId: 'job-pub' });
     expect(out.url).toBe('https://cdn.example.com/videos/it/job-pub/a_b.mp4');
   });
+
+  it('reuses one client for the worker bucket across jobs, a fresh one per job bucket; per-job prefix and logger', async () => {
+    const small = path.join(dir, 'small3.mp4');
+    await writeFile(small, 'reused');
+    const made: { bucket: string; destroyed: boolean }[] = [];
+    const s3Factory = (creds: BucketCredentials) => {
+      const client = createS3Client(creds);
+      const entry = { bucket: creds.bucket, destroyed: false };
+      made.push(entry);
+      const destroy = client.destroy.bind(client);
+      client.destroy = () => {
+        entry.destroyed = true;
+        destroy();
+      };
+      return client;
+    };
+    const shared = store({ s3: s3Factory });
+    const lines: string[] = [];
+    const jobLogger = { ...silentLogger, info: (m: string) => void lines.push(m), child: () => jobLogger };
+    const a = await shared.put({ path: small, name: 'a.mp4', jobId: 'job-r1', keyPrefix: 'dances/', logger: jobLogger });
+    await shared.put({ path: small, name: 'b.mp4', jobId: 'job-r2' });
+    expect(made).toEqual([{ bucket: s3.bucket, destroyed: false }]);
+    expect(a.key).toBe('dances/job-r1/a.mp4');
+    expect(lines).toContain('video uploaded');
+    expect(await (await fetch(a.url)).text()).toBe('reused');
+
+    const job = bucketFromS3Config(
+      { accessId: s3.accessKeyId, accessSecret: s3.secretAccessKey, bucketName: s3.jobBucket, endpointUrl: s3.endpoint },
+      s3.region,
+    );
+    await shared.put({ path: small, name: 'c.mp4', jobId: 'job-r3', bucket: job });
+    expect(made).toEqual([
+      { bucket: s3.bucket, destroyed: false },
+      { bucket: s3.jobBucket, destroyed: true },
+    ]);
+    shared.close();
+    expect(made[0]?.destroyed).toBe(true);
+  });
 });
