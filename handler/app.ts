@@ -48,17 +48,18 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean)
 }
 
 function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined): InputsPort {
+  const fetcher = new InputFetcher({
+    maxBytes: config.media.maxInputBytes,
+    allowPrivateUrls: config.media.allowPrivateUrls,
+    logger,
+  });
   return {
     createJobFiles: (jobId) => createJobFiles(config.paths.workDir, jobId, logger),
     fetch: (field, source, expect, files, { signal, bucket, logger: jobLogger }) => {
       const credentials = bucket ? bucketFromS3Config(bucket, config.bucket.region) : workerBucket;
-      const fetcher = new InputFetcher({
-        maxBytes: config.media.maxInputBytes,
-        allowPrivateUrls: config.media.allowPrivateUrls,
-        logger: jobLogger,
-      });
       return fetcher.fetch(field, source, expect, files, {
         signal,
+        logger: jobLogger,
         ...(credentials ? { bucket: credentials } : {}),
       });
     },

@@ -50,6 +50,8 @@ export interface FetchOptions {
   signal: AbortSignal;
   /** Credentials for s3:// inputs: the job's s3Config, else the worker's bucket. */
   bucket?: BucketCredentials;
+  /** The job's logger (carrying its request id) instead of the fetcher's. */
+  logger?: Logger;
 }
 
 const EXPECTED: Record<'image' | 'video', string> = {
@@ -100,11 +102,11 @@ export class InputFetcher {
       }
       const final = path.join(files.dir, `${field}${type.ext}`);
       await rename(partial, final);
-      this.opts.logger.info('input fetched', { field, bytes, mime: type.mime, ms: Date.now() - started });
+      (opts.logger ?? this.opts.logger).info('input fetched', { field, bytes, mime: type.mime, ms: Date.now() - started });
       return { field, path: final, bytes, kind: type.kind as 'image' | 'video', mime: type.mime, ext: type.ext };
     } catch (error) {
       await rm(partial, { force: true });
-      if (!opts.signal.aborted) this.opts.logger.warn('input refused or unreachable', { field, error });
+      if (!opts.signal.aborted) (opts.logger ?? this.opts.logger).warn('input refused or unreachable', { field, error });
       throw error;
     }
   }
@@ -122,20 +124,20 @@ export class InputFetcher {
       } catch {
         throw invalidInput(field, 'is not a valid URL', { reason: 'url' });
       }
-      return this.withRetries(() => this.http.download(field, url, dest, opts.signal), opts.signal, field);
+      return this.withRetries(() => this.http.download(field, url, dest, opts.signal), opts, field);
     }
     if (scheme === 's3') {
       const bucket = opts.bucket;
       return this.withRetries(
         () => downloadS3(field, source, dest, { s3: this.s3, bucket, maxBytes: this.opts.maxBytes, signal: opts.signal }),
-        opts.signal,
+        opts,
         field,
       );
     }
     throw invalidInput(field, `unsupported URL scheme "${scheme}:"; use https://, http://, s3:// or a data: URI`, { reason: 'scheme' });
   }
 
-  private withRetries(fn: () => Promise<number>, signal: AbortSignal, field: InputField): Promise<number> {
+  private withRetries(fn: () => Promise<number>, { signal, logger }: FetchOptions, field: InputField): Promise<number> {
     return retry(fn, {
       attempts: this.opts.attempts ?? 3,
       minDelayMs: this.opts.retryDelayMs ?? 500,
@@ -143,7 +145,7 @@ export class InputFetcher {
       signal,
       shouldRetry: ({ error }) => isWorkerError(error) && error.retryable,
       onFailedAttempt: ({ error, attemptNumber, delayMs }) =>
-        this.opts.logger.warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
+        (logger ?? this.opts.logger).warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
     });
   }
 }

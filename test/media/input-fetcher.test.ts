@@ -172,6 +172,19 @@ describe('InputFetcher: accepted forms', () => {
     expect(got.mime).toBe(mime);
   });
 
+  it("logs to the job's logger when one is given with the fetch, not the fetcher's", async () => {
+    const lines = (into: string[]): typeof silentLogger => {
+      const l: typeof silentLogger = { ...silentLogger, info: (m) => void into.push(m), warn: (m) => void into.push(m), child: () => l };
+      return l;
+    };
+    const own: string[] = [];
+    const job: string[] = [];
+    const png = `data:image/png;base64,${(await readFile(fx.png)).toString('base64')}`;
+    await fetcher({ logger: lines(own) }).fetch('reference_image', png, 'image', files, { signal: signal(), logger: lines(job) });
+    expect(job).toEqual(['input fetched']);
+    expect(own).toEqual([]);
+  });
+
   it('reads s3://bucket/key with the given credentials', async () => {
     const s3 = s3TestServer();
     const creds = { endpointUrl: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, bucket: s3.jobBucket, region: s3.region };
