@@ -19,6 +19,7 @@ import {
   type VariantName,
 } from '../src/workflow';
 import { comfyMissing, createComfyPort } from './comfy-port';
+import { startEngine, type Engine } from './engine';
 
 export interface App {
   handler: Handler;
@@ -26,7 +27,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean): WorkflowPort<VariantName> {
+function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean, engine: Engine): WorkflowPort<VariantName> {
   // An external ComfyUI (COMFYUI_URL) has its own model folders: its /prompt validation names
   // missing files, so only a ComfyUI we start is checked against MODELS_DIR.
   const models = checkLocalModels
@@ -43,7 +44,10 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean)
     defaultVariant: DEFAULT_VARIANT,
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
-    buildPrompt: (params) => buildPrompt({ ...params, precision: config.modelPrecision }),
+    buildPrompt: (params) => {
+      const { attention, residentModel } = engine.current();
+      return buildPrompt({ ...params, precision: config.modelPrecision, engine: { attention, residentModel } });
+    },
   };
 }
 
@@ -107,13 +111,15 @@ export function createApp(config: Config, logger: Logger): App {
         logger: logger.child({ component: 'comfyui' }),
       });
   if (unavailable) logger.error(unavailable.message, { code: unavailable.code });
-  // Cold start: ComfyUI boots while the worker waits for (and fetches) its first job.
+  // Cold start: ComfyUI boots while the worker waits for (and fetches) its first job, and the GPU
+  // check runs beside it; a job waits for both before it builds its prompt.
   supervisor?.start();
+  const engine = startEngine(config, logger, supervisor !== undefined && !config.comfy.url);
 
   const runJob = createSteadyDancerJob({
-    workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url),
+    workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url, engine),
     inputs: inputsPort(config, logger, workerBucket),
-    comfy: createComfyPort({ supervisor, unavailable }),
+    comfy: createComfyPort({ supervisor, unavailable, before: engine.settled }),
     storage: storagePort(config, store),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,

@@ -16,7 +16,12 @@ export function comfyMissing(config: ComfySettings): WorkerError | undefined {
   );
 }
 
-export function createComfyPort(opts: { supervisor: ComfySupervisor | undefined; unavailable: WorkerError | undefined }): ComfyPort {
+export function createComfyPort(opts: {
+  supervisor: ComfySupervisor | undefined;
+  unavailable: WorkerError | undefined;
+  /** Settles before a session is handed out (the start-up GPU check). */
+  before?: Promise<void>;
+}): ComfyPort {
   const { supervisor } = opts;
   let crashes = new AbortController();
   supervisor?.onCrash((err) => {
@@ -31,6 +36,7 @@ export function createComfyPort(opts: { supervisor: ComfySupervisor | undefined;
     async ready(signal, logger) {
       if (!supervisor) throw opts.unavailable;
       const endpoint = await supervisor.ready(signal);
+      await opts.before;
       const client = new ComfyClient({ endpoint, logger });
       return createSession(client, () => crashes.signal);
     },

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ComfySettings } from './comfy';
+import type { AttentionPreference, VramPreference } from './gpu';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
 import type { RuntimeSettings } from './runpod';
@@ -91,6 +92,9 @@ const EnvSchema = z.object({
   MODELS_DIR: optionalString,
   MODEL_PRECISION: z.enum(['fp8', 'fp16']).default('fp8'),
   FFPROBE_PATH: optionalString,
+  ATTENTION_MODE: z.enum(['auto', 'sageattn', 'sdpa']).default('auto'),
+  VRAM_MODE: z.enum(['auto', 'high', 'low']).default('auto'),
+  GPU_CHECK_SCRIPT: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
   ALLOW_PRIVATE_URLS: bool(false),
 });
@@ -129,6 +133,13 @@ export interface Config {
   };
   /** Weights the image carries (an image build choice, not a job field). */
   readonly modelPrecision: 'fp8' | 'fp16';
+  /** How the model runs on the card; the start-up GPU check settles `auto`. */
+  readonly engine: {
+    readonly attention: AttentionPreference;
+    readonly vram: VramPreference;
+    /** docker/attention_check.py as the image installs it. */
+    readonly checkScript: string;
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -203,5 +214,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ffprobePath: e.FFPROBE_PATH ?? 'ffprobe',
     },
     modelPrecision: e.MODEL_PRECISION,
+    engine: {
+      attention: e.ATTENTION_MODE,
+      vram: e.VRAM_MODE,
+      checkScript: e.GPU_CHECK_SCRIPT ?? '/opt/steadydancer/attention_check.py',
+    },
   });
 }

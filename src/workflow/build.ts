@@ -28,6 +28,15 @@ export interface WorkflowParams {
   filenamePrefix: string;
   /** Weights the image carries; picks the diffusion model file. Default fp8. */
   precision?: Precision;
+  /** How the model runs on this card (chosen at start); absent = the template's own settings. */
+  engine?: EngineParams;
+}
+
+/** Exact run settings: they move time and memory, never a job's numbers. */
+export interface EngineParams {
+  attention: 'sageattn' | 'sdpa';
+  /** Keep the diffusion model on the GPU between jobs instead of offloading it after each. */
+  residentModel: boolean;
 }
 
 /** Largest seed we hand out: ComfyUI accepts up to 2^64-1, JSON numbers are exact up to 2^53-1. */
@@ -107,6 +116,13 @@ export function buildPrompt(params: WorkflowParams): ApiPrompt {
   const prompt = structuredClone(VARIANTS[params.variant].template);
 
   Object.assign(node(prompt, 'modelLoader').inputs, { model: diffusionModelPath(params.precision ?? DEFAULT_PRECISION) });
+  if (params.engine) {
+    Object.assign(node(prompt, 'modelLoader').inputs, {
+      attention_mode: params.engine.attention,
+      load_device: params.engine.residentModel ? 'main_device' : 'offload_device',
+    });
+    Object.assign(node(prompt, 'sampler').inputs, { force_offload: !params.engine.residentModel });
+  }
   Object.assign(node(prompt, 'textEncode').inputs, {
     positive_prompt: params.prompt,
     negative_prompt: params.negative_prompt,

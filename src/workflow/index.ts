@@ -12,7 +12,7 @@ export {
 } from './variants';
 export type { VariantName, VariantSpec, VariantDefaults, VariantBounds, Range } from './variants';
 export { buildPrompt, randomSeed, MAX_SEED, MAX_PROMPT_CHARS } from './build';
-export type { WorkflowParams } from './build';
+export type { WorkflowParams, EngineParams } from './build';
 export { MODEL_FILES, DEFAULT_PRECISION, modelFilesFor, modelFileLabel } from './manifest';
 export type { ModelFile, Precision } from './manifest';
 export { checkModels } from './models';

@@ -112,3 +112,17 @@ describe('randomSeed', () => {
     expect(buildPrompt(paramsFor('turbo', { seed }))[NODES.sampler.id]!.inputs.seed).toBe(seed);
   });
 });
+
+describe('buildPrompt engine settings', () => {
+  it('sets attention, load device and offload from the engine, and leaves the template alone without one', () => {
+    const plain = buildPrompt(paramsFor('turbo'));
+    expect(plain[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sageattn', load_device: 'offload_device' });
+    expect(plain[NODES.sampler.id]!.inputs.force_offload).toBe(true);
+    const resident = buildPrompt({ ...paramsFor('turbo'), engine: { attention: 'sdpa', residentModel: true } });
+    expect(resident[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sdpa', load_device: 'main_device' });
+    expect(resident[NODES.sampler.id]!.inputs.force_offload).toBe(false);
+    const offload = buildPrompt({ ...paramsFor('quality'), engine: { attention: 'sageattn', residentModel: false } });
+    expect(offload[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sageattn', load_device: 'offload_device' });
+    expect(offload[NODES.sampler.id]!.inputs.force_offload).toBe(true);
+  });
+});

@@ -1,0 +1,64 @@
+// Turns the steadydancer_runtime hook's JSON lines (docker/comfyui/steadydancer_runtime/timings.py)
+// into per-prompt figures: node times, sampler seconds per step, PyTorch's peak allocation.
+// Pure, so the CPU tests check it on recorded lines.
+
+const SAMPLER = 'WanVideoSampler';
+
+function median(xs) {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const round = (x, d = 3) => (x === null || x === undefined ? x : Math.round(x * 10 ** d) / 10 ** d);
+
+/** One entry per prompt, in order; the last prompt's sampler gives the steady-state step time. */
+export function summarizeTimings(text, expectedPrompts) {
+  const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const prompts = [];
+  let current = null;
+  for (const r of records) {
+    if (r.ev === 'prompt_start') {
+      current = { prompt_id: r.prompt_id, t0: r.t, nodes: [], progress: [] };
+      prompts.push(current);
+    } else if (!current) {
+      continue;
+    } else if (r.ev === 'node') {
+      current.nodes.push({ node: r.node, class: r.class, s: round(r.t1 - r.t0), cached: r.cached, t1: r.t1 });
+    } else if (r.ev === 'progress') {
+      current.progress.push(r);
+    } else if (r.ev === 'prompt_end') {
+      current.seconds = round(r.t - current.t0);
+      current.peak_vram_bytes_torch = r.peak_bytes;
+    }
+  }
+  const perPrompt = prompts.map((p) => {
+    const sampler = p.nodes.find((n) => n.class === SAMPLER);
+    const samplerId = sampler?.node;
+    // Step k ends at the k-th update of the sampler's own progress bar; step 1 starts when the node
+    // starts (its end minus its duration).
+    const updates = p.progress.filter((e) => e.node === samplerId && e.value > 0);
+    const stepEnds = [];
+    const seen = new Set();
+    for (const u of updates) {
+      if (seen.has(u.value)) continue;
+      seen.add(u.value);
+      stepEnds.push(u.t);
+    }
+    const samplerStart = sampler ? sampler.t1 - sampler.s : null;
+    const steps = stepEnds.map((t, i) => round(t - (i === 0 ? samplerStart : stepEnds[i - 1])));
+    return {
+      seconds: p.seconds,
+      peak_vram_gib_torch: p.peak_vram_bytes_torch ? round(p.peak_vram_bytes_torch / 1024 ** 3, 2) : null,
+      nodes: p.nodes.filter((n) => !n.cached).map(({ node, class: cls, s }) => ({ node, class: cls, s })),
+      sampler: sampler ? { s: sampler.s, steps } : null,
+    };
+  });
+  const steady = perPrompt.flatMap((p) => (p.sampler ? p.sampler.steps.slice(1) : []));
+  return {
+    prompts: perPrompt,
+    prompts_complete: expectedPrompts === undefined ? undefined : perPrompt.length === expectedPrompts,
+    sampler: { s_per_step_steady: round(median(steady)), steps_counted: steady.length },
+  };
+}

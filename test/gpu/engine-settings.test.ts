@@ -1,0 +1,68 @@
+import { describe, it, expect } from '@jest/globals';
+import { chooseEngineSettings, parseGpuReport, RESIDENT_MIN_GIB, type GpuReport } from '../../src/gpu';
+
+const GIB = 1024 ** 3;
+
+function report(over: { memGiB?: number; sage?: GpuReport['modes'][string] | undefined } = {}): GpuReport {
+  const modes: GpuReport['modes'] = { sdpa: { ok: true, cosine: 0.999997, rel_l2: 0.002 } };
+  if (over.sage !== undefined) modes['sageattn'] = over.sage;
+  return {
+    ok: true,
+    gpu: 'NVIDIA H200',
+    capability: '9.0',
+    total_memory_bytes: Math.round((over.memGiB ?? 139.8) * GIB),
+    torch: '2.9.1+cu128',
+    sageattention: '2.2.0',
+    modes,
+  };
+}
+
+const goodSage = { ok: true, cosine: 0.99928, rel_l2: 0.038 };
+// What the v2.2.0 tag's sm90 binding returned on an H200: uninitialised memory.
+const brokenSage = { ok: false, cosine: 0.000547, rel_l2: 27.65 };
+
+describe('chooseEngineSettings', () => {
+  it('uses SageAttention only when it agreed with fp32 attention on this GPU', () => {
+    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe('sageattn');
+    const broken = chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: report({ sage: brokenSage }) });
+    expect(broken.attention).toBe('sdpa');
+    expect(broken.reasons.join(' ')).toMatch(/disagrees .*cosine 0\.000547/);
+  });
+
+  it('an operator forcing sageattn does not override a failed check, only a missing one', () => {
+    expect(chooseEngineSettings({ attention: 'sageattn', vram: 'auto', precision: 'fp8', report: report({ sage: brokenSage }) }).attention).toBe('sdpa');
+    const unchecked = chooseEngineSettings({ attention: 'sageattn', vram: 'auto', precision: 'fp8', report: undefined, checkError: 'ComfyUI runs elsewhere' });
+    expect(unchecked.attention).toBe('sageattn');
+    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: undefined, checkError: 'x' }).attention).toBe('sdpa');
+  });
+
+  it('ATTENTION_MODE=sdpa wins over a passing check', () => {
+    expect(chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe('sdpa');
+  });
+
+  it('keeps the model resident from the card size per precision, and follows VRAM_MODE', () => {
+    const at = (memGiB: number, precision: 'fp8' | 'fp16', vram: 'auto' | 'high' | 'low' = 'auto') =>
+      chooseEngineSettings({ attention: 'auto', vram, precision, report: report({ memGiB, sage: goodSage }) }).residentModel;
+    expect(at(RESIDENT_MIN_GIB.fp8, 'fp8')).toBe(true);
+    expect(at(RESIDENT_MIN_GIB.fp8 - 1, 'fp8')).toBe(false);
+    expect(at(79.2, 'fp16')).toBe(true);
+    expect(at(47.5, 'fp16')).toBe(false);
+    expect(at(23.6, 'fp8', 'high')).toBe(true);
+    expect(at(139.8, 'fp8', 'low')).toBe(false);
+    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: undefined }).residentModel).toBe(false);
+  });
+});
+
+describe('parseGpuReport', () => {
+  it('reads the last JSON line of the script', () => {
+    const line = JSON.stringify(report({ sage: goodSage }));
+    const parsed = parseGpuReport(`warning: something\n${line}\n`);
+    expect('report' in parsed && parsed.report.modes['sageattn']?.ok).toBe(true);
+  });
+
+  it('turns a failed check or a changed script into an error, not a report', () => {
+    expect(parseGpuReport('{"ok": false, "error": "no CUDA device visible to PyTorch"}')).toEqual({ error: 'no CUDA device visible to PyTorch' });
+    expect(parseGpuReport('')).toEqual({ error: 'the check printed no report' });
+    expect('error' in parseGpuReport('{"ok": true, "gpu": "x"}')).toBe(true);
+  });
+});
