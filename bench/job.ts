@@ -150,17 +150,18 @@ async function overhead(product: Product, s3: RunningS3Server, output: string, b
       const job = await runJob(api, `job-${outputBytes}-${i}`, jobInput(inputs, poseName));
       const floor = await floorSample(inputs, s3, client, poseName, output, scratch, `floor/${i}.mp4`);
       const t = (k: string): number => job.timings[k] ?? 0;
+      const r = (x: number): number => Math.round(x * 10) / 10;
       samples.push({
-        latencyMs: job.latencyMs,
+        latencyMs: r(job.latencyMs),
         inferenceMs: t('inference'),
-        overheadMs: job.latencyMs - t('inference'),
+        overheadMs: r(job.latencyMs - t('inference')),
         inputsMs: t('inputs'),
         queueMs: t('queue'),
         uploadMs: t('upload'),
         comfyRoundTripMs: t('total') - t('inputs') - t('queue') - t('inference') - t('upload'),
-        jobApiMs: job.latencyMs - t('total'),
-        floorDownloadMs: floor.download,
-        floorPutMs: floor.put,
+        jobApiMs: r(job.latencyMs - t('total')),
+        floorDownloadMs: r(floor.download),
+        floorPutMs: r(floor.put),
       });
     }
     const medians = Object.fromEntries(Object.keys(samples[0]!).map((k) => [k, median(samples.map((x) => x[k as keyof Sample]))])) as Record<keyof Sample, number>;
@@ -171,7 +172,7 @@ async function overhead(product: Product, s3: RunningS3Server, output: string, b
       poseBytes: statSync(BIG_POSE ? bigPose : product.fixtures.mp4).size,
       samples,
       medians,
-      overheadOverFloor: medians.overheadMs / floorMedian,
+      overheadOverFloor: Math.round((medians.overheadMs / floorMedian) * 100) / 100,
     };
     printArm(result, floorMedian);
     return result;
