@@ -1,22 +1,27 @@
 // Per-job overhead of the worker beyond inference, and the cold-start overlap, on the real bundle.
-// Run: npm run bench:job   (BENCH_OUTPUT_MB=50, BENCH_JOBS=5, BENCH_POSE=small|big)
+// Run: npm run bench:job   (BENCH_SAMPLES=5, BENCH_OUTPUT_MB=48,96, BENCH_POSE=small|big, BENCH_PARTS=overhead,cold)
 //
 // 1. Overhead: the production bundle takes jobs from the fake RunPod job API; the stand-in ComfyUI
-//    does no inference (it copies a prepared ~50 MB MP4 as its output); the worker fetches the inputs
-//    from a loopback server, uploads them to ComfyUI, queues, collects, probes and uploads the MP4 to
-//    the real S3 server (versitygw) and posts the result. Overhead = latency − reported inference.
-//    Floor, in the same run: a plain download of the same inputs + one plain PutObject of the same
-//    output bytes. Goal: overhead ≤ 1.2 × floor.
+//    does no inference (it copies a prepared MP4 as its output); the worker fetches the inputs from a
+//    loopback server, hands them to ComfyUI, queues, collects, probes and uploads the MP4 to the real S3
+//    server (versitygw) and posts the result. Inference = ComfyUI's own execution time (its
+//    execution_start → execution_success timestamps, which the worker reports as timings_ms.inference);
+//    overhead = latency − inference, i.e. everything the worker and the job API add. One arm per output
+//    size: below and above the 64 MiB multipart threshold.
+//    Floor, alternating with the jobs, sample by sample: a plain download of the same inputs + one plain
+//    PutObject of the same output bytes. Goal: overhead ≤ 1.2 × floor.
 // 2. Cold start: a fresh worker whose ComfyUI takes ~3 s to boot gets a job whose inputs take ~2 s to
 //    arrive. Goal: latency ≈ max(boot, fetch), not their sum.
+// Figures are printed and written to bench/results/job.json.
 import { execFile } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { MULTIPART_THRESHOLD } from '../src/storage/upload';
 import { startFakeJobApi, type FakeJobApi } from '../test/fakes/runpod-job-api';
 import { startS3Server, type RunningS3Server } from '../test/setup/s3-server';
 import {
@@ -32,13 +37,20 @@ import {
 } from '../test/e2e/harness';
 
 const run = promisify(execFile);
-const OUTPUT_MB = Number(process.env.BENCH_OUTPUT_MB ?? 50);
-const JOBS = Number(process.env.BENCH_JOBS ?? 5);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 5);
+// 48 MB goes out in one PutObject; 96 MB is above MULTIPART_THRESHOLD (64 MiB = 67.1 MB) and goes multipart
+const OUTPUT_MB = (process.env.BENCH_OUTPUT_MB ?? '48,96').split(',').map(Number);
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'overhead,cold').split(','));
+const RESULTS = path.resolve('bench/results/job.json');
 const BIG_POSE = process.env.BENCH_POSE === 'big';
 const BOOT_MS = 3000;
 const SLOW_INPUT_MS = 2000;
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 const ms = (x: number): string => `${Math.round(x)} ms`;
 
 /** A real H.264 MP4 of about `mb` MB (720p noise at a low QP: incompressible, like a sharp render). */
@@ -83,54 +95,114 @@ function jobInput(inputs: InputServer, pose: string): Record<string, unknown> {
   return { reference_image: `${inputs.url}/person.png`, pose_video: `${inputs.url}/${pose}`, width: 256, height: 256, num_frames: 17, seed: 1 };
 }
 
-async function overhead(product: Product, s3: RunningS3Server, bigMp4: string, scratch: string): Promise<void> {
+/** One sample of each arm: the job through the worker, and the raw I/O floor for the same bytes. */
+interface Sample {
+  latencyMs: number;
+  /** ComfyUI's own execution time, as the worker reports it. */
+  inferenceMs: number;
+  overheadMs: number;
+  inputsMs: number;
+  queueMs: number;
+  uploadMs: number;
+  /** Inside the job but in none of its timings: POST /prompt, ComfyUI's queue, completion detection, /history. */
+  comfyRoundTripMs: number;
+  /** Outside the job: the job API's take and result post. */
+  jobApiMs: number;
+  floorDownloadMs: number;
+  floorPutMs: number;
+}
+
+interface ArmResult {
+  outputBytes: number;
+  multipart: boolean;
+  poseBytes: number;
+  samples: Sample[];
+  medians: Record<keyof Sample, number>;
+  overheadOverFloor: number;
+}
+
+async function floorSample(inputs: InputServer, s3: RunningS3Server, client: S3Client, poseName: string, output: string, scratch: string, key: string): Promise<{ download: number; put: number }> {
+  const t0 = performance.now();
+  await Promise.all(['person.png', poseName].map(async (name, k) => {
+    const res = await fetch(`${inputs.url}/${name}`);
+    await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path.join(scratch, `floor-${k}`)));
+  }));
+  const t1 = performance.now();
+  await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: createReadStream(output), ContentLength: statSync(output).size, ContentType: 'video/mp4' }));
+  return { download: t1 - t0, put: performance.now() - t1 };
+}
+
+async function overhead(product: Product, s3: RunningS3Server, output: string, bigPose: string, scratch: string): Promise<ArmResult> {
   const poseName = BIG_POSE ? 'big.mp4' : 'dance.mp4';
-  const inputs = await startInputServer({ 'person.png': product.fixtures.png, 'dance.mp4': product.fixtures.mp4, 'big.mp4': bigMp4 });
+  const inputs = await startInputServer({ 'person.png': product.fixtures.png, 'dance.mp4': product.fixtures.mp4, 'big.mp4': bigPose });
   const api = await startFakeJobApi({ holdMs: 60_000 });
-  const dirs = workerDirs(product, 'bench', { steadydancer: { ffmpegPath, outputVideo: bigMp4 } });
+  const dirs = workerDirs(product, 'bench', { steadydancer: { ffmpegPath, outputVideo: output } });
+  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const outputBytes = statSync(output).size;
   let worker: WorkerProcess | undefined;
   try {
     worker = startWorker(product.bundle, { env: await baseEnv(product, dirs, productionEnv(api, s3)) });
     await runJob(api, 'warm-up', jobInput(inputs, poseName)); // cold start and first-use costs out
-    const jobs: JobRun[] = [];
-    for (let i = 0; i < JOBS; i++) jobs.push(await runJob(api, `job-${i}`, jobInput(inputs, poseName)));
-
-    // The floor, same bytes, same servers: download the inputs (in parallel, as the job does) to disk,
-    // then one plain PutObject of the output file (read from disk, as the worker must).
-    const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
-    const floors: { download: number; put: number }[] = [];
-    const outputBytes = statSync(bigMp4).size;
-    for (let i = 0; i < JOBS; i++) {
-      const t0 = performance.now();
-      await Promise.all(['person.png', poseName].map(async (name, k) => {
-        const res = await fetch(`${inputs.url}/${name}`);
-        await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path.join(scratch, `floor-${k}`)));
-      }));
-      const t1 = performance.now();
-      await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `floor/${i}.mp4`, Body: createReadStream(bigMp4), ContentLength: outputBytes, ContentType: 'video/mp4' }));
-      floors.push({ download: t1 - t0, put: performance.now() - t1 });
+    await floorSample(inputs, s3, client, poseName, output, scratch, 'floor/warm-up.mp4');
+    const samples: Sample[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      // alternating, so a drift of the machine (page cache, another process) touches both arms alike
+      const job = await runJob(api, `job-${outputBytes}-${i}`, jobInput(inputs, poseName));
+      const floor = await floorSample(inputs, s3, client, poseName, output, scratch, `floor/${i}.mp4`);
+      const t = (k: string): number => job.timings[k] ?? 0;
+      const r = (x: number): number => Math.round(x * 10) / 10;
+      samples.push({
+        latencyMs: r(job.latencyMs),
+        inferenceMs: t('inference'),
+        overheadMs: r(job.latencyMs - t('inference')),
+        inputsMs: t('inputs'),
+        queueMs: t('queue'),
+        uploadMs: t('upload'),
+        comfyRoundTripMs: t('total') - t('inputs') - t('queue') - t('inference') - t('upload'),
+        jobApiMs: r(job.latencyMs - t('total')),
+        floorDownloadMs: r(floor.download),
+        floorPutMs: r(floor.put),
+      });
     }
-    client.destroy();
-
-    const over = jobs.map((j) => j.latencyMs - (j.timings.inference ?? 0));
-    const floor = floors.map((f) => f.download + f.put);
-    const part = (k: string): string => ms(median(jobs.map((j) => j.timings[k] ?? 0)));
-    console.log(`\n== per-job overhead beyond inference (${JOBS} warm jobs, medians) ==`);
-    console.log(`output MP4: ${(statSync(bigMp4).size / 1024 / 1024).toFixed(1)} MB; pose input: ${(statSync(BIG_POSE ? bigMp4 : product.fixtures.mp4).size / 1024 / 1024).toFixed(2)} MB`);
-    console.log(`job latency (take → result posted):   ${ms(median(jobs.map((j) => j.latencyMs)))}`);
-    console.log(`  worker timings: inputs ${part('inputs')}, queue ${part('queue')}, inference ${part('inference')}, upload ${part('upload')}, total ${part('total')}`);
-    console.log(`overhead beyond inference:            ${ms(median(over))}`);
-    console.log(`raw I/O floor (download + PutObject): ${ms(median(floor))}  (download ${ms(median(floors.map((f) => f.download)))}, PutObject ${ms(median(floors.map((f) => f.put)))})`);
-    const ratio = median(over) / median(floor);
-    console.log(`overhead / floor: ${ratio.toFixed(2)}×  (goal ≤ 1.20×) ${ratio <= 1.2 ? 'OK' : 'ABOVE GOAL'}`);
+    const medians = Object.fromEntries(Object.keys(samples[0]!).map((k) => [k, median(samples.map((x) => x[k as keyof Sample]))])) as Record<keyof Sample, number>;
+    const floorMedian = median(samples.map((x) => x.floorDownloadMs + x.floorPutMs));
+    const result: ArmResult = {
+      outputBytes,
+      multipart: outputBytes > MULTIPART_THRESHOLD,
+      poseBytes: statSync(BIG_POSE ? bigPose : product.fixtures.mp4).size,
+      samples,
+      medians,
+      overheadOverFloor: Math.round((medians.overheadMs / floorMedian) * 100) / 100,
+    };
+    printArm(result, floorMedian);
+    return result;
   } finally {
+    client.destroy();
     await worker?.stop();
     await api.close();
     await inputs.close();
   }
 }
 
-async function coldStart(product: Product, s3: RunningS3Server): Promise<void> {
+function printArm(r: ArmResult, floorMedian: number): void {
+  const m = r.medians;
+  console.log(`\n== output ${(r.outputBytes / 1e6).toFixed(1)} MB (${r.multipart ? 'multipart' : 'one PutObject'}), pose input ${(r.poseBytes / 1e6).toFixed(2)} MB: ${SAMPLES} samples per arm, alternating, medians ==`);
+  console.log(`job latency (take → result posted):  ${ms(m.latencyMs)}`);
+  console.log(`  inference (ComfyUI's execution):    ${ms(m.inferenceMs)}`);
+  console.log(`  overhead (latency − inference):     ${ms(m.overheadMs)}`);
+  console.log(`    inputs ${ms(m.inputsMs)}, queue ${ms(m.queueMs)}, ComfyUI round trip ${ms(m.comfyRoundTripMs)}, upload ${ms(m.uploadMs)}, job API ${ms(m.jobApiMs)}`);
+  console.log(`raw I/O floor (download + PutObject): ${ms(floorMedian)}  (download ${ms(m.floorDownloadMs)}, PutObject ${ms(m.floorPutMs)})`);
+  console.log(`overhead / floor: ${r.overheadOverFloor.toFixed(2)}×  (goal ≤ 1.20×) ${r.overheadOverFloor <= 1.2 ? 'OK' : 'ABOVE GOAL'}`);
+}
+
+interface ColdStart {
+  bootMs: number;
+  fetchMs: number;
+  latencyMs: number;
+  timings: Record<string, number>;
+}
+
+async function coldStart(product: Product, s3: RunningS3Server): Promise<ColdStart> {
   const inputs = await startInputServer({ 'person.png': product.fixtures.png, 'dance.mp4': product.fixtures.mp4 }, { delayMs: SLOW_INPUT_MS });
   const api = await startFakeJobApi({ holdMs: 60_000 });
   const dirs = workerDirs(product, 'bench-cold', { bootDelayMs: BOOT_MS });
@@ -156,6 +228,8 @@ async function coldStart(product: Product, s3: RunningS3Server): Promise<void> {
     console.log(`input fetch (job's timings):  ${ms(fetch)}   (origin delay ${SLOW_INPUT_MS} ms)`);
     console.log(`job latency (spawn → result): ${ms(latency)}`);
     console.log(`max(boot, fetch) = ${ms(Math.max(ready, fetch))}; boot + fetch = ${ms(ready + fetch)}; latency − max = ${ms(latency - Math.max(ready, fetch))}`);
+    console.log(`  worker timings: ${Object.entries(body.output.timings_ms).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
+    return { bootMs: ready, fetchMs: fetch, latencyMs: latency, timings: body.output.timings_ms };
   } finally {
     await worker?.stop();
     await api.close();
@@ -174,10 +248,25 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'bench-job-'));
   const [s3, product] = await Promise.all([startS3Server(), prepareProduct()]);
   try {
-    const bigMp4 = path.join(scratch, 'big.mp4');
-    await makeBigMp4(bigMp4, OUTPUT_MB);
-    await overhead(product, s3, bigMp4, scratch);
-    await coldStart(product, s3);
+    const outputs: string[] = [];
+    for (const mb of PARTS.has('overhead') ? OUTPUT_MB : []) {
+      const file = path.join(scratch, `out-${mb}.mp4`);
+      await makeBigMp4(file, mb);
+      outputs.push(file);
+    }
+    const arms: ArmResult[] = [];
+    for (const output of outputs) arms.push(await overhead(product, s3, output, outputs[0]!, scratch));
+    const cold = PARTS.has('cold') ? await coldStart(product, s3) : undefined;
+    mkdirSync(path.dirname(RESULTS), { recursive: true });
+    writeFileSync(RESULTS, `${JSON.stringify({
+      bench: 'job',
+      date: new Date().toISOString(),
+      machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+      settings: { samples: SAMPLES, outputMb: OUTPUT_MB, pose: BIG_POSE ? 'big' : 'small', multipartThresholdBytes: MULTIPART_THRESHOLD },
+      overhead: arms,
+      ...(cold ? { coldStart: { ...cold, bootDelayMs: BOOT_MS, inputDelayMs: SLOW_INPUT_MS } } : {}),
+    }, null, 2)}\n`);
+    console.log(`\nresults written to ${path.relative(process.cwd(), RESULTS)}`);
   } finally {
     await s3.stop();
     product.close();

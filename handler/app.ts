@@ -6,7 +6,7 @@ import { createSteadyDancerJob } from '../src/job/pipeline';
 import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
 import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
-import type { Handler } from '../src/runpod';
+import type { Handler, HandlerHealth } from '../src/runpod';
 import { bucketFromConfig, bucketFromS3Config, type BucketCredentials } from '../src/s3';
 import { probeVideo, VideoStore } from '../src/storage';
 import {
@@ -18,11 +18,14 @@ import {
   VARIANTS,
   type VariantName,
 } from '../src/workflow';
-import { comfyMissing, createComfyPort } from './comfy-port';
+import { NODE_PACKS } from '../src/workflow/node-packs';
+import { comfyHealth, comfyMissing, createComfyPort } from './comfy-port';
 import { startEngine, type Engine } from './engine';
 
 export interface App {
   handler: Handler;
+  /** ComfyUI's state, for the local API's /health. */
+  health(): Promise<HandlerHealth>;
   /** Stops ComfyUI; called once the worker has drained. */
   close(): Promise<void>;
 }
@@ -108,6 +111,7 @@ export function createApp(config: Config, logger: Logger): App {
         config: config.comfy,
         workDir: config.paths.workDir,
         requiredNodeClasses: allRequiredNodeClasses(),
+        nodePacks: NODE_PACKS,
         logger: logger.child({ component: 'comfyui' }),
       });
   if (unavailable) logger.error(unavailable.message, { code: unavailable.code });
@@ -136,6 +140,7 @@ export function createApp(config: Config, logger: Logger): App {
           ...(ctx.filesBaseUrl ? { filesBaseUrl: ctx.filesBaseUrl } : {}),
         },
       ),
+    health: () => comfyHealth({ supervisor, unavailable }),
     close: async () => {
       store.close();
       await supervisor?.stop();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ComfyClient, videoOutputs, type ComfySettings, type ComfySupervisor } from '../src/comfy';
 import type { ComfyPort, ComfySession } from '../src/job/ports';
 import { WorkerError } from '../src/lib/errors';
+import type { HandlerHealth } from '../src/runpod';
 
 /** Without a ComfyUI to start or to use, every job fails with this instead of a spawn error. */
 export function comfyMissing(config: ComfySettings): WorkerError | undefined {
@@ -35,12 +36,21 @@ export function createComfyPort(opts: {
     },
     async ready(signal, logger) {
       if (!supervisor) throw opts.unavailable;
-      const endpoint = await supervisor.ready(signal);
+      const endpoint = await supervisor.ready(signal, (s) =>
+        logger.info(`waiting for ComfyUI at ${s.url} (${s.lastError ?? 'starting'})`, { comfyui: s.state }),
+      );
       await opts.before;
       const client = new ComfyClient({ endpoint, logger });
       return createSession(client, () => crashes.signal);
     },
   };
+}
+
+/** ComfyUI's state for the local API's /health: the worker is ready only when ComfyUI is. */
+export async function comfyHealth(opts: { supervisor: ComfySupervisor | undefined; unavailable: WorkerError | undefined }): Promise<HandlerHealth> {
+  if (!opts.supervisor) return { state: 'unhealthy', comfyui: { state: 'unhealthy', lastError: opts.unavailable?.message } };
+  const comfyui = await opts.supervisor.checkedStatus();
+  return { state: comfyui.state === 'starting' ? 'initializing' : comfyui.state, comfyui };
 }
 
 /** The job's deadline is its own signal (JOB_TIMEOUT_S or the local API's executionTimeout): no second one here. */
@@ -53,7 +63,7 @@ function createSession(client: ComfyClient, crashSignal: () => AbortSignal): Com
       const result = await client.runPrompt(prompt, { signal: AbortSignal.any([signal, crashSignal()]), onProgress });
       jobFolder = result.jobFolder;
       promptId = result.promptId;
-      return { promptId: result.promptId, videos: videoOutputs(result.outputs) };
+      return { promptId: result.promptId, videos: videoOutputs(result.outputs), ...(result.executionMs !== undefined ? { executionMs: result.executionMs } : {}) };
     },
     localPath: (video, dir, signal) => client.saveOutput(video, dir, signal),
     cleanup: ({ inputs, videos }) => client.cleanup({ inputs, outputs: videos, ...(jobFolder ? { jobFolder } : {}), ...(promptId ? { promptId } : {}) }),

@@ -17,6 +17,7 @@ async function main(): Promise<number> {
     argv: process.argv.slice(2),
     filesDir: config.paths.outputDir,
     onShutdown: () => app.close(),
+    health: () => app.health(),
   });
 }
 

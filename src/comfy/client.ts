@@ -62,6 +62,9 @@ export interface RunPromptResult {
   promptId: string;
   /** Every file the prompt's nodes listed (videoOutputs() picks the videos). */
   outputs: ComfyOutputFile[];
+  /** ComfyUI's own execution time (execution_start → execution_success, its timestamps in /history), without
+   * the socket, queueing and completion detection around it; absent when its history lacks them. */
+  executionMs?: number;
   /** The per-prompt folder every filename_prefix was put under (unique, so ComfyUI's cache never
    * replays an earlier job's file names); pass it to cleanup(). */
   jobFolder: string;
@@ -153,7 +156,8 @@ export class ComfyClient {
         throw failure;
       }
       opts.onProgress?.({ percent: 100 });
-      return { promptId, outputs, jobFolder };
+      const executionMs = executionTime(entry);
+      return { promptId, outputs, jobFolder, ...(executionMs !== undefined ? { executionMs } : {}) };
     } catch (err) {
       const why = signal.aborted ? reason() : err;
       if (promptId !== undefined) await this.abandon(promptId, log);
@@ -402,6 +406,16 @@ function failureOf(entry: HistoryEntry): WorkerError | undefined {
     }
   }
   return new WorkerError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
+}
+
+function executionTime(entry: HistoryEntry): number | undefined {
+  const at = (type: string): number | undefined => {
+    const data = entry.status?.messages.find(([t]) => t === type)?.[1] as { timestamp?: unknown } | undefined;
+    return typeof data?.timestamp === 'number' ? data.timestamp : undefined;
+  };
+  const start = at('execution_start');
+  const end = at('execution_success');
+  return start !== undefined && end !== undefined && end >= start ? end - start : undefined;
 }
 
 function missingOutput(file: ComfyFileRef): WorkerError {

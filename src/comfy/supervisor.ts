@@ -9,6 +9,7 @@ import type { Logger } from '../lib/logger';
 import { backoffDelay } from '../lib/retry';
 import { comfyArgs, comfyLayout } from './args';
 import type { ComfyEndpoint } from './endpoint';
+import { describeMissingClasses, type NodePack } from './node-packs';
 import { OutputLines } from './output-lines';
 
 /** Where ComfyUI lives and how to run it (src/config.ts builds it from COMFYUI_* variables). */
@@ -30,12 +31,16 @@ export interface ComfySupervisorOptions {
   workDir: string;
   /** Node classes every workflow needs; readiness fails naming the ones /object_info lacks. */
   requiredNodeClasses: readonly string[];
+  /** Which pack provides which class: a readiness failure then says what to install. */
+  nodePacks?: readonly NodePack[];
   logger: Logger;
   spawn?: typeof nodeSpawn;
   fetch?: typeof fetch;
   now?: () => number;
   /** Pause between readiness probes. Default 500 ms. */
   probeIntervalMs?: number;
+  /** While ComfyUI is not ready, log what it is waiting for this often. Default 15 s. */
+  waitLogIntervalMs?: number;
   /** Unexpected exits tolerated (each followed by a restart) before `healthy` turns false. Default 3. */
   maxRestarts?: number;
   /** Restart backoff. Defaults 1 s … 30 s. */
@@ -55,8 +60,21 @@ const OBJECT_INFO_TIMEOUT_MS = 30_000;
 
 type BootState = 'booting' | 'ready' | 'failed';
 
+/** ComfyUI's state for /health. */
+export interface ComfyStatus {
+  state: 'starting' | 'ready' | 'unhealthy';
+  url: string;
+  /** Why it is not ready: the last failed probe (e.g. ECONNREFUSED) or the failure; absent when ready. */
+  lastError?: string;
+}
+
 interface Boot {
   state: BootState;
+  endpoint: ComfyEndpoint;
+  /** What the last readiness probe of this boot failed on. */
+  problem?: string;
+  /** A running check that an external ComfyUI still answers (shared by concurrent callers). */
+  liveness?: Promise<void>;
   promise: Promise<ComfyEndpoint>;
   resolve: (e: ComfyEndpoint) => void;
   reject: (e: WorkerError) => void;
@@ -73,6 +91,8 @@ export class ComfySupervisor {
   private stopping: Promise<void> | undefined;
   private failures = 0;
   private isHealthy = true;
+  /** The last failure (a boot that failed, a crash), until ComfyUI is ready again. */
+  private lastError: string | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly crashListeners = new Set<(err: WorkerError) => void>();
   private readonly spawn: typeof nodeSpawn;
@@ -103,19 +123,43 @@ export class ComfySupervisor {
     else this.launch();
   }
 
-  /** Resolves when ComfyUI answers and has every required node class; rejects COMFY_UNAVAILABLE. */
-  ready(signal?: AbortSignal): Promise<ComfyEndpoint> {
-    if (this.stopping) return Promise.reject(unavailable('ComfyUI is shutting down.'));
+  /**
+   * Resolves when ComfyUI answers and has every required node class; rejects COMFY_UNAVAILABLE. An
+   * external ComfyUI (COMFYUI_URL) is checked first, as it may have restarted since: one that does not
+   * answer is waited for again, up to COMFYUI_STARTUP_TIMEOUT_S. `onWait` hears when the caller has to wait.
+   */
+  async ready(signal?: AbortSignal, onWait?: (status: ComfyStatus) => void): Promise<ComfyEndpoint> {
+    if (this.stopping) throw unavailable('ComfyUI is shutting down.');
     this.start();
-    if (this.opts.config.url && this.boot?.state === 'failed') this.attach(); // external: probe again
+    if (this.opts.config.url) await this.recheckExternal();
     const boot = this.boot!;
+    if (boot.state === 'booting') onWait?.(this.status());
     if (!signal) return boot.promise;
-    if (signal.aborted) return Promise.reject(signal.reason);
+    if (signal.aborted) throw signal.reason;
     return new Promise((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
       boot.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
+  }
+
+  /** ComfyUI's state now, without probing. */
+  status(): ComfyStatus {
+    const url = this.opts.config.url ? trimUrl(this.opts.config.url) : `http://127.0.0.1:${this.opts.config.port}`;
+    const boot = this.boot;
+    // while booting the probe's latest failure says most; once failed, the failure (which names it too)
+    const report = (state: ComfyStatus['state'], lastError: string | undefined): ComfyStatus => ({ state, url, ...(lastError ? { lastError } : {}) });
+    if (this.stopping) return report('unhealthy', 'ComfyUI was stopped.');
+    if (!this.isHealthy) return report('unhealthy', this.lastError ?? boot?.problem);
+    if (!boot || boot.state === 'booting') return report('starting', boot?.problem ?? this.lastError);
+    if (boot.state === 'ready') return { state: 'ready', url };
+    return report('unhealthy', this.lastError ?? boot.problem); // an external ComfyUI not ready in time; the next job probes again
+  }
+
+  /** status() after checking that an external ComfyUI which was ready still answers (/health uses it). */
+  async checkedStatus(): Promise<ComfyStatus> {
+    if (this.opts.config.url && this.boot?.state === 'ready') await this.recheckExternal();
+    return this.status();
   }
 
   /** ComfyUI died after it was ready (the running job is lost). Returns an unsubscribe function. */
@@ -132,7 +176,7 @@ export class ComfySupervisor {
 
   // ---- boot ----------------------------------------------------------------------------------------
 
-  private newBoot(): Boot {
+  private newBoot(endpoint: ComfyEndpoint): Boot {
     let resolve!: (e: ComfyEndpoint) => void;
     let reject!: (e: WorkerError) => void;
     const promise = new Promise<ComfyEndpoint>((res, rej) => {
@@ -140,20 +184,38 @@ export class ComfySupervisor {
       reject = rej;
     });
     promise.catch(() => {}); // nobody may be waiting; ready() hands the rejection to callers
-    const boot: Boot = { state: 'booting', promise, resolve, reject, abort: new AbortController() };
+    const boot: Boot = { state: 'booting', endpoint, promise, resolve, reject, abort: new AbortController() };
     this.boot = boot;
     return boot;
   }
 
-  private attach(): void {
-    const boot = this.newBoot();
-    const endpoint: ComfyEndpoint = { baseUrl: this.opts.config.url!.replace(/\/+$/, '') };
-    this.log.info('Using the running ComfyUI at COMFYUI_URL', { url: endpoint.baseUrl });
-    void this.probeUntilReady(boot, endpoint);
+  /** Probes COMFYUI_URL until ready; `problem` says why an earlier ready one is probed again. */
+  private attach(problem?: string): void {
+    const boot = this.newBoot({ baseUrl: trimUrl(this.opts.config.url!) });
+    const { baseUrl } = boot.endpoint;
+    if (problem) {
+      boot.problem = problem;
+      this.log.warn(`ComfyUI at ${baseUrl} does not answer (${problem}); waiting for it (restarting?)`, { url: baseUrl, timeoutS: this.timeoutS() });
+    } else {
+      this.log.info('Using the running ComfyUI at COMFYUI_URL', { url: baseUrl });
+    }
+    void this.probeUntilReady(boot);
+  }
+
+  /** An external ComfyUI: a failed boot is probed again; a ready one must still answer, else it is waited for. */
+  private async recheckExternal(): Promise<void> {
+    const boot = this.boot!;
+    if (boot.state === 'failed') return this.attach();
+    if (boot.state !== 'ready') return;
+    boot.liveness ??= (async () => {
+      const problem = await this.statsProblem(boot.endpoint, AbortSignal.timeout(STATS_TIMEOUT_MS));
+      if (problem !== undefined && this.boot === boot && !this.stopping) this.attach(problem);
+    })().finally(() => (boot.liveness = undefined));
+    await boot.liveness;
   }
 
   /** Spawns ComfyUI for `boot` (a restart passes the boot its waiters already hold). */
-  private launch(boot: Boot = this.newBoot()): void {
+  private launch(boot: Boot = this.newBoot(this.spawnedEndpoint())): void {
     const { config } = this.opts;
     const layout = comfyLayout(this.opts.workDir);
     for (const dir of Object.values(layout)) mkdirSync(dir, { recursive: true });
@@ -182,61 +244,103 @@ export class ComfySupervisor {
     };
     child.once('error', (err) => exitOnce(null, null, err));
     child.once('exit', (code, sig) => exitOnce(code, sig));
-    const endpoint: ComfyEndpoint = { baseUrl: `http://127.0.0.1:${config.port}`, ...layout };
-    void this.probeUntilReady(boot, endpoint);
+    void this.probeUntilReady(boot);
   }
 
-  private async probeUntilReady(boot: Boot, endpoint: ComfyEndpoint): Promise<void> {
+  private spawnedEndpoint(): ComfyEndpoint {
+    return { baseUrl: `http://127.0.0.1:${this.opts.config.port}`, ...comfyLayout(this.opts.workDir) };
+  }
+
+  private timeoutS(): number {
+    return Math.round(this.opts.config.startupTimeoutMs / 1000);
+  }
+
+  private async probeUntilReady(boot: Boot): Promise<void> {
+    const { endpoint } = boot;
     const timeoutMs = this.opts.config.startupTimeoutMs;
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([boot.abort.signal, deadline]);
     const interval = this.opts.probeIntervalMs ?? 500;
+    const logEvery = this.opts.waitLogIntervalMs ?? 15_000;
+    const began = this.now();
+    let nextLog = began + logEvery;
     try {
-      let missing: string[] | undefined;
-      while (!(missing = await this.probe(endpoint, signal))) await delay(interval, signal);
-      if (missing.length > 0) {
-        // ComfyUI listens only after importing every custom node (main.py: init_extra_nodes, then the
-        // server), so a class missing now stays missing: a broken image, which a restart does not mend.
-        this.bootFailed(boot, 'broken', `ComfyUI started without the node classes ${missing.join(', ')}: their custom node packs are missing or failed to import.`, { missingNodeClasses: missing });
-        return;
+      for (;;) {
+        const result = await this.probe(endpoint, signal);
+        if ('missing' in result) {
+          if (result.missing.length > 0) return this.missingClasses(boot, result.missing);
+          break;
+        }
+        boot.problem = result.problem;
+        if (this.now() >= nextLog) {
+          nextLog = this.now() + logEvery;
+          this.log.info(`waiting for ComfyUI at ${endpoint.baseUrl} (${result.problem})`, { waitedS: Math.round((this.now() - began) / 1000), timeoutS: this.timeoutS() });
+        }
+        await delay(interval, signal);
       }
       boot.state = 'ready';
       boot.readyAt = this.now();
+      boot.problem = undefined;
+      this.lastError = undefined;
       this.log.info('ComfyUI is ready', { baseUrl: endpoint.baseUrl });
       boot.resolve(endpoint);
     } catch {
       // only the deadline or this boot's end (exit, stop) get here: probe() absorbs every other failure
       if (deadline.aborted && !boot.abort.signal.aborted) {
-        this.bootFailed(boot, 'restart', `ComfyUI was not ready within ${Math.round(timeoutMs / 1000)} s (COMFYUI_STARTUP_TIMEOUT_S).`, { timeoutMs });
+        const last = boot.problem ?? 'no probe was answered';
+        this.bootFailed(boot, 'restart', `ComfyUI at ${endpoint.baseUrl} was not ready within ${this.timeoutS()} s (COMFYUI_STARTUP_TIMEOUT_S); last problem: ${last}.`, { timeoutMs, lastError: last });
       }
     }
   }
 
   /**
-   * One readiness probe: the missing node classes once ComfyUI answers, undefined while it does not
-   * (not listening yet, a request that failed or timed out, an answer it could not give). Throws only
-   * when `signal` ends.
+   * ComfyUI listens only after importing every custom node (main.py: init_extra_nodes, then the server),
+   * so a class missing now stays missing: a broken image, which a restart does not mend.
    */
-  private async probe(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<string[] | undefined> {
+  private missingClasses(boot: Boot, missing: string[]): void {
+    const { config } = this.opts;
+    const report = describeMissingClasses(missing, this.opts.nodePacks ?? [], config.url ? {} : { comfyDir: config.dir, python: config.python });
+    this.bootFailed(boot, 'broken', report.message, { missingNodeClasses: missing, missingNodePacks: report.packs });
+  }
+
+  /**
+   * One readiness probe: the missing node classes once ComfyUI answers, else what failed (not listening
+   * yet, a request that failed or timed out, an answer it could not give). Throws only when `signal` ends.
+   */
+  private async probe(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<{ missing: string[] } | { problem: string }> {
+    const problem = await this.statsProblem(endpoint, signal);
+    if (problem !== undefined) return { problem };
+    const route = (cls: string) => `/object_info/${encodeURIComponent(cls)}`;
+    let cls: string | undefined;
     try {
-      const stats = await this.fetch(`${endpoint.baseUrl}/system_stats`, { signal: AbortSignal.any([signal, AbortSignal.timeout(STATS_TIMEOUT_MS)]) });
-      await stats.body?.cancel();
-      if (!stats.ok) return undefined;
       const missing: string[] = [];
-      for (const cls of this.opts.requiredNodeClasses) {
-        const r = await this.fetch(`${endpoint.baseUrl}/object_info/${encodeURIComponent(cls)}`, { signal: AbortSignal.any([signal, AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS)]) });
+      for (cls of this.opts.requiredNodeClasses) {
+        const r = await this.fetch(`${endpoint.baseUrl}${route(cls)}`, { signal: AbortSignal.any([signal, AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS)]) });
         if (!r.ok) {
           await r.body?.cancel();
-          return undefined;
+          return { problem: `HTTP ${r.status} from ${route(cls)}` };
         }
         const body: unknown = await r.json();
         if (typeof body !== 'object' || body === null || !(cls in body)) missing.push(cls);
       }
-      return missing;
+      return { missing };
     } catch (err) {
       if (signal.aborted) throw err;
-      this.log.debug('ComfyUI readiness probe failed; probing again', { error: err });
-      return undefined;
+      const problem = `${route(cls ?? '')}: ${failureReason(err, OBJECT_INFO_TIMEOUT_MS)}`;
+      this.log.debug('ComfyUI readiness probe failed; probing again', { problem, error: err });
+      return { problem };
+    }
+  }
+
+  /** Why GET /system_stats failed, or undefined when it answered 2xx. Throws only when `signal` ends. */
+  private async statsProblem(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<string | undefined> {
+    try {
+      const stats = await this.fetch(`${endpoint.baseUrl}/system_stats`, { signal: AbortSignal.any([signal, AbortSignal.timeout(STATS_TIMEOUT_MS)]) });
+      await stats.body?.cancel();
+      return stats.ok ? undefined : `HTTP ${stats.status} from /system_stats`;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return failureReason(err, STATS_TIMEOUT_MS);
     }
   }
 
@@ -260,6 +364,7 @@ export class ComfySupervisor {
     if (boot.state !== 'booting') return;
     boot.state = 'failed';
     boot.abort.abort();
+    this.lastError = message.split('\n')[0];
     const quoted = this.lines?.quote();
     const err = unavailable(`${message}${quoted ? `\nLast ComfyUI output:\n${quoted}` : ''}`, details);
     this.log.error('ComfyUI did not become ready', { error: err });
@@ -280,6 +385,7 @@ export class ComfySupervisor {
       const crash = new WorkerError('COMFY_CRASHED', `ComfyUI ${how} while running.${quoted ? `\nLast ComfyUI output:\n${quoted}` : ''}`, {
         details: { exitCode: code, signal: sig, pid: child?.pid },
       });
+      this.lastError = `ComfyUI ${how} while running.`;
       this.log.error('ComfyUI crashed', { error: crash });
       for (const l of this.crashListeners) l(crash);
     } else {
@@ -293,13 +399,13 @@ export class ComfySupervisor {
       this.isHealthy = false;
       this.log.error('ComfyUI keeps failing; not restarting it again (the worker should be refreshed)', { failures: this.failures });
       if (this.boot === boot && boot.state === 'ready') {
-        this.failBoot(this.newBoot(), `ComfyUI failed ${this.failures} times in a row and is not restarted again; this worker needs replacing.`, { failures: this.failures });
+        this.failBoot(this.newBoot(boot.endpoint), `ComfyUI failed ${this.failures} times in a row and is not restarted again; this worker needs replacing.`, { failures: this.failures });
       }
       return;
     }
     const wait = backoffDelay(this.failures, { minDelayMs: this.opts.restartMinDelayMs ?? 1000, maxDelayMs: this.opts.restartMaxDelayMs ?? 30_000 });
     this.log.warn('Restarting ComfyUI', { attempt: this.failures, delayMs: wait });
-    const next = this.newBoot(); // ready() callers wait for the restart, not the dead process
+    const next = this.newBoot(boot.endpoint); // ready() callers wait for the restart, not the dead process
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping || this.boot !== next) return;
@@ -346,6 +452,23 @@ export class ComfySupervisor {
     this.isHealthy = false;
     this.log.error('ComfyUI did not exit after SIGKILL (stuck in the GPU driver?); leaving it (the worker should be refreshed)', { pid: child.pid, killWaitMs });
   }
+}
+
+function trimUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/**
+ * A probe's failure in a few words: the errno undici hides under `cause` ("fetch failed" says nothing),
+ * "no answer within N s" for a timeout, else the message.
+ */
+export function failureReason(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown; cause?: { code?: unknown; message?: unknown } };
+  if (e.name === 'TimeoutError') return `no answer within ${Math.round(timeoutMs / 1000)} s`;
+  const code = e.cause?.code ?? e.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  const message = e.cause?.message ?? e.message;
+  return typeof message === 'string' && message ? message : String(err);
 }
 
 function unavailable(message: string, details: Record<string, unknown> = {}): WorkerError {

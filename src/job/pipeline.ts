@@ -130,7 +130,8 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
         timings_ms: {
           inputs: inputsDone - started,
           queue: queued - inputsDone,
-          inference: inferred - queued,
+          // ComfyUI's own execution time: queueing, socket and /history round trips are the worker's
+          inference: result.executionMs ?? inferred - queued,
           upload: uploaded - inferred,
           total: uploaded - started,
         },

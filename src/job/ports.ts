@@ -52,7 +52,12 @@ export interface ComfySession {
   runPrompt(
     prompt: Record<string, unknown>,
     opts: { signal: AbortSignal; onProgress: (p: ComfyProgress) => void },
-  ): Promise<{ promptId: string; videos: ComfyVideo[] }>;
+  ): Promise<{
+    promptId: string;
+    videos: ComfyVideo[];
+    /** ComfyUI's own execution time, when it reports one (else the job counts the whole call). */
+    executionMs?: number;
+  }>;
   /** A local path to the video: ComfyUI's own file when local, else downloaded into `dir`. */
   localPath(video: ComfyVideo, dir: string, signal: AbortSignal): Promise<string>;
   /** Removes the job's inputs and outputs from ComfyUI's folders; never throws. */

@@ -19,8 +19,9 @@ export function stageUpdate(stage: 'inputs' | 'starting' | 'queued' | 'uploading
   return { stage, percent };
 }
 
-function stageOfNode(nodeType: string | undefined): Stage {
-  if (!nodeType) return 'preprocessing';
+function stageOfNode(nodeType: string | undefined, percent: number): Stage {
+  // node-less: before the first node runs, or ComfyUI's final 100 % (its last node has written the MP4)
+  if (!nodeType) return percent >= 100 ? 'encoding' : 'preprocessing';
   if (/Sampler/i.test(nodeType)) return 'sampling';
   if (/Decode/i.test(nodeType)) return 'decoding';
   if (/VideoCombine|SaveVideo/i.test(nodeType)) return 'encoding';
@@ -30,7 +31,7 @@ function stageOfNode(nodeType: string | undefined): Stage {
 export function inferenceUpdate(p: ComfyProgress): ProgressUpdate {
   const within = Math.min(100, Math.max(0, p.percent));
   const update: ProgressUpdate = {
-    stage: stageOfNode(p.nodeType),
+    stage: stageOfNode(p.nodeType, within),
     percent: Math.round(INFERENCE_START + ((INFERENCE_END - INFERENCE_START) * within) / 100),
   };
   if (p.step !== undefined && p.steps !== undefined) {

@@ -4,5 +4,5 @@ export { parseArgs, type WorkerArgs } from './args';
 export type { Handler, JobContext, RunpodJob, WorkerMode, ResultBody, RuntimeSettings } from './types';
 export type { RuntimeTiming } from './timing';
 export { DEFAULT_TIMING } from './timing';
-export { startLocalApi, type LocalApi, type LocalApiOptions } from './local-api';
+export { startLocalApi, type HandlerHealth, type LocalApi, type LocalApiOptions } from './local-api';
 export type { StatusObject, LocalStatus } from './local-jobs';

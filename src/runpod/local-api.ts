@@ -8,7 +8,16 @@ import path from 'node:path';
 import type { Logger } from '../lib/logger';
 import { LocalJobs, type LocalJobsOptions, type SubmitBody } from './local-jobs';
 
+/** What the handler's own dependencies (e.g. an engine it starts) say for /health: `state` sets the
+ * worker's count (initializing / ready / unhealthy); the other fields are shown as they are. */
+export interface HandlerHealth {
+  state: 'initializing' | 'ready' | 'unhealthy';
+  [field: string]: unknown;
+}
+
 export interface LocalApiOptions extends Omit<LocalJobsOptions, 'filesBaseUrl'> {
+  /** Merged into /health; without it the worker counts as ready whenever a job slot is free. */
+  health?: () => HandlerHealth | Promise<HandlerHealth>;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -138,6 +147,16 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
   const filesBaseUrl = filesDir ? `${url}/files` : undefined;
   const jobs = new LocalJobs({ ...opts, ...(filesBaseUrl ? { filesBaseUrl } : {}) });
 
+  const health = async (): Promise<Record<string, unknown>> => {
+    const own = jobs.health();
+    if (!opts.health) return own;
+    const { state, ...fields } = await opts.health();
+    const workers = own.workers as Record<string, number>;
+    // a worker whose dependencies are not ready takes no job, free slot or not
+    const counted = state === 'ready' ? workers : { ...workers, idle: 0, ready: 0, [state]: 1 };
+    return { ...own, ...fields, workers: counted };
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const reqUrl = new URL(req.url ?? '/', url);
     const method = req.method ?? 'GET';
@@ -177,7 +196,7 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
         return send(res, 200, retried);
       }
       case 'health':
-        return send(res, 200, jobs.health());
+        return send(res, 200, await health());
       case 'purge-queue':
         return send(res, 200, { removed: jobs.purge(), status: 'completed' });
     }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { parseArgs, type WorkerArgs } from './args';
-import { startLocalApi } from './local-api';
+import { startLocalApi, type LocalApiOptions } from './local-api';
 import { runLocalTest } from './local-test';
 import { ProductionWorker } from './production-worker';
 import { DEFAULT_TIMING, type RuntimeTiming } from './timing';
@@ -35,6 +35,8 @@ export interface RunWorkerOptions {
   print?: (text: string) => void;
   /** Called with the local API's base URL once it listens. */
   onListening?: (url: string) => void;
+  /** Local API: the handler's dependencies' state, merged into /health. */
+  health?: LocalApiOptions['health'];
 }
 
 const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
@@ -98,6 +100,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         returnAggregateStream: opts.returnAggregateStream ?? false,
         hostname,
         ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
+        ...(opts.health ? { health: opts.health } : {}),
       });
       opts.onListening?.(api.url);
       await new Promise<void>((resolve) => {

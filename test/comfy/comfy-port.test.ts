@@ -3,13 +3,15 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createComfyPort } from '../../handler/comfy-port';
+import { comfyHealth, comfyMissing, createComfyPort } from '../../handler/comfy-port';
+import { inferenceUpdate, type ProgressUpdate } from '../../src/job/progress';
+import { freePort } from '../support/free-port';
 import { ComfySupervisor } from '../../src/comfy/supervisor';
 import type { ComfySession } from '../../src/job/ports';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
-import { FAKE_MP4 } from '../fakes/comfyui';
-import { rejection, startHarness, vhsWorkflow, type Harness } from './helpers';
+import { FAKE_MP4, FakeComfyUI } from '../fakes/comfyui';
+import { recordingLogger, rejection, startHarness, vhsWorkflow, type Harness } from './helpers';
 
 let h: Harness;
 let supervisor: ComfySupervisor;
@@ -52,6 +54,18 @@ describe('ComfyPort session', () => {
     expect(h.fake.historyOf(result.promptId)).toBeUndefined();
   });
 
+  it("reports ComfyUI's own execution time, and progress whose final (node-less 100 %) update is a sensible stage", async () => {
+    const updates: ProgressUpdate[] = [];
+    const result = await session.runPrompt(vhsWorkflow(), { signal, onProgress: (p) => updates.push(inferenceUpdate(p)) });
+    const messages = h.fake.historyOf(result.promptId)!.status.messages;
+    const at = (type: string) => (messages.find(([t]) => t === type)![1] as { timestamp: number }).timestamp;
+    expect(result.executionMs).toBe(at('execution_success') - at('execution_start'));
+    expect(updates.map((u) => u.stage)).toContain('sampling');
+    expect(updates.at(-1)).toEqual({ stage: 'encoding', percent: 92 });
+    const afterSampling = updates.slice(updates.findIndex((u) => u.stage === 'sampling'));
+    expect(afterSampling.map((u) => u.stage)).not.toContain('preprocessing');
+  });
+
   it("adds no deadline of its own: the job's signal (JOB_TIMEOUT_S, executionTimeout) is the only one", async () => {
     h.fake.behaviour = { outcome: 'wait-for-interrupt' };
     const job = new AbortController();
@@ -73,5 +87,62 @@ describe('ComfyPort session', () => {
     } finally {
       timeout.mockRestore();
     }
+  });
+});
+
+describe('ComfyPort with an external ComfyUI that is away', () => {
+  it("tells the job's log what it waits for while ComfyUI restarts, then runs the job", async () => {
+    const url = h.fake.url;
+    const port = h.fake.port;
+    await h.fake.crash();
+    const log = recordingLogger();
+    const waiting = createComfyPort({ supervisor, unavailable: undefined }).ready(signal, log);
+    await new Promise<void>((resolve) => {
+      const check = () => (log.lines.length > 0 ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    expect(log.lines[0]).toMatchObject({ level: 'info', message: expect.stringMatching(new RegExp(`^waiting for ComfyUI at ${url} \\((other side closed|ECONNREFUSED)\\)$`)), fields: { comfyui: 'starting' } });
+    const back = await FakeComfyUI.start({ dirs: h.dirs, port, nodeClasses: ['VHS_VideoCombine', 'LoadImage', 'WanVideoSampler'] });
+    try {
+      const again = await waiting;
+      writeFileSync(path.join(h.root, 'ref-source.png'), 'png');
+      await again.uploadInput({ path: path.join(h.root, 'ref-source.png'), name: 'ref.png' }, signal);
+      const result = await again.runPrompt(vhsWorkflow(), { signal, onProgress: () => {} });
+      expect(result.videos).toHaveLength(1);
+    } finally {
+      await back.close();
+    }
+  });
+});
+
+describe('comfyHealth (the local API /health hook)', () => {
+  it('is initializing while ComfyUI starts, ready once it answers, and shows its state and last error', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const away = new ComfySupervisor({
+      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined },
+      workDir: h.root,
+      requiredNodeClasses: ['VHS_VideoCombine'],
+      logger: silentLogger,
+      probeIntervalMs: 20,
+    });
+    try {
+      away.start();
+      await expect(comfyHealth({ supervisor: away, unavailable: undefined })).resolves.toEqual({ state: 'initializing', comfyui: { state: 'starting', url } });
+      const refused = async () => (await comfyHealth({ supervisor: away, unavailable: undefined })).comfyui;
+      for (let i = 0; i < 1000 && !(await refused() as { lastError?: string }).lastError; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await refused()).toEqual({ state: 'starting', url, lastError: 'ECONNREFUSED' });
+    } finally {
+      await away.stop();
+    }
+    await expect(comfyHealth({ supervisor, unavailable: undefined })).resolves.toEqual({ state: 'ready', comfyui: { state: 'ready', url: h.fake.url } });
+  });
+
+  it('is unhealthy with the reason when there is no ComfyUI to run', async () => {
+    const unavailable = comfyMissing({ dir: '/nonexistent', python: 'python3', url: undefined, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined });
+    expect(unavailable?.code).toBe('COMFY_UNAVAILABLE');
+    await expect(comfyHealth({ supervisor: undefined, unavailable })).resolves.toEqual({
+      state: 'unhealthy',
+      comfyui: { state: 'unhealthy', lastError: expect.stringContaining('COMFYUI_DIR (/nonexistent) has no main.py') },
+    });
   });
 });

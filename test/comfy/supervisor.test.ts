@@ -7,9 +7,10 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { build } from 'esbuild';
 import { ComfyClient } from '../../src/comfy/client';
-import { ComfySupervisor, type ComfySettings, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
+import { ComfySupervisor, failureReason, type ComfySettings, type ComfyStatus, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
+import { FakeComfyUI } from '../fakes/comfyui';
 import { recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
 import { freePort } from '../support/free-port';
 
@@ -124,12 +125,17 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
   });
 
-  it('fails readiness at the deadline quoting what ComfyUI printed, kills the hung boot and counts it', async () => {
-    const f = await fixture({ bootDelayMs: 20_000 }, { config: { startupTimeoutMs: 400 }, maxRestarts: 0 });
+  it('fails readiness at the deadline quoting what ComfyUI printed and the last probe error, logs what it waits for, kills the hung boot and counts it', async () => {
+    const logger = recordingLogger();
+    const f = await fixture({ bootDelayMs: 20_000 }, { logger, config: { startupTimeoutMs: 1000 }, maxRestarts: 0, now: leapingClock() });
     const err = await rejection(f.supervisor.ready());
     expect(err.code).toBe('COMFY_UNAVAILABLE');
     expect(err.message).toContain('COMFYUI_STARTUP_TIMEOUT_S');
+    expect(err.message).toContain('last problem: ECONNREFUSED');
+    expect(err.details.lastError).toBe('ECONNREFUSED');
     expect(err.message).toContain('Checkpoint files will always be loaded safely.');
+    const port = new URL(f.supervisor.status().url).port;
+    expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'info', message: `waiting for ComfyUI at http://127.0.0.1:${port} (ECONNREFUSED)` }));
     await waitFor(() => !f.supervisor.healthy);
     expect(isAlive(f.spawned[0]!)).toBe(false);
   });
@@ -148,13 +154,21 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     expect(f.supervisor.healthy).toBe(false);
   });
 
-  it('names the node classes missing from /object_info, kills that ComfyUI and turns unhealthy at once (a restart cannot add them)', async () => {
+  it('names the node classes missing from /object_info with the pack to install, kills that ComfyUI and turns unhealthy at once (a restart cannot add them)', async () => {
     const logger = recordingLogger();
-    const f = await fixture({ nodeClasses: ['VHS_VideoCombine'] }, { logger, maxRestarts: 3 });
+    const wrapper = { name: 'ComfyUI-WanVideoWrapper', repo: 'https://github.com/kijai/ComfyUI-WanVideoWrapper', commit: '2ee9e2f3561b6f387024291d7d134ef8b2d6d344', classes: ['WanVideoSampler', 'WanVideoDecode'] };
+    const vhs = { name: 'ComfyUI-VideoHelperSuite', repo: 'https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite', commit: '8550981384301e9bc5bfea83e5c2c75258102593', classes: ['VHS_VideoCombine'] };
+    const f = await fixture({ nodeClasses: ['VHS_VideoCombine'] }, { logger, maxRestarts: 3, nodePacks: [vhs, wrapper] });
     const err = await rejection(f.supervisor.ready());
     expect(err.code).toBe('COMFY_UNAVAILABLE');
     expect(err.details.missingNodeClasses).toEqual(['WanVideoSampler']);
-    expect(err.message).toContain('WanVideoSampler');
+    expect(err.details.missingNodePacks).toEqual([{ name: wrapper.name, repo: wrapper.repo, commit: wrapper.commit, classes: ['WanVideoSampler'] }]);
+    expect(err.message).toContain(
+      `ComfyUI-WanVideoWrapper (WanVideoSampler): cd ${f.dir}/custom_nodes && git clone ${wrapper.repo} ComfyUI-WanVideoWrapper && ` +
+        `git -C ComfyUI-WanVideoWrapper checkout ${wrapper.commit} && ${process.execPath} -m pip install -r ComfyUI-WanVideoWrapper/requirements.txt`,
+    );
+    expect(err.message).not.toContain('VideoHelperSuite'); // only what is missing
+    expect(f.supervisor.status()).toMatchObject({ state: 'unhealthy', lastError: expect.stringContaining('WanVideoSampler') });
     expect(f.supervisor.healthy).toBe(false); // the job pipeline answers refresh_worker
     await waitFor(() => logger.lines.some((l) => l.message === 'ComfyUI killed'));
     expect(isAlive(f.spawned[0]!)).toBe(false);
@@ -274,7 +288,103 @@ describe('ComfySupervisor with a process that outlives SIGKILL', () => {
   });
 });
 
+describe('failureReason', () => {
+  it('says why a probe failed in a few words: the errno undici hides, a timeout, else the message', () => {
+    expect(failureReason(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8188'), { code: 'ECONNREFUSED' }) }), 5000)).toBe('ECONNREFUSED');
+    expect(failureReason(new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND comfy'), { code: 'ENOTFOUND' }) }), 5000)).toBe('ENOTFOUND');
+    expect(failureReason(new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) }), 5000)).toBe('other side closed');
+    expect(failureReason(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), 30_000)).toBe('no answer within 30 s');
+    expect(failureReason(new SyntaxError('Unexpected token < in JSON'), 5000)).toBe('Unexpected token < in JSON');
+  });
+});
+
 describe('ComfySupervisor attached to COMFYUI_URL', () => {
+  const external = (url: string, over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number } = {}): ComfySupervisor => {
+    const { startupTimeoutMs = 10_000, ...rest } = over;
+    const supervisor = new ComfySupervisor({
+      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs, extraModelPathsConfig: undefined },
+      workDir: os.tmpdir(),
+      requiredNodeClasses: REQUIRED,
+      logger: silentLogger,
+      probeIntervalMs: 20,
+      spawn: (() => {
+        throw new Error('must not spawn');
+      }) as unknown as typeof nodeSpawn,
+      ...rest,
+    });
+    cleanups.push(() => supervisor.stop());
+    return supervisor;
+  };
+
+  it('waits for a ComfyUI that restarted since the last job instead of failing the job, and says what it waits for', async () => {
+    const h = await startHarness([...REQUIRED]);
+    cleanups.push(() => h.close());
+    const { port, url } = h.fake;
+    const logger = recordingLogger();
+    let refused = 0;
+    const counting = (async (input: string | URL | Request, init?: RequestInit) =>
+      fetch(input, init).catch((err: unknown) => {
+        refused += 1;
+        throw err;
+      })) as typeof fetch;
+    const supervisor = external(url, { logger, fetch: counting });
+    await supervisor.ready();
+    expect(supervisor.status()).toEqual({ state: 'ready', url });
+
+    await h.fake.crash(); // ComfyUI restarting: nothing listens for a while
+    const waits: ComfyStatus[] = [];
+    const job = supervisor.ready(undefined, (s) => waits.push(s));
+    let settled = false;
+    void job.then(() => (settled = true), () => (settled = true));
+    await waitFor(() => refused >= 5); // the liveness check and several probes were refused…
+    expect(settled).toBe(false); // …and the job still waits
+    // the check may first meet the kept-alive connection the crash cut, then nothing listening
+    const cut = /^(other side closed|ECONNREFUSED)$/;
+    expect(waits).toEqual([{ state: 'starting', url, lastError: expect.stringMatching(cut) }]);
+    expect(supervisor.status()).toEqual({ state: 'starting', url, lastError: 'ECONNREFUSED' });
+    const warned = logger.lines.filter((l) => l.level === 'warn').map((l) => l.message);
+    expect(warned).toEqual([expect.stringMatching(new RegExp(`^ComfyUI at ${url} does not answer \\((other side closed|ECONNREFUSED)\\); waiting for it \\(restarting\\?\\)$`))]);
+
+    const back = await FakeComfyUI.start({ dirs: h.dirs, port, nodeClasses: [...REQUIRED] });
+    cleanups.push(() => back.close());
+    await expect(job).resolves.toEqual({ baseUrl: url });
+    expect(back.requests.map((r) => r.path)).toEqual(['/system_stats', '/object_info/VHS_VideoCombine', '/object_info/WanVideoSampler']);
+    expect(supervisor.status().state).toBe('ready');
+  });
+
+  it('checks a ready external ComfyUI once per call (one /system_stats) and shares the check between concurrent callers', async () => {
+    const h = await startHarness([...REQUIRED]);
+    cleanups.push(() => h.close());
+    const supervisor = external(h.fake.url);
+    await supervisor.ready();
+    const before = h.fake.requests.length;
+    await Promise.all([supervisor.ready(), supervisor.ready(), supervisor.checkedStatus()]);
+    expect(h.fake.requests.slice(before).map((r) => r.path)).toEqual(['/system_stats']);
+  });
+
+  it('pointing at nothing: logs "waiting for ComfyUI at <url> (ECONNREFUSED)" about every 15 s and puts the last error in the timeout', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const logger = recordingLogger();
+    const supervisor = external(url, { logger, startupTimeoutMs: 500, now: leapingClock() });
+    expect(supervisor.status()).toEqual({ state: 'starting', url });
+    const err = await rejection(supervisor.ready());
+    expect(err.code).toBe('COMFY_UNAVAILABLE');
+    expect(err.message).toBe(`ComfyUI at ${url} was not ready within 1 s (COMFYUI_STARTUP_TIMEOUT_S); last problem: ECONNREFUSED.`);
+    const waiting = logger.lines.filter((l) => l.message === `waiting for ComfyUI at ${url} (ECONNREFUSED)`);
+    expect(waiting.length).toBeGreaterThan(0);
+    expect(waiting[0]!.fields).toMatchObject({ waitedS: expect.any(Number), timeoutS: 1 });
+    expect(supervisor.status()).toEqual({ state: 'unhealthy', url, lastError: err.message });
+  });
+
+  it('names an HTTP error of the probe as its last problem', async () => {
+    const h = await startHarness([...REQUIRED]);
+    cleanups.push(() => h.close());
+    const answers = (async (input: string | URL | Request) =>
+      String(input).endsWith('/system_stats') ? new Response('bad gateway', { status: 502 }) : fetch(input)) as typeof fetch;
+    const err = await rejection(external(h.fake.url, { fetch: answers, startupTimeoutMs: 200 }).ready());
+    expect(err.message).toContain('last problem: HTTP 502 from /system_stats.');
+  });
+
   it('spawns nothing and probes the given server', async () => {
     const h = await startHarness([...REQUIRED]);
     cleanups.push(() => h.close());
@@ -292,6 +402,12 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
     expect(h.fake.requests.map((r) => r.path)).toEqual(['/system_stats', '/object_info/VHS_VideoCombine', '/object_info/WanVideoSampler']);
   });
 });
+
+/** A clock 16 s further on at every reading: each probe is "15 s" after the last, without waiting. */
+function leapingClock(): () => number {
+  let t = 0;
+  return () => (t += 16_000);
+}
 
 async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -125,6 +125,15 @@ describe('SteadyDancer job pipeline', () => {
     expect([...percents].sort((a, b) => a - b)).toEqual(percents);
   });
 
+  it("takes inference as ComfyUI's own execution time when the session reports it, else the whole call", async () => {
+    const own = setup({ session: { runPrompt: async () => ({ promptId: 'p1', videos: [{ filename: 'a.mp4', subfolder: '', type: 'output' }], executionMs: 1234 }) } });
+    const out = await own.job({ id: 'job-1', input }, own.rt);
+    expect(out).toMatchObject({ timings_ms: { inference: 1234 } });
+    // the test clock advances 10 ms per reading: queued → inferred spans one reading
+    const span = setup({ session: { runPrompt: async () => ({ promptId: 'p1', videos: [{ filename: 'a.mp4', subfolder: '', type: 'output' }] }) } });
+    expect(await span.job({ id: 'job-1', input }, span.rt)).toMatchObject({ timings_ms: { inference: 10 } });
+  });
+
   it('fetches inputs while ComfyUI is still booting', async () => {
     let boot!: () => void;
     const booted = new Promise<void>((r) => (boot = r));
