@@ -19,7 +19,6 @@ import sys
 import time
 
 import torch
-
 from synthetic import pose
 from synthetic.catalog import ONNX_ROLES, Catalog, Entry, describe, read_models_json, select
 from synthetic.comfy_env import load_comfy
@@ -46,7 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--zeros", action="store_true",
                    help="testing aid: sparse all-zero safetensors files (true headers and sizes, no data written)")
     p.add_argument("--manifest", help="JSON record of what was written/checked (default <root>/synthetic-weights.json)")
-    p.add_argument("--selftest", action="store_true", help="build every spec on meta, run the loaders on it, check totals")
+    p.add_argument("--selftest", action="store_true",
+                   help="build every spec on meta, run the loaders on it, check totals")
     args = p.parse_args(argv)
     if not args.selftest and not args.root:
         p.error("--root is required unless --selftest")
@@ -113,8 +113,8 @@ def write_all(catalog: Catalog, chosen: list[Entry], args: argparse.Namespace) -
         seconds = time.time() - t0
         for r in written:
             r["seconds"] = round(seconds, 2)
-            print(f"  {r['path']}: {r['bytes'] / 2**30:.3f} GiB, {r['params'] / 1e9:.3f} G params, "
-                  f"{seconds:.1f} s ({r['bytes'] / 2**20 / max(seconds, 1e-9):.0f} MiB/s)")
+            print(f"  {r['path']}: {r['bytes'] / 2**20:,.1f} MiB, {r['params'] / 1e6:,.1f} M params, "
+                  f"{seconds:.1f} s ({r['bytes'] / 2**20 / max(seconds, 1e-9):,.0f} MiB/s)")
         records += written
     return records
 
@@ -135,8 +135,9 @@ def check_all(catalog: Catalog, chosen: list[Entry], written: dict[str, dict]) -
     print("checking with the pinned loaders")
     records, pose_result = [], None
     for e in chosen:
+        path = e.file(catalog.root)
         record = written.get(e.id) or {"id": e.id, "role": e.role, "path": e.relpath,
-                                       "bytes": os.path.getsize(e.file(catalog.root)) if os.path.isfile(e.file(catalog.root)) else 0}
+                                       "bytes": os.path.getsize(path) if os.path.isfile(path) else 0}
         t0 = time.time()
         try:
             if e.role in ONNX_ROLES:

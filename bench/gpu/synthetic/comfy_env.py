@@ -66,7 +66,7 @@ def load_comfy(comfy_dir: str) -> ComfyEnv:
 
     # Only meta tensors and small CPU loads happen here; never let model_management claim a GPU.
     args.cpu = True
-    with _quiet():
+    with quiet():
         import comfy.clip_vision
         import comfy.utils
         import folder_paths
@@ -89,7 +89,7 @@ def _register_package(name: str, path: str) -> str:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     # The packs warn about optional extras (sageattention, torchaudio) at import; not our concern.
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .comfy_env import ComfyEnv, patched
-from .tensors import Fill, FileSpec, TensorSpec
+from .tensors import FileSpec, Fill, TensorSpec
 
 # The facts the loader derives the architecture from (WanVideoModelLoader.loadmodel reads them
 # from the shapes and presence of these keys).
@@ -90,7 +90,8 @@ def diffusion_spec(env: ComfyEnv, model_name: str, precision: str, std: float) -
             # weight * scale_weight is what CustomLinear computes: unit-normal fp8 values (finite,
             # well inside e4m3fn's +-448) scaled by std give the intended magnitude.
             tensors.append(TensorSpec(name, shape, torch.float8_e4m3fn, Fill.random(1.0)))
-            tensors.append(TensorSpec(name.removesuffix(".weight") + ".scale_weight", (), torch.float32, Fill.const(std)))
+            scale = name.removesuffix(".weight") + ".scale_weight"
+            tensors.append(TensorSpec(scale, (), torch.float32, Fill.const(std)))
         else:
             tensors.append(TensorSpec(name, shape, torch.bfloat16, Fill.random(std)))
     if precision == "fp8":
@@ -159,14 +160,22 @@ def lora_spec(targets: list[tuple[str, int, int]], rank: int, std: float) -> Fil
 
 
 def lora_targets(env: ComfyEnv, model_name: str, base: str) -> list[tuple[str, int, int]]:
-    """The block linears of the base model a LoRA was trained on, built by the loader: "i2v" is
-    the SteadyDancer (Wan 2.1 I2V 14B) model, "t2v" Wan 2.1 T2V 14B (no k_img/v_img)."""
+    """(name, in, out) of the block linears a LoRA trained on `base` patches in SteadyDancer:
+    "i2v" (Wan 2.1 I2V 14B, SteadyDancer's base) all of them, "t2v" (Wan 2.1 T2V 14B) those a
+    loader-built T2V model has (no k_img/v_img). Shapes come from the SteadyDancer model's
+    weights: the T2V model the pinned wrapper builds has cross_attn.k/v declared with
+    in_features=True (WanT2VCrossAttention's kv_dim receives qk_norm positionally); load_weights
+    replaces those parameters with the file's [5120, 5120] tensors, so only the names are usable."""
     if base not in ("i2v", "t2v"):
         raise ValueError(f"unknown LoRA base {base!r}")
-    seed = seed_state_dict(I2V_IN_CHANNELS if base == "i2v" else T2V_IN_CHANNELS,
-                           i2v=base == "i2v", steadydancer=base == "i2v")
-    transformer = load_model(env, model_name, lambda _path: seed).model.diffusion_model
-    return [(name, m.in_features, m.out_features) for name, m in block_linears(transformer)]
+    steadydancer = seed_state_dict(I2V_IN_CHANNELS, i2v=True, steadydancer=True)
+    model = load_model(env, model_name, lambda _path: steadydancer).model.diffusion_model
+    targets = [(name, m.weight.shape[1], m.weight.shape[0]) for name, m in block_linears(model)]
+    if base == "i2v":
+        return targets
+    t2v = seed_state_dict(T2V_IN_CHANNELS, i2v=False, steadydancer=False)
+    names = {name for name, _ in block_linears(load_model(env, model_name, lambda _path: t2v).model.diffusion_model)}
+    return [t for t in targets if t[0] in names]
 
 
 def verify_lora(env: ComfyEnv, patcher, lora_name: str, source: StateDictSource, expected_patches: int) -> dict:
@@ -182,4 +191,12 @@ def verify_lora(env: ComfyEnv, patcher, lora_name: str, source: StateDictSource,
     patches = len(lora_patcher.patches)
     if patches != expected_patches:
         raise LoaderExpectationError(f"{lora_name}: {patches} LoRA weight patches, expected {expected_patches}")
+    # The sampler computes lora_up @ lora_down reshaped to the weight (custom_linear.apply_lora):
+    # each pair must span exactly the patched weight's [out, in].
+    weights = patcher.model.state_dict()
+    wrong = [key for key, entries in lora_patcher.patches.items() for entry in entries
+             if (entry[1].weights[0].shape[0], entry[1].weights[1].shape[1]) != tuple(weights[key].shape)
+             or entry[1].weights[0].shape[1] != entry[1].weights[1].shape[0]]
+    if wrong:
+        raise LoaderExpectationError(f"{lora_name}: {len(wrong)} LoRA pairs do not fit their weight, e.g. {wrong[0]}")
     return {"lora_patches": patches}

@@ -9,7 +9,7 @@ from accelerate import init_empty_weights
 
 from .comfy_env import ComfyEnv, patched
 from .diffusion import LoaderExpectationError, StateDictSource
-from .tensors import Fill, FileSpec, TensorSpec
+from .tensors import FileSpec, Fill, TensorSpec
 
 CLIP_H_CONFIG = "clip_vision_config_h.json"
 SYNTHETIC = {"format": "pt", "synthetic": "random values, shapes of the pinned loader"}
@@ -52,7 +52,8 @@ def verify_t5(env: ComfyEnv, model_name: str, source: StateDictSource) -> dict:
     parameter assignment WanVideoTextEncode does before encoding (nodes.py), on meta."""
     with patched(env.model_loading, "load_torch_file", lambda path, *a, **k: source(path)), \
             patched(env.t5, "HuggingfaceTokenizer", _NoTokenizer):
-        (encoder,) = env.model_loading.LoadWanVideoT5TextEncoder().loadmodel(model_name, "bf16", "main_device", "disabled")
+        (encoder,) = env.model_loading.LoadWanVideoT5TextEncoder().loadmodel(
+            model_name, "bf16", "main_device", "disabled")
     model, sd = encoder["model"].model, encoder["model"].state_dict
     if encoder["model"].quantization != "disabled":
         raise LoaderExpectationError(f"{model_name}: loader chose quantization {encoder['model'].quantization}")

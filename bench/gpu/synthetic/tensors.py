@@ -1,7 +1,10 @@
 """What a synthetic weight file holds: tensor specs, derived from the loaders, never from a table."""
 from __future__ import annotations
 
+import json
 import math
+import os
+import struct
 from dataclasses import dataclass, field
 
 import torch
@@ -24,11 +27,11 @@ class Fill:
     constant: float | None = None
 
     @staticmethod
-    def random(std: float) -> "Fill":
+    def random(std: float) -> Fill:
         return Fill(std=std)
 
     @staticmethod
-    def const(value: float) -> "Fill":
+    def const(value: float) -> Fill:
         return Fill(constant=value)
 
 
@@ -94,17 +97,35 @@ def file_size(spec: FileSpec) -> int:
 
 def header_state_dict(path: str) -> dict[str, torch.Tensor]:
     """A safetensors file as a loader sees it, read from its header: meta tensors of the file's
-    shapes and dtypes, with scalars (alphas, fp8 scales, markers) read for real. safe_open also
-    checks the header against the file size, so a truncated file fails here."""
-    from safetensors import safe_open
-
-    sd: dict[str, torch.Tensor] = {}
-    with safe_open(path, framework="pt") as f:
-        for name in f.keys():
-            sliced = f.get_slice(name)
-            shape, dtype = tuple(sliced.get_shape()), sliced.get_dtype()
-            if dtype not in TORCH_DTYPES:
-                raise ValueError(f"{path}: {name} has dtype {dtype}, which no synthetic spec writes")
-            small = math.prod(shape) <= 1
-            sd[name] = f.get_tensor(name) if small else torch.empty(shape, dtype=TORCH_DTYPES[dtype], device="meta")
+    shapes and dtypes, with scalars (alphas, fp8 scales, markers) read for real. The header is
+    parsed here rather than with safe_open, which maps the whole file (32 GB for fp16) into
+    memory; the layout is validated as safetensors does: offsets contiguous from 0, each tensor's
+    bytes matching its shape and dtype, the data ending at the end of the file."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        header.pop("__metadata__", None)
+        start, size = 8 + length, os.fstat(f.fileno()).st_size
+        end = 0
+        for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            if info["dtype"] not in TORCH_DTYPES:
+                raise ValueError(f"{path}: {name} has dtype {info['dtype']}, which no synthetic spec writes")
+            begin, stop = info["data_offsets"]
+            nbytes = math.prod(info["shape"]) * TORCH_DTYPES[info["dtype"]].itemsize
+            if begin != end or stop - begin != nbytes:
+                raise ValueError(f"{path}: {name} occupies bytes {begin}..{stop}, expected {end}..{end + nbytes}")
+            end = stop
+        if start + end != size:
+            raise ValueError(f"{path}: {size} bytes, the header describes {start + end} (truncated or padded)")
+        sd: dict[str, torch.Tensor] = {}
+        for name in sorted(header):  # safe_open's key order, which the loaders' first-key checks see
+            info = header[name]
+            shape, dtype = tuple(info["shape"]), TORCH_DTYPES[info["dtype"]]
+            if math.prod(shape) == 1:
+                f.seek(start + info["data_offsets"][0])
+                sd[name] = torch.frombuffer(bytearray(f.read(dtype.itemsize)), dtype=dtype).reshape(shape)
+            elif math.prod(shape) == 0:
+                sd[name] = torch.empty(shape, dtype=dtype)
+            else:
+                sd[name] = torch.empty(shape, dtype=dtype, device="meta")
     return sd

@@ -63,6 +63,8 @@ class RandomSource:
             return
         assert t.fill.std is not None
         per_chunk = max(1, CHUNK_BYTES // t.dtype.itemsize)
+        if self.device.type != "cuda":
+            per_chunk = min(per_chunk, POOL_ELEMENTS // 2)  # a window must fit in the pool
         done = 0
         while done < t.numel:
             n = min(per_chunk, t.numel - done)
@@ -79,7 +81,6 @@ class RandomSource:
         if pool is None:
             pool = (torch.randn(POOL_ELEMENTS, generator=self._generator) * t.fill.std).to(t.dtype)
             self._pools[key] = pool
-        n = min(n, POOL_ELEMENTS // 2)  # a window must fit; the caller loops for the rest
         start = int(torch.randint(0, POOL_ELEMENTS - n + 1, (1,), generator=self._pick))
         return pool[start:start + n].view(torch.uint8)
 
