@@ -29,14 +29,14 @@ stamp "setup done"
 source "$GPU_WORK/env.sh"
 export MODELS_DIR="$models" GPU_CHECK_SCRIPT="$PWD/docker/attention_check.py" MODEL_PRECISION="$precision"
 export COMFYUI_ARGS="--front-end-root $GPU_WORK/frontend --disable-api-nodes ${EXTRA_COMFYUI_ARGS:-}"
-node bench/gpu/run.mjs --precision "$precision" --work "$GPU_WORK/bench" "$@"
-rc=$?
-stamp "runner exit $rc"
-cp bench/results/gpu-*.json "$OUTDIR/" 2>/dev/null
-tar -czf "$OUTDIR/gpu-logs.tgz" --exclude='*.mp4' --exclude='*.png' -C "$GPU_WORK" \
-  bench setup.log sage-build.log "weights-$precision.log" 2>/dev/null
 # A freshly built SageAttention wheel comes back (xz) so the next run can skip the build.
 for w in "$GPU_WORK"/wheels/sageattention-*.whl; do
-  [ -f "$w" ] && xz -T0 -6 -c "$w" > "$OUTDIR/$(basename "$w").xz"
+  [ -f "$w" ] && [ ! -e "$OUTDIR/$(basename "$w").xz" ] && xz -T0 -6 -c "$w" > "$OUTDIR/$(basename "$w").xz"
 done
+# Each arm's result is written straight into $OUT, so a run cut short still returns what finished.
+node bench/gpu/run.mjs --precision "$precision" --work "$GPU_WORK/bench" --out "$OUTDIR" "$@"
+rc=$?
+stamp "runner exit $rc"
+tar -czf "$OUTDIR/gpu-logs.tgz" --exclude='*.mp4' --exclude='*.png' -C "$GPU_WORK" \
+  bench setup.log sage-build.log "weights-$precision.log" 2>/dev/null
 exit $rc
