@@ -17,7 +17,8 @@ bash bench/gpu/setup.sh sage || exit 1
 stamp "SageAttention build started"
 models="$GPU_WORK/ComfyUI/models"
 if [ ! -e "$models/synthetic-weights-$precision.json" ]; then
-  PYTHONPATH="$GPU_WORK/site:$GPU_WORK/stubs" python3 bench/gpu/make_weights.py --comfy-dir "$GPU_WORK/ComfyUI" \
+  # Specs come from the loaders built on the CPU (CUDA hidden), values from a CPU random pool.
+  CUDA_VISIBLE_DEVICES= PYTHONPATH="$GPU_WORK/site:$GPU_WORK/stubs" python3 bench/gpu/make_weights.py --device cpu --comfy-dir "$GPU_WORK/ComfyUI" \
     --root "$models" --precision "$precision" --pose-size "${POSE_SIZE:-tiny}" \
     --manifest "$models/synthetic-weights-$precision.json" > "$GPU_WORK/weights-$precision.log" 2>&1 \
     || { tail -30 "$GPU_WORK/weights-$precision.log"; exit 1; }

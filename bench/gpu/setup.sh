@@ -58,14 +58,18 @@ build_sage() {
     "$py" -m pip install -q --no-deps --no-index --target "$WORK/sage" "$WORK"/wheels/sageattention-*.whl
   fi
 }
-if [ "${1:-}" = sage ]; then
+if [ "${SKIP_SAGE:-0}" = 1 ]; then
+  [ "${1:-}" = sage ] && exit 0
+elif [ "${1:-}" = sage ]; then
   if [ ! -e "$WORK/sage.started" ]; then
     touch "$WORK/sage.started"
     ( set +e; build_sage > "$WORK/sage-build.log" 2>&1; echo $? > "$WORK/sage.done" ) &
   fi
   exit 0
 fi
-if [ -e "$WORK/sage.started" ]; then
+if [ "${SKIP_SAGE:-0}" = 1 ]; then
+  echo "setup: SageAttention skipped (SKIP_SAGE=1)"
+elif [ -e "$WORK/sage.started" ]; then
   while [ ! -e "$WORK/sage.done" ]; do sleep 2; done
   [ "$(cat "$WORK/sage.done")" = 0 ] || { echo "setup: SageAttention build failed, see $WORK/sage-build.log" >&2; exit 1; }
 elif ! PYTHONPATH="$WORK/sage" "$py" -c 'import sageattention' 2>/dev/null; then

@@ -38,16 +38,28 @@ export function summarizeTimings(text, expectedPrompts) {
     const samplerId = sampler?.node;
     // Step k ends at the k-th update of the sampler's own progress bar; step 1 starts when the node
     // starts (its end minus its duration).
-    const updates = p.progress.filter((e) => e.node === samplerId && e.value > 0);
-    const stepEnds = [];
-    const seen = new Set();
+    // The wrapper's sampler bar may carry no node id: take the bar updates inside the node's run.
+    const samplerT0 = sampler ? sampler.t1 - sampler.s : null;
+    const updates = p.progress.filter(
+      (e) => e.value > 0 && (e.node === samplerId || (e.node == null && sampler && e.t >= samplerT0 && e.t <= sampler.t1)),
+    );
+    // Other bars run inside the sampler first (LoRA patching): the denoising bar is the last one.
+    let bar = [];
     for (const u of updates) {
-      if (seen.has(u.value)) continue;
-      seen.add(u.value);
-      stepEnds.push(u.t);
+      if (bar.length === 0 || u.value <= bar[bar.length - 1].value || u.total !== bar[0].total) {
+        if (bar.length === 0 || u.value !== bar[bar.length - 1].value) bar = u.value === 1 ? [u] : bar.length ? [] : [];
+        if (bar.length === 0 && u.value === 1) bar = [u];
+        continue;
+      }
+      bar.push(u);
     }
-    const samplerStart = sampler ? sampler.t1 - sampler.s : null;
-    const steps = stepEnds.map((t, i) => round(t - (i === 0 ? samplerStart : stepEnds[i - 1])));
+    const stepEnds = bar.map((u) => u.t);
+    // Step 1 starts when the bar's first step starts: the previous bar's end, or the node's start.
+    const firstStart = (() => {
+      const before = updates.filter((u) => bar.length && u.t < bar[0].t);
+      return before.length ? before[before.length - 1].t : samplerT0;
+    })();
+    const steps = stepEnds.map((t, i) => round(t - (i === 0 ? firstStart : stepEnds[i - 1])));
     return {
       seconds: p.seconds,
       peak_vram_gib_torch: p.peak_vram_bytes_torch ? round(p.peak_vram_bytes_torch / 1024 ** 3, 2) : null,
