@@ -2,14 +2,14 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { isWorkerError } from '../lib/errors';
+import { isWorkerError, WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
 import type { Lookup } from './address-guard';
 import { writeBase64 } from './data-source';
-import { invalidInput, type InputField } from './errors';
+import { formatSeconds, invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
 import type { JobFiles } from './job-files';
 import { downloadS3 } from './s3-source';
@@ -137,15 +137,37 @@ export class InputFetcher {
     throw invalidInput(field, `unsupported URL scheme "${scheme}:"; use https://, http://, s3:// or a data: URI`, { reason: 'scheme' });
   }
 
-  private withRetries(fn: () => Promise<number>, { signal, logger }: FetchOptions, field: InputField): Promise<number> {
-    return retry(fn, {
-      attempts: this.opts.attempts ?? 3,
-      minDelayMs: this.opts.retryDelayMs ?? 500,
-      maxDelayMs: 5_000,
-      signal,
-      shouldRetry: ({ error }) => isWorkerError(error) && error.retryable,
-      onFailedAttempt: ({ error, attemptNumber, delayMs }) =>
-        (logger ?? this.opts.logger).warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
-    });
+  /**
+   * Runs a download with retries. When every attempt failed, the message says so (a stall of 30 s
+   * retried three times took minutes, not the 30 s the last attempt's message alone would suggest).
+   */
+  private async withRetries(fn: () => Promise<number>, { signal, logger }: FetchOptions, field: InputField): Promise<number> {
+    const started = Date.now();
+    let attempts = 0;
+    try {
+      return await retry(
+        () => {
+          attempts++;
+          return fn();
+        },
+        {
+          attempts: this.opts.attempts ?? 3,
+          minDelayMs: this.opts.retryDelayMs ?? 500,
+          maxDelayMs: 5_000,
+          signal,
+          shouldRetry: ({ error }) => isWorkerError(error) && error.retryable,
+          onFailedAttempt: ({ error, attemptNumber, delayMs }) =>
+            (logger ?? this.opts.logger).warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
+        },
+      );
+    } catch (error) {
+      if (attempts < 2 || !isWorkerError(error) || signal.aborted) throw error;
+      const elapsedMs = Date.now() - started;
+      throw new WorkerError(error.code, `${error.message}; gave up after ${attempts} attempts over ${formatSeconds(elapsedMs)}`, {
+        retryable: error.retryable,
+        cause: error.cause,
+        details: { ...error.details, attempts, elapsedMs },
+      });
+    }
   }
 }

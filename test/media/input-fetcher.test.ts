@@ -262,7 +262,8 @@ describe('InputFetcher: refusals', () => {
     expect(hits).toEqual(['/flaky', '/flaky']);
     hits.length = 0;
     const err = await failure(fetcher({ attempts: 2 }).fetch('reference_image', media('/down'), 'image', files, { signal: signal() }));
-    expect(err.details).toMatchObject({ status: 502 });
+    expect(err.details).toMatchObject({ status: 502, attempts: 2 });
+    expect(err.message).toMatch(/answered HTTP 502; gave up after 2 attempts over [\d.]+ s$/);
     expect(hits).toEqual(['/down', '/down']);
   });
 
@@ -271,10 +272,21 @@ describe('InputFetcher: refusals', () => {
     const headers = await failure(quick.fetch('reference_image', media('/hang'), 'image', files, { signal: signal() }));
     expect(headers.code).toBe('INPUT_FETCH_FAILED');
     expect(headers.details).toMatchObject({ reason: 'timeout' });
-    expect(headers.message).toContain('response headers');
+    expect(headers.message).toBe(`reference_image: http://media.test:${port}/hang sent no response headers within 0.2 s`);
     const body = await failure(quick.fetch('reference_image', media('/stall'), 'image', files, { signal: signal() }));
     expect(body.details).toMatchObject({ reason: 'timeout' });
-    expect(body.message).toContain('waiting for data');
+    expect(body.message).toBe(`reference_image: http://media.test:${port}/stall stalled: no data for 0.2 s`);
+  });
+
+  it('says how many attempts a stalled download had and how long they took in all, not one attempt\'s time', async () => {
+    const stalls = fetcher({ attempts: 3, retryDelayMs: 1, timeouts: { headersMs: 5_000, idleMs: 150, totalMs: 5_000 } });
+    const err = await failure(stalls.fetch('pose_video', media('/stall'), 'video', files, { signal: signal() }));
+    expect(err.code).toBe('INPUT_FETCH_FAILED');
+    expect(err.message).toMatch(new RegExp(`^pose_video: http://media.test:${port}/stall stalled: no data for 0.2 s; gave up after 3 attempts over ([\\d.]+) s$`));
+    expect(err.details).toMatchObject({ field: 'pose_video', reason: 'timeout', attempts: 3 });
+    // Three stalls of 150 ms each cannot take less than 450 ms in all.
+    expect(err.details.elapsedMs).toBeGreaterThanOrEqual(450);
+    expect(hits).toEqual(['/stall', '/stall', '/stall']);
   });
 
   it('names the network reason when nothing listens', async () => {
