@@ -12,6 +12,7 @@ import { writeBase64 } from './data-source';
 import { formatSeconds, invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
 import type { JobFiles } from './job-files';
+import { checkImage, checkVideo, type ImageInfo, type MediaLimits, type VideoInfo } from './media-limits';
 import { downloadS3 } from './s3-source';
 import { isAccepted, sniffMediaType, SNIFF_BYTES } from './sniff';
 
@@ -24,6 +25,8 @@ export interface FetchedInput {
   mime: string;
   /** With the dot: `.png`, `.mp4`… */
   ext: string;
+  /** What the content check found: the image's size, or the video's stream, size, frames and length. */
+  media: ImageInfo | VideoInfo;
 }
 
 export interface InputFetcherOptions {
@@ -44,6 +47,12 @@ export interface InputFetcherOptions {
   attempts?: number;
   /** Backoff before the first retry. Default 500 ms. */
   retryDelayMs?: number;
+  /** What an input may hold (pixels, length, frames): config's MAX_INPUT_IMAGE_* / MAX_INPUT_VIDEO_*. */
+  limits: MediaLimits;
+  /** ffprobe binary for pose videos. Default `ffprobe` on PATH. */
+  ffprobePath?: string;
+  /** Longest one ffprobe run may take. Default 60 s. */
+  probeTimeoutMs?: number;
 }
 
 export interface FetchOptions {
@@ -100,15 +109,27 @@ export class InputFetcher {
         const got = type ? type.label : bytes === 0 ? 'an empty file' : 'an unrecognised file type';
         throw invalidInput(field, `must be ${EXPECTED[expect]}, got ${got}`, { reason: 'type', ...(type ? { mime: type.mime } : {}) });
       }
+      // Checked before ComfyUI sees it: a header claiming 100000×100000 pixels or a cut-off video stops here.
+      const media = await this.checkContent(field, partial, type.mime, expect, opts.signal);
       const final = path.join(files.dir, `${field}${type.ext}`);
       await rename(partial, final);
-      (opts.logger ?? this.opts.logger).info('input fetched', { field, bytes, mime: type.mime, ms: Date.now() - started });
-      return { field, path: final, bytes, kind: type.kind as 'image' | 'video', mime: type.mime, ext: type.ext };
+      (opts.logger ?? this.opts.logger).info('input fetched', { field, bytes, mime: type.mime, ...media, ms: Date.now() - started });
+      return { field, path: final, bytes, kind: type.kind as 'image' | 'video', mime: type.mime, ext: type.ext, media };
     } catch (error) {
       await rm(partial, { force: true });
       if (!opts.signal.aborted) (opts.logger ?? this.opts.logger).warn('input refused or unreachable', { field, error });
       throw error;
     }
+  }
+
+  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | VideoInfo> {
+    const { limits } = this.opts;
+    if (expect === 'image') return checkImage(field, file, mime, limits);
+    return checkVideo(field, file, limits, {
+      ffprobePath: this.opts.ffprobePath ?? 'ffprobe',
+      timeoutMs: this.opts.probeTimeoutMs ?? 60_000,
+      signal,
+    });
   }
 
   private download(field: InputField, source: string, dest: string, opts: FetchOptions): Promise<number> {

@@ -17,10 +17,11 @@ import { InputFetcher, type InputFetcherOptions } from '../../src/media/input-fe
 import { createJobFiles, type JobFiles } from '../../src/media/job-files';
 import { createS3Client } from '../../src/s3';
 import { s3TestServer } from '../setup/s3-server';
-import { makeFixtures, type Fixtures } from './fixtures';
+import { ffprobePath, makeBadVideos, makeFixtures, pngHeader, type BadVideos, type Fixtures } from './fixtures';
 
 let tmp: string;
 let fx: Fixtures;
+let bad: BadVideos;
 let server: http.Server;
 let base: string;
 let port: number;
@@ -30,9 +31,10 @@ const held: http.ServerResponse[] = [];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'inputs-'));
-  fx = await makeFixtures(tmp);
+  [fx, bad] = await Promise.all([makeFixtures(tmp), makeBadVideos(tmp)]);
   const png = await readFile(fx.png);
   const mp4 = await readFile(fx.mp4);
+  const truncated = await readFile(bad.cutAfterHeader);
   server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     hits.push(url.pathname);
@@ -42,6 +44,8 @@ beforeAll(async () => {
         return void res.writeHead(200, { 'content-type': 'text/plain' }).end(png); // wrong header on purpose
       case '/dance':
         return void res.writeHead(200).end(mp4);
+      case '/cut-dance':
+        return void res.writeHead(200).end(truncated);
       case '/hop':
         return redirect('/person.png');
       case '/to-loopback':
@@ -129,6 +133,8 @@ function fetcher(over: Partial<InputFetcherOptions> = {}): InputFetcher {
     lookup,
     retryDelayMs: 1,
     timeouts: { headersMs: 2_000, idleMs: 2_000, totalMs: 10_000 },
+    limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 600, videoMaxFrames: 36_000 },
+    ffprobePath,
     ...over,
   });
 }
@@ -153,12 +159,13 @@ describe('InputFetcher: accepted forms', () => {
     expect(got.path).toBe(path.join(files.dir, 'reference_image.png'));
     expect(await sha(got.path)).toBe(await sha(fx.png));
     expect(got.bytes).toBe((await readFile(fx.png)).length);
+    expect(got.media).toEqual({ width: 32, height: 48 });
     expect(hits).toEqual(['/hop', '/person.png']);
   });
 
   it('with ALLOW_PRIVATE_URLS reaches a loopback URL directly', async () => {
     const got = await fetcher({ allowPrivateUrls: true, allowAddresses: [] }).fetch('pose_video', `${base}/dance`, 'video', files, { signal: signal() });
-    expect(got).toMatchObject({ kind: 'video', mime: 'video/mp4', ext: '.mp4' });
+    expect(got).toMatchObject({ kind: 'video', mime: 'video/mp4', ext: '.mp4', media: { codec: 'h264', width: 32, height: 48, frames: 9 } });
   });
 
   it.each([
@@ -247,6 +254,28 @@ describe('InputFetcher: refusals', () => {
     const html = await failure(fetcher().fetch('reference_image', media('/text'), 'image', files, { signal: signal() }));
     expect(html.message).toMatch(/^reference_image: must be an image .*unrecognised/);
     expect(await readdir(files.dir)).toEqual([]);
+  });
+
+  it('refuses a PNG whose header claims 100000×100000 before it goes anywhere, leaving no file', async () => {
+    const huge = `data:image/png;base64,${pngHeader(100_000, 100_000).toString('base64')}`;
+    const err = await failure(fetcher().fetch('reference_image', huge, 'image', files, { signal: signal() }));
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.message).toMatch(/^reference_image: is 100000×100000 pixels, over the limit of 16384 pixels per side \(MAX_INPUT_IMAGE_SIDE\)/);
+    expect(await readdir(files.dir)).toEqual([]);
+  });
+
+  it('refuses a truncated MP4 (its header intact) naming the field, leaving no file', async () => {
+    const err = await failure(fetcher().fetch('pose_video', media('/cut-dance'), 'video', files, { signal: signal() }));
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.details).toMatchObject({ field: 'pose_video', reason: 'truncated' });
+    expect(await readdir(files.dir)).toEqual([]);
+    expect(hits).toEqual(['/cut-dance']); // a refusal of the content is not retried
+  });
+
+  it('refuses a video over the configured length', async () => {
+    const err = await failure(fetcher({ limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 1, videoMaxFrames: 36_000 } })
+      .fetch('pose_video', media('/dance'), 'video', files, { signal: signal() }));
+    expect(err.details).toMatchObject({ field: 'pose_video', reason: 'video_duration', limit: 1 });
   });
 
   it('reports 404 with its status and does not retry it', async () => {
