@@ -132,7 +132,7 @@ function fetcher(over: Partial<InputFetcherOptions> = {}): InputFetcher {
     logger: silentLogger,
     lookup,
     retryDelayMs: 1,
-    timeouts: { headersMs: 2_000, idleMs: 2_000, totalMs: 10_000 },
+    timeouts: { headersMs: 10_000, idleMs: 10_000, totalMs: 20_000 }, // tests of the timeouts set short ones
     limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 600, videoMaxFrames: 36_000 },
     ffprobePath,
     ...over,
