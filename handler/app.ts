@@ -58,6 +58,8 @@ function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredenti
   const fetcher = new InputFetcher({
     maxBytes: config.media.maxInputBytes,
     allowPrivateUrls: config.media.allowPrivateUrls,
+    limits: config.media.limits,
+    ffprobePath: config.media.ffprobePath,
     logger,
   });
   return {

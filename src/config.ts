@@ -8,6 +8,7 @@ import type { ComfySettings } from './comfy';
 import type { AttentionPreference, VramPreference } from './gpu';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
+import type { MediaLimits } from './media';
 import type { RuntimeSettings } from './runpod';
 
 const optionalString = z
@@ -96,6 +97,14 @@ const EnvSchema = z.object({
   VRAM_MODE: z.enum(['auto', 'high', 'low']).default('auto'),
   GPU_CHECK_SCRIPT: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
+  // Input content limits: far above what a job uses (outputs are at most 1280 px; at most 321 frames
+  // at 16 fps, about 20 s, are read) and below what decodes badly (64 MP stays under Pillow's 89 MP
+  // decompression-bomb warning). They stop hostile headers before ComfyUI allocates anything.
+  MAX_INPUT_IMAGE_SIDE: int(16_384, 16, 65_535),
+  MAX_INPUT_IMAGE_MEGAPIXELS: int(64, 1, 4096),
+  MAX_INPUT_VIDEO_SIDE: int(4096, 16, 65_535),
+  MAX_INPUT_VIDEO_SECONDS: int(600, 1, 86_400),
+  MAX_INPUT_VIDEO_FRAMES: int(36_000, 1, 10_000_000),
   ALLOW_PRIVATE_URLS: bool(false),
 });
 
@@ -130,6 +139,8 @@ export interface Config {
     readonly maxInputBytes: number;
     readonly allowPrivateUrls: boolean;
     readonly ffprobePath: string;
+    /** What an input may hold: pixels of the image, size, length and frames of the video. */
+    readonly limits: MediaLimits;
   };
   /** Weights the image carries (an image build choice, not a job field). */
   readonly modelPrecision: 'fp8' | 'fp16';
@@ -212,6 +223,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxInputBytes: e.MAX_INPUT_BYTES,
       allowPrivateUrls: e.ALLOW_PRIVATE_URLS,
       ffprobePath: e.FFPROBE_PATH ?? 'ffprobe',
+      limits: {
+        imageMaxSide: e.MAX_INPUT_IMAGE_SIDE,
+        imageMaxMegapixels: e.MAX_INPUT_IMAGE_MEGAPIXELS,
+        videoMaxSide: e.MAX_INPUT_VIDEO_SIDE,
+        videoMaxSeconds: e.MAX_INPUT_VIDEO_SECONDS,
+        videoMaxFrames: e.MAX_INPUT_VIDEO_FRAMES,
+      },
     },
     modelPrecision: e.MODEL_PRECISION,
     engine: {

@@ -36,6 +36,13 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('warn');
   });
 
+  it('reads the input content limits, with documented defaults', () => {
+    expect(loadConfig({}).media.limits).toEqual({ imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 600, videoMaxFrames: 36_000 });
+    const c = loadConfig({ MAX_INPUT_IMAGE_SIDE: '4096', MAX_INPUT_IMAGE_MEGAPIXELS: '12', MAX_INPUT_VIDEO_SIDE: '1920', MAX_INPUT_VIDEO_SECONDS: '60', MAX_INPUT_VIDEO_FRAMES: '1800' });
+    expect(c.media.limits).toEqual({ imageMaxSide: 4096, imageMaxMegapixels: 12, videoMaxSide: 1920, videoMaxSeconds: 60, videoMaxFrames: 1800 });
+    expect(() => loadConfig({ MAX_INPUT_VIDEO_SECONDS: '0' })).toThrow(/MAX_INPUT_VIDEO_SECONDS: expected a whole number from 1/);
+  });
+
   it('names every bad variable in one CONFIG_INVALID error', () => {
     try {
       loadConfig({ PRESIGN_EXPIRES_S: '604801', ALLOW_PRIVATE_URLS: 'maybe', COMFYUI_URL: 'ftp://x' });

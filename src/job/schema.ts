@@ -1,8 +1,17 @@
 // The job input: one zod schema, the single source of truth. Types come from z.infer; bounds and
-// defaults come from the variant registry, so adding a variant changes nothing here.
+// defaults come from the variant registry, so adding a variant changes nothing here. The schema is
+// built once per variant (its bounds in every message) and picked by the input's `variant`.
 import { z } from 'zod';
 import { WorkerError } from '../lib/errors';
 import { MAX_PROMPT_CHARS, MAX_SEED } from '../workflow/build';
+import {
+  describeValue,
+  fits,
+  keyPrefixMessage,
+  numberMessage,
+  unknownFieldMessage,
+  type NumberRule,
+} from './input-rules';
 
 export interface NumberBounds {
   readonly min: number;
@@ -36,68 +45,151 @@ export interface VariantLimits {
   };
 }
 
+/** The fields whose bounds come from the variant registry (`crf` sits under `output`). */
+type RangedField = keyof VariantLimits['bounds'];
+const INTEGER_FIELDS: Readonly<Record<RangedField, boolean>> = {
+  width: true,
+  height: true,
+  num_frames: true,
+  fps: true,
+  steps: true,
+  cfg: false,
+  shift: false,
+  crf: true,
+};
+
+const SOURCE_FORMS = 'an https:// URL, a data: URI, bare base64 or s3://bucket/key';
 
 const mediaSource = z
-  .string({ error: 'must be a string: an https:// URL, a data: URI, base64, or s3://bucket/key' })
+  .string({
+    error: (iss) =>
+      iss.input === undefined ? `is required: send ${SOURCE_FORMS}` : `must be a string, got ${describeValue(iss.input)} (send ${SOURCE_FORMS})`,
+  })
   .trim()
-  .min(1, 'must not be empty');
+  .min(1, { error: `must not be empty: send ${SOURCE_FORMS}` });
 
-export function createJobInputSchema<V extends string>(variants: Readonly<Record<V, VariantLimits>>, defaultVariant: NoInfer<V>) {
-  const names = Object.keys(variants) as [V, ...V[]];
-  return z
-    .strictObject({
-      reference_image: mediaSource,
-      pose_video: mediaSource,
-      variant: z.enum(names, { error: `must be one of: ${names.join(', ')}` }).default(defaultVariant),
-      width: z.number().int().optional(),
-      height: z.number().int().optional(),
-      num_frames: z.number().int().optional(),
-      fps: z.number().int().optional(),
-      seed: z.number().int().min(0).max(MAX_SEED).optional(),
-      prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
-      negative_prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
-      steps: z.number().int().optional(),
-      cfg: z.number().optional(),
-      shift: z.number().optional(),
-      output: z
-        .strictObject({
-          crf: z.number().int().optional(),
-          key_prefix: z
-            .string()
-            .max(200)
-            .regex(/^[A-Za-z0-9!_.*'()/-]*$/, 'may contain only letters, digits and !_.*\'()/-')
-            .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments')
-            .optional(),
-        })
-        .optional(),
+const text = (field: 'prompt' | 'negative_prompt') =>
+  z
+    .string({
+      error: (iss) =>
+        `must be text of at most ${MAX_PROMPT_CHARS} characters, got ${describeValue(iss.input)} (send a string such as "a person dancing", or leave it out for the variant's ${field})`,
     })
-    .superRefine((input, ctx) => {
-      const limits = variants[input.variant];
-      const check = (field: keyof VariantLimits['bounds'], value: number | undefined, path: string[] = [field]): void => {
-        if (value === undefined) return;
-        const b = limits.bounds[field];
-        if (value < b.min || value > b.max) {
-          ctx.addIssue({ code: 'custom', path, message: `must be from ${b.min} to ${b.max} for variant "${input.variant}"` });
-        } else if (b.multipleOf && value % b.multipleOf !== 0) {
-          ctx.addIssue({ code: 'custom', path, message: `must be a multiple of ${b.multipleOf}` });
-        }
-      };
-      check('width', input.width);
-      check('height', input.height);
-      check('num_frames', input.num_frames);
-      check('steps', input.steps);
-      check('cfg', input.cfg);
-      check('shift', input.shift);
-      check('fps', input.fps);
-      check('crf', input.output?.crf, ['output', 'crf']);
-      if (input.num_frames !== undefined && (input.num_frames - 1) % 4 !== 0) {
-        ctx.addIssue({ code: 'custom', path: ['num_frames'], message: 'must be 4n+1 (e.g. 49, 81, 161)' });
-      }
-    });
+    .max(MAX_PROMPT_CHARS, {
+      error: (iss) => `must be at most ${MAX_PROMPT_CHARS} characters, got ${(iss.input as string).length} (shorten it)`,
+    })
+    .optional();
+
+const keyPrefix = z
+  .string({ error: (iss) => `must be a string such as "dances/", got ${describeValue(iss.input)} (or leave it out for BUCKET_KEY_PREFIX)` })
+  .refine((s) => keyPrefixMessage(s) === undefined, { error: (iss) => keyPrefixMessage(iss.input as string) });
+
+const seedRule: NumberRule = { min: 0, max: MAX_SEED, integer: true, scope: '', example: 1234, omitted: 'a random seed' };
+
+function numberField(rule: NumberRule) {
+  return z
+    .number({ error: (iss) => numberMessage(iss.input, rule) })
+    .refine((v) => fits(v, rule), { error: (iss) => numberMessage(iss.input, rule) })
+    .optional();
 }
 
-export type JobInputSchema<V extends string> = ReturnType<typeof createJobInputSchema<V>>;
-export type JobInput<V extends string = string> = z.infer<JobInputSchema<V>>;
+/**
+ * Each ranged field's rule for one variant, or, for a name that is not a variant (`undefined`), the
+ * widest bounds any variant allows. A bound every variant shares is stated without a variant's name.
+ */
+function numberRules<V extends string>(
+  variants: Readonly<Record<V, VariantLimits>>,
+  variant: V | undefined,
+  defaultVariant: V,
+): Record<RangedField, NumberRule> {
+  const all = Object.values<VariantLimits>(variants);
+  const rules = {} as Record<RangedField, NumberRule>;
+  for (const field of Object.keys(INTEGER_FIELDS) as RangedField[]) {
+    const bounds = all.map((v) => v.bounds[field]);
+    const first = bounds[0] as NumberBounds;
+    const shared = bounds.every((b) => b.min === first.min && b.max === first.max && b.multipleOf === first.multipleOf);
+    const sharedMultiple = bounds.every((b) => b.multipleOf === first.multipleOf) ? first.multipleOf : undefined;
+    const picked: NumberBounds =
+      shared ? first
+      : variant !== undefined ? variants[variant].bounds[field]
+      : { min: Math.min(...bounds.map((b) => b.min)), max: Math.max(...bounds.map((b) => b.max)), ...(sharedMultiple ? { multipleOf: sharedMultiple } : {}) };
+    const defaults = all.map((v) => v.defaults[field]);
+    const ownDefault = variants[variant ?? defaultVariant].defaults[field];
+    rules[field] = {
+      min: picked.min,
+      max: picked.max,
+      integer: INTEGER_FIELDS[field],
+      ...(picked.multipleOf ? { multipleOf: picked.multipleOf } : {}),
+      ...(field === 'num_frames' ? { fourNPlusOne: true } : {}),
+      scope: shared ? '' : variant !== undefined ? ` for variant "${variant}"` : ', depending on the variant',
+      example: ownDefault,
+      omitted: defaults.every((d) => d === ownDefault) || variant !== undefined ? `the default ${ownDefault}` : "the variant's default",
+    };
+  }
+  return rules;
+}
+
+/** The input object, checking numbers against `rules` (one variant's bounds). */
+function inputObject<V extends string>(names: readonly [V, ...V[]], defaultVariant: V, rules: Record<RangedField, NumberRule>) {
+  const quoted = names.map((n) => `"${n}"`).join(', ');
+  return z.strictObject({
+    reference_image: mediaSource,
+    pose_video: mediaSource,
+    variant: z
+      .enum(names, {
+        error: (iss) => `must be one of ${quoted}, got ${describeValue(iss.input)} (send one of these, or leave it out for "${defaultVariant}")`,
+      })
+      .default(defaultVariant),
+    width: numberField(rules.width),
+    height: numberField(rules.height),
+    num_frames: numberField(rules.num_frames),
+    fps: numberField(rules.fps),
+    seed: numberField(seedRule),
+    prompt: text('prompt'),
+    negative_prompt: text('negative_prompt'),
+    steps: numberField(rules.steps),
+    cfg: numberField(rules.cfg),
+    shift: numberField(rules.shift),
+    output: z
+      .strictObject(
+        {
+          crf: numberField(rules.crf),
+          key_prefix: keyPrefix.optional(),
+        },
+        {
+          error: (iss) =>
+            iss.code === 'invalid_type'
+              ? `must be an object such as {"crf": 19, "key_prefix": "dances/"}, got ${describeValue(iss.input)} (or leave it out)`
+              : undefined,
+        },
+      )
+      .optional(),
+  });
+}
+
+type InputObject<V extends string> = ReturnType<typeof inputObject<V>>;
+
+export interface JobInputSchema<V extends string> {
+  /** The input's fields (the README's input table is checked against them). */
+  readonly shape: InputObject<V>['shape'];
+  /**
+   * The object schema for `raw`, with the bounds of the variant it names. Every field is checked on
+   * its own, so every problem is reported at once: a wrong type never hides another field's range.
+   */
+  schemaFor(raw: Readonly<Record<string, unknown>>): InputObject<V>;
+}
+
+export function createJobInputSchema<V extends string>(variants: Readonly<Record<V, VariantLimits>>, defaultVariant: NoInfer<V>): JobInputSchema<V> {
+  const names = Object.keys(variants) as [V, ...V[]];
+  const byVariant = new Map<unknown, InputObject<V>>(names.map((v) => [v, inputObject(names, defaultVariant, numberRules(variants, v, defaultVariant))]));
+  const unknownVariant = inputObject(names, defaultVariant, numberRules(variants, undefined, defaultVariant));
+  const chosen = byVariant.get(defaultVariant) as InputObject<V>;
+  return {
+    shape: chosen.shape,
+    schemaFor: (raw) => (raw.variant === undefined ? chosen : (byVariant.get(raw.variant) ?? unknownVariant)),
+  };
+}
+
+export type JobInput<V extends string = string> = z.infer<InputObject<V>>;
 
 /** A validated input with every default filled in: what the pipeline works from. */
 export interface ResolvedJobInput<V extends string = string> {
@@ -119,34 +211,28 @@ export interface ResolvedJobInput<V extends string = string> {
 }
 
 /** Lists every problem at once, each with its field path ("output.crf: ..."). */
-function describeIssues(error: z.ZodError, raw: object): { message: string; fields: string[] } {
+function describeIssues<V extends string>(error: z.ZodError, shape: InputObject<V>['shape']): { message: string; fields: string[] } {
   const parts: string[] = [];
   const fields: string[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
+      const top = issue.path.length === 0;
+      const outputFields = Object.keys(shape.output.unwrap().shape);
+      const known = top ? Object.keys(shape) : outputFields;
+      // A field put in the wrong object is pointed to its place (crf at the top → output; width in output → the top).
+      const elsewhere = Object.fromEntries((top ? outputFields : Object.keys(shape)).map((k) => [k, top ? 'under "output"' : 'at the top level of input']));
       for (const key of issue.keys) {
         const field = [...issue.path, key].join('.');
         fields.push(field);
-        parts.push(`${field}: unknown field (check its spelling)`);
+        parts.push(`${field}: ${unknownFieldMessage(key, known, elsewhere)}`);
       }
       continue;
     }
-    const field = issue.path.join('.') || 'input';
+    const field = issue.path.join('.');
     fields.push(field);
-    const missing = issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined;
-    const message = missing ? 'is required' : issue.message;
-    parts.push(`${field}: ${message}`);
+    parts.push(`${field}: ${issue.message}`);
   }
   return { message: parts.join('; '), fields };
-}
-
-function valueAt(raw: object, path: readonly PropertyKey[]): unknown {
-  let value: unknown = raw;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
 }
 
 export function parseJobInput<V extends string>(
@@ -160,9 +246,9 @@ export function parseJobInput<V extends string>(
       details: { field: 'input' },
     });
   }
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.schemaFor(raw as Record<string, unknown>).safeParse(raw);
   if (!parsed.success) {
-    const { message, fields } = describeIssues(parsed.error, raw);
+    const { message, fields } = describeIssues(parsed.error, schema.shape);
     throw new WorkerError('INVALID_INPUT', message, { details: { fields } });
   }
   const input = parsed.data;

@@ -31,3 +31,8 @@ export function tooLarge(field: InputField, maxBytes: number, bytes?: number): W
 export function describeUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
+
+/** "0.2 s", "9.5 s", "95 s": tenths only where they matter. */
+export function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms / 100) / 10} s` : `${Math.round(ms / 1000)} s`;
+}

@@ -7,7 +7,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { WorkerError } from '../lib/errors';
 import { redactText } from '../lib/redact';
 import { isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
-import { describeUrl, fetchFailed, invalidInput, tooLarge, type InputField } from './errors';
+import { describeUrl, fetchFailed, formatSeconds, invalidInput, tooLarge, type InputField } from './errors';
 import { TooLargeError, writeCapped } from './sink';
 
 export interface HttpTimeouts {
@@ -58,8 +58,8 @@ function pinnedLookup(addresses: ResolvedAddress[]) {
 
 class Timeout extends Error {
   override readonly name = 'InputTimeout';
-  constructor(readonly phase: string, readonly ms: number) {
-    super(`timed out ${phase} after ${Math.round(ms / 1000)} s`);
+  constructor(what: string, ms: number) {
+    super(`${what} ${formatSeconds(ms)}`);
   }
 }
 
@@ -102,7 +102,7 @@ export class HttpSource {
     const t = { headersMs: 30_000, idleMs: 30_000, totalMs: 600_000, ...this.opts.timeouts };
     const control = new AbortController();
     const combined = AbortSignal.any([signal, control.signal]);
-    const total = setTimeout(() => control.abort(new Timeout('downloading', t.totalMs)), t.totalMs);
+    const total = setTimeout(() => control.abort(new Timeout('did not finish downloading within', t.totalMs)), t.totalMs);
     // fetch refuses URLs with user:password@; send them as Basic auth, to the same origin only.
     let url = new URL(source);
     const auth = url.username || url.password ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : undefined;
@@ -114,7 +114,7 @@ export class HttpSource {
         const pinned = await this.checkTarget(field, url);
         const dispatcher = pinned ? new Agent({ connect: { lookup: pinnedLookup(pinned) } }) : undefined;
         try {
-          const headers = setTimeout(() => control.abort(new Timeout('waiting for response headers', t.headersMs)), t.headersMs);
+          const headers = setTimeout(() => control.abort(new Timeout('sent no response headers within', t.headersMs)), t.headersMs);
           let res: Response;
           try {
             res = await this.opts.fetch(url.toString(), {
@@ -164,7 +164,7 @@ export class HttpSource {
     let idle: NodeJS.Timeout | undefined;
     const arm = (): void => {
       clearTimeout(idle);
-      idle = setTimeout(() => control.abort(new Timeout('waiting for data', idleMs)), idleMs);
+      idle = setTimeout(() => control.abort(new Timeout('stalled: no data for', idleMs)), idleMs);
     };
     arm();
     try {

@@ -2,16 +2,17 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { isWorkerError } from '../lib/errors';
+import { isWorkerError, WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
 import type { Lookup } from './address-guard';
 import { writeBase64 } from './data-source';
-import { invalidInput, type InputField } from './errors';
+import { formatSeconds, invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
 import type { JobFiles } from './job-files';
+import { checkImage, checkVideo, type ImageInfo, type MediaLimits, type VideoInfo } from './media-limits';
 import { downloadS3 } from './s3-source';
 import { isAccepted, sniffMediaType, SNIFF_BYTES } from './sniff';
 
@@ -24,6 +25,8 @@ export interface FetchedInput {
   mime: string;
   /** With the dot: `.png`, `.mp4`… */
   ext: string;
+  /** What the content check found: the image's size, or the video's stream, size, frames and length. */
+  media: ImageInfo | VideoInfo;
 }
 
 export interface InputFetcherOptions {
@@ -44,6 +47,12 @@ export interface InputFetcherOptions {
   attempts?: number;
   /** Backoff before the first retry. Default 500 ms. */
   retryDelayMs?: number;
+  /** What an input may hold (pixels, length, frames): config's MAX_INPUT_IMAGE_* / MAX_INPUT_VIDEO_*. */
+  limits: MediaLimits;
+  /** ffprobe binary for pose videos. Default `ffprobe` on PATH. */
+  ffprobePath?: string;
+  /** Longest one ffprobe run may take. Default 60 s. */
+  probeTimeoutMs?: number;
 }
 
 export interface FetchOptions {
@@ -100,15 +109,27 @@ export class InputFetcher {
         const got = type ? type.label : bytes === 0 ? 'an empty file' : 'an unrecognised file type';
         throw invalidInput(field, `must be ${EXPECTED[expect]}, got ${got}`, { reason: 'type', ...(type ? { mime: type.mime } : {}) });
       }
+      // Checked before ComfyUI sees it: a header claiming 100000×100000 pixels or a cut-off video stops here.
+      const media = await this.checkContent(field, partial, type.mime, expect, opts.signal);
       const final = path.join(files.dir, `${field}${type.ext}`);
       await rename(partial, final);
-      (opts.logger ?? this.opts.logger).info('input fetched', { field, bytes, mime: type.mime, ms: Date.now() - started });
-      return { field, path: final, bytes, kind: type.kind as 'image' | 'video', mime: type.mime, ext: type.ext };
+      (opts.logger ?? this.opts.logger).info('input fetched', { field, bytes, mime: type.mime, ...media, ms: Date.now() - started });
+      return { field, path: final, bytes, kind: type.kind as 'image' | 'video', mime: type.mime, ext: type.ext, media };
     } catch (error) {
       await rm(partial, { force: true });
       if (!opts.signal.aborted) (opts.logger ?? this.opts.logger).warn('input refused or unreachable', { field, error });
       throw error;
     }
+  }
+
+  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | VideoInfo> {
+    const { limits } = this.opts;
+    if (expect === 'image') return checkImage(field, file, mime, limits);
+    return checkVideo(field, file, limits, {
+      ffprobePath: this.opts.ffprobePath ?? 'ffprobe',
+      timeoutMs: this.opts.probeTimeoutMs ?? 60_000,
+      signal,
+    });
   }
 
   private download(field: InputField, source: string, dest: string, opts: FetchOptions): Promise<number> {
@@ -137,15 +158,37 @@ export class InputFetcher {
     throw invalidInput(field, `unsupported URL scheme "${scheme}:"; use https://, http://, s3:// or a data: URI`, { reason: 'scheme' });
   }
 
-  private withRetries(fn: () => Promise<number>, { signal, logger }: FetchOptions, field: InputField): Promise<number> {
-    return retry(fn, {
-      attempts: this.opts.attempts ?? 3,
-      minDelayMs: this.opts.retryDelayMs ?? 500,
-      maxDelayMs: 5_000,
-      signal,
-      shouldRetry: ({ error }) => isWorkerError(error) && error.retryable,
-      onFailedAttempt: ({ error, attemptNumber, delayMs }) =>
-        (logger ?? this.opts.logger).warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
-    });
+  /**
+   * Runs a download with retries. When every attempt failed, the message says so (a stall of 30 s
+   * retried three times took minutes, not the 30 s the last attempt's message alone would suggest).
+   */
+  private async withRetries(fn: () => Promise<number>, { signal, logger }: FetchOptions, field: InputField): Promise<number> {
+    const started = Date.now();
+    let attempts = 0;
+    try {
+      return await retry(
+        () => {
+          attempts++;
+          return fn();
+        },
+        {
+          attempts: this.opts.attempts ?? 3,
+          minDelayMs: this.opts.retryDelayMs ?? 500,
+          maxDelayMs: 5_000,
+          signal,
+          shouldRetry: ({ error }) => isWorkerError(error) && error.retryable,
+          onFailedAttempt: ({ error, attemptNumber, delayMs }) =>
+            (logger ?? this.opts.logger).warn('input fetch failed, retrying', { field, attempt: attemptNumber, delayMs, error }),
+        },
+      );
+    } catch (error) {
+      if (attempts < 2 || !isWorkerError(error) || signal.aborted) throw error;
+      const elapsedMs = Date.now() - started;
+      throw new WorkerError(error.code, `${error.message}; gave up after ${attempts} attempts over ${formatSeconds(elapsedMs)}`, {
+        retryable: error.retryable,
+        cause: error.cause,
+        details: { ...error.details, attempts, elapsedMs },
+      });
+    }
   }
 }

@@ -1,7 +1,7 @@
 // Output metadata read from the file itself with ffprobe (never from the workflow's settings).
-import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { WorkerError } from '../lib/errors';
+import { isFfprobeMissing, parseRate, runFfprobe } from '../lib/ffprobe';
 
 export interface VideoInfo {
   width: number;
@@ -27,24 +27,6 @@ interface ProbeStream {
   r_frame_rate?: string;
 }
 
-function runFfprobe(args: string[], opts: ProbeOptions): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      opts.ffprobePath ?? 'ffprobe',
-      args,
-      { timeout: opts.timeoutMs ?? 30_000, signal: opts.signal, maxBuffer: 1024 * 1024 },
-      (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)),
-    );
-  });
-}
-
-/** "30000/1001" → 29.97 (rounded to 3 decimals); "0/0" → 0. */
-export function parseRate(rate: string | undefined): number {
-  const [num, den] = (rate ?? '').split('/').map(Number);
-  if (!num || !den || !Number.isFinite(num / den)) return 0;
-  return Math.round((num / den) * 1000) / 1000;
-}
-
 async function probeStream(path: string, countPackets: boolean, opts: ProbeOptions): Promise<ProbeStream | undefined> {
   const args = ['-v', 'error', '-select_streams', 'v:0'];
   if (countPackets) args.push('-count_packets');
@@ -66,8 +48,7 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
     return { width: s.width, height: s.height, frames, fps, bytes: size };
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOENT' && (error as { path?: string }).path !== path) {
+    if (isFfprobeMissing(error, path)) {
       throw new WorkerError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, { cause: error });
     }
     const reason = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;

@@ -193,7 +193,7 @@ describe('ComfyClient.runPrompt', () => {
   it('fails with COMFY_CRASHED when ComfyUI dies mid-job', async () => {
     const hold = deferred();
     h.fake.behaviour = { outcome: 'success', hold: hold.promise };
-    const done = h.client().runPrompt(vhsWorkflow(), run({ timeoutMs: 10_000 }));
+    const done = h.client({ lostAfterMs: 300 }).runPrompt(vhsWorkflow(), run({ timeoutMs: 10_000 }));
     await h.fake.waitForEvent('progress');
     await h.fake.crash();
     const err = await rejection(done);
@@ -259,7 +259,7 @@ describe('ComfyClient.runPrompt', () => {
 
   it('abandons its prompt on a failure that is not a cancel: ComfyUI unanswering for lostAfterMs', async () => {
     h.fake.behaviour = { outcome: 'wait-for-interrupt' };
-    const p = h.client({ idlePollIntervalMs: 20 }).runPrompt(vhsWorkflow(), run());
+    const p = h.client({ idlePollIntervalMs: 20, lostAfterMs: 300 }).runPrompt(vhsWorkflow(), run());
     await h.fake.waitForEvent('progress');
     h.fake.historyAnswer = { status: 502, body: { error: 'bad gateway' } }; // alive, but /history fails
     const err = await rejection(p);
@@ -277,7 +277,7 @@ describe('ComfyClient.runPrompt', () => {
     const t0 = Date.now();
     h.fake.historyAnswer = { status: 200, body: { 'some-id': { outputs: 'not a map', status: 7 } } };
     const err = await rejection(p);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // far below lostAfterMs (60 s), even on a busy machine
     expect(err.code).toBe('INTERNAL');
     expect(err.retryable).toBe(false);
     expect(err.message).toContain('GET /history');
@@ -288,8 +288,8 @@ describe('ComfyClient.runPrompt', () => {
   it('does not call a live ComfyUI crashed over one /history request that hangs (each poll has a deadline under lostAfterMs)', async () => {
     const hold = deferred();
     h.fake.behaviour = { outcome: 'success', hold: hold.promise };
-    // a request deadline longer than lostAfterMs: one stuck poll would outlast it
-    const client = h.client({ idlePollIntervalMs: 20, lostAfterMs: 600, requestTimeoutMs: 2000 });
+    // a request deadline longer than lostAfterMs: one stuck poll would outlast it (each poll waits lostAfterMs / 3 = 1 s)
+    const client = h.client({ idlePollIntervalMs: 20, lostAfterMs: 3000, requestTimeoutMs: 10_000 });
     const done = client.runPrompt(vhsWorkflow(), run());
     await h.fake.waitForEvent('progress');
     const historyReads = () => h.fake.requests.filter((r) => r.path.startsWith('/history/')).length;
@@ -305,7 +305,7 @@ describe('ComfyClient.runPrompt', () => {
   it('does not hang when the socket never opens: polls /history instead', async () => {
     h.fake.refuseWebSockets = true;
     const client = h.client({ socketOpenTimeoutMs: 50 });
-    const result = await client.runPrompt(vhsWorkflow(), run({ timeoutMs: 5000 }));
+    const result = await client.runPrompt(vhsWorkflow(), run({ timeoutMs: 20_000 }));
     expect(videoOutputs(result.outputs)).toHaveLength(1);
   });
 });

@@ -32,7 +32,8 @@ export async function startHarness(nodeClasses?: readonly string[]): Promise<Har
         socketOpenTimeoutMs: 2000,
         pollIntervalMs: 20,
         idlePollIntervalMs: 5000,
-        lostAfterMs: 300,
+        // 15 s as in production: a busy test machine must not pass for a lost ComfyUI. Tests of that verdict set their own.
+        lostAfterMs: 15_000,
         reconnectMinMs: 10,
         reconnectMaxMs: 40,
         ...opts,

@@ -13,7 +13,6 @@ import {
   downloadAndProbe,
   ffprobe,
   filesUnder,
-  freePort,
   prepareProduct,
   startInputServer,
   startWorker,
@@ -107,15 +106,17 @@ async function startWebhookReceiver(): Promise<WebhookReceiver> {
 describe('worker bundle serving the local API, driven by runpod-sdk', () => {
   it('runSync, run + webhook, status and cancel work as on RunPod; the worker keeps serving', async () => {
     const dirs = workerDirs(product, 'api');
-    const port = await freePort();
+    // Port 0: the OS picks a free port as the API binds it (no window for another process to take it).
     const worker = startWorker(product.bundle, {
       env: await baseEnv(product, dirs, { JOB_TIMEOUT_S: '30' }),
-      args: ['--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', String(port)],
+      args: ['--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', '0'],
     });
     const hooks = await startWebhookReceiver();
     try {
       await worker.waitForOutput('"local API listening"');
-      const apiUrl = `http://127.0.0.1:${port}`;
+      const listening = worker.output().split('\n').find((l) => l.includes('"local API listening"')) as string;
+      const apiUrl = (JSON.parse(listening) as { url: string }).url;
+      expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const endpoint = runpodSdk('local-key', { baseUrl: apiUrl }).endpoint('local')!;
 
       const sync = await endpoint.runSync({ input: jobInput() }, 30_000);

@@ -199,7 +199,7 @@ export async function startFakeJobApi(options: FakeJobApiOptions = {}): Promise<
       releaseStops();
     },
     of: (kind) => requests.filter((r) => r.kind === kind),
-    waitFor: (match, timeoutMs = 5000, nth = 1) =>
+    waitFor: (match, timeoutMs = 15_000, nth = 1) =>
       new Promise((resolve, reject) => {
         const check = (): boolean => {
           const found = requests.filter(match)[nth - 1];

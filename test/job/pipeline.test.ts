@@ -149,7 +149,9 @@ describe('SteadyDancer job pipeline', () => {
   it('rejects bad input with INVALID_INPUT before touching anything', async () => {
     const t = setup();
     const out = await t.job({ id: 'j', input: { ...input, width: 500 } }, t.rt);
-    expect(out).toEqual({ error: 'INVALID_INPUT: width: must be a multiple of 16' });
+    expect(out).toEqual({
+      error: 'INVALID_INPUT: width: must be a whole number from 256 to 1280 and a multiple of 16, got 500 (send 496, or leave it out for the default 480)',
+    });
     expect(t.events).toEqual([]);
   });
 

@@ -17,10 +17,11 @@ import { InputFetcher, type InputFetcherOptions } from '../../src/media/input-fe
 import { createJobFiles, type JobFiles } from '../../src/media/job-files';
 import { createS3Client } from '../../src/s3';
 import { s3TestServer } from '../setup/s3-server';
-import { makeFixtures, type Fixtures } from './fixtures';
+import { ffprobePath, makeBadVideos, makeFixtures, pngHeader, type BadVideos, type Fixtures } from './fixtures';
 
 let tmp: string;
 let fx: Fixtures;
+let bad: BadVideos;
 let server: http.Server;
 let base: string;
 let port: number;
@@ -30,9 +31,10 @@ const held: http.ServerResponse[] = [];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'inputs-'));
-  fx = await makeFixtures(tmp);
+  [fx, bad] = await Promise.all([makeFixtures(tmp), makeBadVideos(tmp)]);
   const png = await readFile(fx.png);
   const mp4 = await readFile(fx.mp4);
+  const truncated = await readFile(bad.cutAfterHeader);
   server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     hits.push(url.pathname);
@@ -42,6 +44,8 @@ beforeAll(async () => {
         return void res.writeHead(200, { 'content-type': 'text/plain' }).end(png); // wrong header on purpose
       case '/dance':
         return void res.writeHead(200).end(mp4);
+      case '/cut-dance':
+        return void res.writeHead(200).end(truncated);
       case '/hop':
         return redirect('/person.png');
       case '/to-loopback':
@@ -128,7 +132,9 @@ function fetcher(over: Partial<InputFetcherOptions> = {}): InputFetcher {
     logger: silentLogger,
     lookup,
     retryDelayMs: 1,
-    timeouts: { headersMs: 2_000, idleMs: 2_000, totalMs: 10_000 },
+    timeouts: { headersMs: 10_000, idleMs: 10_000, totalMs: 20_000 }, // tests of the timeouts set short ones
+    limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 600, videoMaxFrames: 36_000 },
+    ffprobePath,
     ...over,
   });
 }
@@ -153,12 +159,13 @@ describe('InputFetcher: accepted forms', () => {
     expect(got.path).toBe(path.join(files.dir, 'reference_image.png'));
     expect(await sha(got.path)).toBe(await sha(fx.png));
     expect(got.bytes).toBe((await readFile(fx.png)).length);
+    expect(got.media).toEqual({ width: 32, height: 48 });
     expect(hits).toEqual(['/hop', '/person.png']);
   });
 
   it('with ALLOW_PRIVATE_URLS reaches a loopback URL directly', async () => {
     const got = await fetcher({ allowPrivateUrls: true, allowAddresses: [] }).fetch('pose_video', `${base}/dance`, 'video', files, { signal: signal() });
-    expect(got).toMatchObject({ kind: 'video', mime: 'video/mp4', ext: '.mp4' });
+    expect(got).toMatchObject({ kind: 'video', mime: 'video/mp4', ext: '.mp4', media: { codec: 'h264', width: 32, height: 48, frames: 9 } });
   });
 
   it.each([
@@ -249,6 +256,28 @@ describe('InputFetcher: refusals', () => {
     expect(await readdir(files.dir)).toEqual([]);
   });
 
+  it('refuses a PNG whose header claims 100000×100000 before it goes anywhere, leaving no file', async () => {
+    const huge = `data:image/png;base64,${pngHeader(100_000, 100_000).toString('base64')}`;
+    const err = await failure(fetcher().fetch('reference_image', huge, 'image', files, { signal: signal() }));
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.message).toMatch(/^reference_image: is 100000×100000 pixels, over the limit of 16384 pixels per side \(MAX_INPUT_IMAGE_SIDE\)/);
+    expect(await readdir(files.dir)).toEqual([]);
+  });
+
+  it('refuses a truncated MP4 (its header intact) naming the field, leaving no file', async () => {
+    const err = await failure(fetcher().fetch('pose_video', media('/cut-dance'), 'video', files, { signal: signal() }));
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.details).toMatchObject({ field: 'pose_video', reason: 'truncated' });
+    expect(await readdir(files.dir)).toEqual([]);
+    expect(hits).toEqual(['/cut-dance']); // a refusal of the content is not retried
+  });
+
+  it('refuses a video over the configured length', async () => {
+    const err = await failure(fetcher({ limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 1, videoMaxFrames: 36_000 } })
+      .fetch('pose_video', media('/dance'), 'video', files, { signal: signal() }));
+    expect(err.details).toMatchObject({ field: 'pose_video', reason: 'video_duration', limit: 1 });
+  });
+
   it('reports 404 with its status and does not retry it', async () => {
     const err = await failure(fetcher().fetch('reference_image', media('/missing'), 'image', files, { signal: signal() }));
     expect(err.code).toBe('INPUT_FETCH_FAILED');
@@ -262,7 +291,8 @@ describe('InputFetcher: refusals', () => {
     expect(hits).toEqual(['/flaky', '/flaky']);
     hits.length = 0;
     const err = await failure(fetcher({ attempts: 2 }).fetch('reference_image', media('/down'), 'image', files, { signal: signal() }));
-    expect(err.details).toMatchObject({ status: 502 });
+    expect(err.details).toMatchObject({ status: 502, attempts: 2 });
+    expect(err.message).toMatch(/answered HTTP 502; gave up after 2 attempts over [\d.]+ s$/);
     expect(hits).toEqual(['/down', '/down']);
   });
 
@@ -271,10 +301,21 @@ describe('InputFetcher: refusals', () => {
     const headers = await failure(quick.fetch('reference_image', media('/hang'), 'image', files, { signal: signal() }));
     expect(headers.code).toBe('INPUT_FETCH_FAILED');
     expect(headers.details).toMatchObject({ reason: 'timeout' });
-    expect(headers.message).toContain('response headers');
+    expect(headers.message).toBe(`reference_image: http://media.test:${port}/hang sent no response headers within 0.2 s`);
     const body = await failure(quick.fetch('reference_image', media('/stall'), 'image', files, { signal: signal() }));
     expect(body.details).toMatchObject({ reason: 'timeout' });
-    expect(body.message).toContain('waiting for data');
+    expect(body.message).toBe(`reference_image: http://media.test:${port}/stall stalled: no data for 0.2 s`);
+  });
+
+  it('says how many attempts a stalled download had and how long they took in all, not one attempt\'s time', async () => {
+    const stalls = fetcher({ attempts: 3, retryDelayMs: 1, timeouts: { headersMs: 5_000, idleMs: 150, totalMs: 5_000 } });
+    const err = await failure(stalls.fetch('pose_video', media('/stall'), 'video', files, { signal: signal() }));
+    expect(err.code).toBe('INPUT_FETCH_FAILED');
+    expect(err.message).toMatch(new RegExp(`^pose_video: http://media.test:${port}/stall stalled: no data for 0.2 s; gave up after 3 attempts over ([\\d.]+) s$`));
+    expect(err.details).toMatchObject({ field: 'pose_video', reason: 'timeout', attempts: 3 });
+    // Three stalls of 150 ms each cannot take less than 450 ms in all.
+    expect(err.details.elapsedMs).toBeGreaterThanOrEqual(450);
+    expect(hits).toEqual(['/stall', '/stall', '/stall']);
   });
 
   it('names the network reason when nothing listens', async () => {

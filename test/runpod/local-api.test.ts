@@ -233,7 +233,7 @@ describe('local API routes', () => {
     cleanups.push(() => new Promise((r) => hook.close(() => r())));
     const local = await start(async () => ({ url: 'https://x/y.mp4' }));
     const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` });
-    for (let i = 0; i < 100 && received.length < 2; i++) await delay(10);
+    for (let i = 0; i < 1000 && received.length < 2; i++) await delay(10); // bounded wait: up to 10 s
     expect(received.map((r) => r.status)).toEqual([500, 200]);
     expect(received[1]?.body).toMatchObject({ id: json.id, status: 'COMPLETED', output: { url: 'https://x/y.mp4' } });
     answers = [];

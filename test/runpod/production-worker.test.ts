@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 const done = (jobId: string, nth = 1): Promise<import('../fakes/runpod-job-api').RecordedRequest> =>
-  api.waitFor((r) => r.kind === 'done' && r.jobId === jobId && !(r.body as { status?: string } | undefined)?.status, 5000, nth);
+  api.waitFor((r) => r.kind === 'done' && r.jobId === jobId && !(r.body as { status?: string } | undefined)?.status, 15_000, nth);
 
 describe('job take', () => {
   it('long-polls the take URL with the worker id, job_in_progress and the raw key', async () => {
@@ -61,13 +61,12 @@ describe('job take', () => {
   it('backs off on 500s instead of looping hot, then recovers', async () => {
     api.script('take', ...Array.from({ length: 50 }, () => ({ status: 500 })));
     worker = startWorker(async () => 'ok', prodConfig(api));
-    await delay(400);
-    const takes = api.of('take');
-    // A hot loop would make hundreds of requests; 20 ms → 100 ms backoff allows about six.
-    expect(takes.length).toBeGreaterThanOrEqual(3);
-    expect(takes.length).toBeLessThan(12);
+    await api.waitFor((r) => r.kind === 'take', 15_000, 5);
+    const takes = api.of('take').slice(0, 5);
+    // Backoffs of 20, 40, 80, 100 ms, jittered to at least half: a hot loop would leave gaps near 0.
+    // Each gap is at least its backoff however slow the machine is (load only adds to it).
     const gaps = takes.slice(1).map((t, i) => t.at - (takes[i] as { at: number }).at);
-    expect(Math.max(...gaps)).toBeGreaterThanOrEqual(40);
+    expect(gaps.map((g, i) => g >= [10, 20, 40, 50][i]! - 1)).toEqual([true, true, true, true]);
   });
 
   it('backs off on network errors too', async () => {
@@ -75,11 +74,15 @@ describe('job take', () => {
     const deadUrl = closed.templates.jobTakeUrl;
     await closed.close();
     const { lines, stop } = startWorker(async () => 'ok', prodConfig(api, { jobTakeUrl: deadUrl }));
-    await delay(300);
+    const failures = () => lines.filter((l) => l.message === 'job take failed; backing off');
+    for (let i = 0; i < 1500 && failures().length < 3; i++) await delay(10); // bounded wait: up to 15 s
     await stop();
-    const failures = lines.filter((l) => l.message === 'job take failed; backing off');
-    expect(failures.length).toBeGreaterThanOrEqual(2);
-    expect(failures.length).toBeLessThan(12);
+    // Each failure waits longer than the one before (20, 40, 80 ms, jittered to at least half).
+    expect(failures().slice(0, 3).map((l) => [l.attempt, (l.delayMs as number) >= [10, 20, 40][(l.attempt as number) - 1]!])).toEqual([
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
   });
 
   it('drops a job without input and a non-JSON answer, logging loudly, and keeps going', async () => {
@@ -230,17 +233,21 @@ describe('job results', () => {
 
 describe('progress and streaming', () => {
   it('sends progress in order, throttled with the latest winning, and never after the result', async () => {
+    const posted = (step: number) => api.waitFor((r) => r.kind === 'done' && r.jobId === 'g1' && r.text.includes(`"step": ${step}}`), 15_000);
+    let t0 = 0;
+    // Each step waits for the post before it (events, not sleeps); a 1 s interval keeps steps 2-4 inside a throttle window.
     const handler: Handler = async (_job, ctx) => {
-      ctx.progress({ step: 1 });
-      await delay(30);
+      t0 = performance.now();
+      ctx.progress({ step: 1 }); // sent at once
+      await posted(1);
       ctx.progress({ step: 2 });
-      ctx.progress({ step: 3 });
-      await delay(350);
-      ctx.progress({ step: 4 });
+      ctx.progress({ step: 3 }); // replaces 2 while it waits for the interval
+      await posted(3);
+      ctx.progress({ step: 4 }); // waits for the interval, but the result comes first: never sent
       return 'fin';
     };
     api.addJobs({ id: 'g1', input: {} });
-    worker = startWorker(handler, prodConfig(api));
+    worker = startWorker(handler, prodConfig(api), { timing: { ...(await import('./helpers')).FAST, progressIntervalMs: 1000 } });
     await done('g1');
     await delay(300);
     const posts = api.of('done').filter((r) => r.jobId === 'g1');
@@ -249,7 +256,8 @@ describe('progress and streaming', () => {
       '{"status": "IN_PROGRESS", "output": {"step": 3}}',
       '{"output": "fin"}',
     ]);
-    expect((posts[1] as { at: number }).at - (posts[0] as { at: number }).at).toBeGreaterThanOrEqual(190);
+    // Step 3 left at least 1 s after step 1 did, and step 1 left after t0 (arrival times only add delay).
+    expect((posts[1] as { at: number }).at - t0).toBeGreaterThanOrEqual(990);
     expect(posts.every((p) => p.query.get('isStream') === 'false')).toBe(true);
   });
 
@@ -374,16 +382,19 @@ describe('shutdown', () => {
 describe('heartbeat and logs', () => {
   it('pings at once from a worker thread, with running job ids and the raw key', async () => {
     const release = deferred();
+    const t0 = performance.now();
     worker = startWorker(async () => release.promise.then(() => 'x'), prodConfig(api, { pingUrl: api.templates.pingUrl }));
-    const first = await api.waitFor((r) => r.kind === 'ping');
+    const first = await api.waitFor((r) => r.kind === 'ping', 15_000);
     expect(first.path).toBe('/v2/ep1/ping/wrk1');
     expect(first.query.get('gpu')).toBe('NVIDIA H100');
     expect(first.query.has('job_id')).toBe(false);
     expect(first.query.get('runpod_version')).toBe('1.12.0');
     expect(first.headers.authorization).toBe(API_KEY);
     api.addJobs({ id: 'hb1', input: {} });
-    const withJob = await api.waitFor((r) => r.kind === 'ping' && r.query.get('job_id') === 'hb1', 4000);
-    expect(withJob.at - first.at).toBeGreaterThanOrEqual(900);
+    const withJob = await api.waitFor((r) => r.kind === 'ping' && r.query.get('job_id') === 'hb1', 15_000);
+    // The ping with the job is a later one, an interval (1 s) after the first left: not an extra ping.
+    // Measured from before the start, since the first ping's arrival can lag its departure on a busy machine.
+    expect(withJob.at - t0).toBeGreaterThanOrEqual(990);
     release.resolve();
     await done('hb1');
   });
@@ -392,7 +403,7 @@ describe('heartbeat and logs', () => {
     const release = deferred();
     worker = startWorker(async () => release.promise.then(() => 'x'), prodConfig(api, { pingUrl: api.templates.pingUrl, concurrency: 2 }));
     api.addJobs({ id: 'hb1', input: {} }, { id: "hb 2!", input: {} });
-    const both = await api.waitFor((r) => r.kind === 'ping' && (r.query.get('job_id') ?? '').includes(','), 4000);
+    const both = await api.waitFor((r) => r.kind === 'ping' && (r.query.get('job_id') ?? '').includes(','), 15_000);
     expect(both.url).toBe("/v2/ep1/ping/wrk1?gpu=NVIDIA+H100&job_id=hb1%2Chb+2%21&runpod_version=1.12.0");
     release.resolve();
     await done('hb1');

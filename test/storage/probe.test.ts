@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { probeVideo, parseRate } from '../../src/storage/probe';
+import { parseRate } from '../../src/lib/ffprobe';
+import { probeVideo } from '../../src/storage/probe';
 import { ffprobePath, makeFixtures, type Fixtures } from '../media/fixtures';
 
 let dir: string;
