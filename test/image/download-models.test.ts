@@ -50,7 +50,7 @@ class FakeHub {
   }
 
   private record(host: Seen['host'], req: http.IncomingMessage): void {
-    this.seen.push({ host, url: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'], auth: req.headers.authorization });
+    this.seen.push({ host, url: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, auth: req.headers.authorization });
   }
 
   // /<org>/<repo>/resolve/<rev>/<path> -> 302 to the CDN, like huggingface.co does for LFS files.
