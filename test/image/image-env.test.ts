@@ -67,6 +67,8 @@ suite('the image environment on the CPU (opt-in)', () => {
 
   it('starts ComfyUI with every pinned custom node and no import failure', () => {
     const comfyLines = output.map((l) => (JSON.parse(l) as { message: string }).message);
+    // ComfyUI prints one line per custom node after importing them all; a failed one says IMPORT FAILED.
+    expect(comfyLines.some((l) => /Import times for custom nodes/.test(l))).toBe(true);
     const failures = comfyLines.filter((l) => /IMPORT FAILED|Cannot import .* module for custom nodes/.test(l));
     expect(failures).toEqual([]);
     process.stdout.write(`image-env: ComfyUI ready in ${bootSeconds.toFixed(1)} s with ${REQUIRED_CLASSES.length} workflow node classes\n`);
