@@ -37,9 +37,10 @@ PLACEHOLDER = re.compile(r"^0{40}$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 LD_CONF = Path("/etc/ld.so.conf.d/steadydancer-nvidia-wheels.conf")
-# Peak memory of one nvcc process compiling SageAttention's kernels, per GPU architecture it compiles
-# at once (nvcc --threads runs the architectures side by side). Measured peaks are 1-2.5 GiB per
-# architecture; 3 keeps a margin for the linker and the rest of the builder.
+# Memory budgeted for one nvcc process compiling SageAttention's kernels, per GPU architecture it
+# compiles at once (nvcc --threads runs the architectures side by side). An estimate, not measured
+# here: heavily templated CUDA kernels take 1-3 GiB of compiler memory per architecture; 3 keeps a
+# margin for the linker and the rest of the builder. MAX_JOBS overrides the result.
 NVCC_GIB_PER_ARCH = 3.0
 
 
