@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the worker image for linux/amd64 with an immutable tag, optionally pushes it, and prints
-# the tag and size. Run from anywhere; the build context is the repo root.
+# Builds the worker image for linux/amd64 with docker buildx and an immutable tag, optionally pushes
+# it, and prints the tag and size. Run from anywhere; the build context is the repo root.
 set -euo pipefail
 
 usage() {
@@ -9,14 +9,15 @@ Usage: builder/build.sh [options]
   --precision fp8|fp16     weights to bake (default fp8; a value of models.json precisions)
   --models baked|volume    bake models into the image, or read /runpod-volume/models (default baked)
   --variants LIST          variants whose files to bake: "all" or e.g. "turbo,quality" (default all)
-  --turbodiffusion         add TurboDiffusion's kernels + ComfyUI node (unused by SteadyDancer today)
-  --repo NAME              image repository, e.g. docker.io/me/steadydancer-worker (default steadydancer-worker)
+  --repo NAME              image repository, e.g. docker.io/me/steadydancer-worker (default steadydancer-worker,
+                           local only; --push needs a registry repository)
   --version V              version part of the tag (default: package.json version + git commit)
-  --push                   push after building; refuses a tag the registry already has
+  --push                   push to --repo instead of loading locally; refuses a tag the registry already has
+  --cache REF              registry ref used as BuildKit's layer cache (read and written, all stages)
   --hf-token-file FILE     Hugging Face token file (else $HF_TOKEN, if set) passed as a build secret
   --sage-wheel-url URL     use a prebuilt SageAttention wheel instead of compiling it
   --sage-wheel-sha256 HEX  its sha256 (required with --sage-wheel-url)
-  --arch-list LIST         TORCH_CUDA_ARCH_LIST for kernels (default: the Dockerfile's)
+  --arch-list LIST         TORCH_CUDA_ARCH_LIST for SageAttention's kernels (default: pins.json gpu.arch_list)
   --allow-dirty            allow --push from a work tree with uncommitted changes
   --dry-run                print what would run, run nothing
 USAGE
@@ -26,13 +27,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 precision=fp8
 models=baked
 variants=all
-turbodiffusion=0
 repo=steadydancer-worker
+repo_given=0
 version=""
 push=0
 dry_run=0
 allow_dirty=0
 hf_token_file=""
+cache_ref=""
 sage_wheel_url=""
 sage_wheel_sha256=""
 arch_list=""
@@ -51,11 +53,11 @@ while [[ $# -gt 0 ]]; do
     --precision) need_value "$@"; precision=$2; shift 2 ;;
     --models) need_value "$@"; models=$2; shift 2 ;;
     --variants) need_value "$@"; variants=$2; shift 2 ;;
-    --turbodiffusion) turbodiffusion=1; shift ;;
-    --repo) need_value "$@"; repo=$2; shift 2 ;;
+    --repo) need_value "$@"; repo=$2; repo_given=1; shift 2 ;;
     --version) need_value "$@"; version=$2; shift 2 ;;
     --push) push=1; shift ;;
     --hf-token-file) need_value "$@"; hf_token_file=$2; shift 2 ;;
+    --cache) need_value "$@"; cache_ref=$2; shift 2 ;;
     --sage-wheel-url) need_value "$@"; sage_wheel_url=$2; shift 2 ;;
     --sage-wheel-sha256) need_value "$@"; sage_wheel_sha256=$2; shift 2 ;;
     --arch-list) need_value "$@"; arch_list=$2; shift 2 ;;
@@ -85,6 +87,9 @@ if [[ -n $sage_wheel_url && ! $sage_wheel_sha256 =~ ^[0-9a-f]{64}$ ]]; then
   die "--sage-wheel-url needs --sage-wheel-sha256 (64 lowercase hex digits)"
 fi
 [[ -z $hf_token_file || -f $hf_token_file ]] || die "--hf-token-file '$hf_token_file' does not exist"
+if ((push)) && [[ $repo_given == 0 || $repo != */* ]]; then
+  die "--push needs --repo with a registry repository, e.g. docker.io/me/steadydancer-worker or ghcr.io/me/steadydancer-worker"
+fi
 
 # --- the immutable tag ---------------------------------------------------------------------------
 dirty=0
@@ -104,7 +109,6 @@ if [[ $models == baked ]]; then
 else
   flavour=volume # a volume image holds no weights: one image serves every precision
 fi
-[[ $turbodiffusion == 1 ]] && flavour="${flavour}-td"
 tag="${repo}:${version}-${flavour}"
 [[ ${tag##*:} =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "'${tag##*:}' is not a valid image tag"
 if ((push && dirty && !allow_dirty)); then
@@ -116,15 +120,22 @@ build_args=(
   "MODELS=${models}"
   "PRECISION=${precision}"
   "VARIANTS=${variants}"
-  "TURBODIFFUSION=${turbodiffusion}"
 )
 [[ -n $arch_list ]] && build_args+=("TORCH_CUDA_ARCH_LIST=${arch_list}")
 [[ -n $sage_wheel_url ]] && build_args+=("SAGEATTENTION_WHEEL_URL=${sage_wheel_url}" "SAGEATTENTION_WHEEL_SHA256=${sage_wheel_sha256}")
 
-cmd=(docker buildx build --platform linux/amd64 --file "$root/docker/Dockerfile" --tag "$tag" --load)
+# --push sends the layers straight to the registry (a baked image is ~45 GB: no second copy in the
+# local image store); otherwise the image is loaded into the local store. No provenance attestation:
+# it turns the single-platform manifest into an index with an "unknown/unknown" entry.
+output=--load
+((push)) && output=--push
+cmd=(docker buildx build --platform linux/amd64 --provenance=false --file "$root/Dockerfile" --tag "$tag" "$output")
 for arg in "${build_args[@]}"; do
   cmd+=(--build-arg "$arg")
 done
+if [[ -n $cache_ref ]]; then
+  cmd+=(--cache-from "type=registry,ref=${cache_ref}" --cache-to "type=registry,ref=${cache_ref},mode=max")
+fi
 # The token is a secret mount, never a build arg: it stays out of the image and its history.
 if [[ -n $hf_token_file ]]; then
   cmd+=(--secret "id=hf_token,src=${hf_token_file}")
@@ -138,23 +149,30 @@ for arg in "${build_args[@]}"; do
   echo "build-arg: $arg"
 done
 if ((dry_run)); then
+  ((push)) && echo "would check: docker buildx imagetools inspect $tag (must not exist)"
   echo "would run: ${cmd[*]}"
   if ((push)); then
-    echo "would check: docker buildx imagetools inspect $tag (must not exist)"
-    echo "would run: docker push $tag"
+    echo "would print: the image size (docker buildx imagetools inspect --raw $tag, layers summed)"
+  else
+    echo "would print: the image size (docker image inspect $tag)"
   fi
-  echo "would print: the image size (docker image inspect $tag)"
   exit 0
 fi
 
 command -v docker >/dev/null || die "docker is not installed"
+docker buildx version >/dev/null 2>&1 \
+  || die "docker buildx is not available (the build uses BuildKit features: secrets, COPY --link); install the buildx plugin"
 if ((push)) && docker buildx imagetools inspect "$tag" >/dev/null 2>&1; then
   die "$tag already exists in the registry; tags are immutable: bump the version or commit"
 fi
 "${cmd[@]}"
-size_bytes=$(docker image inspect --format '{{.Size}}' "$tag")
-if ((push)); then
-  docker push "$tag"
-fi
 echo "built: $tag"
-echo "size: $((size_bytes / 1000000)) MB (uncompressed; RunPod's limit is 80 GB)"
+if ((push)); then
+  # Compressed size as pulled: the layers of the pushed manifest.
+  size_bytes=$(docker buildx imagetools inspect --raw "$tag" | grep -oE '"size": *[0-9]+' | awk -F: '{s += $2} END {printf "%.0f", s}')
+  echo "pushed: $tag"
+  echo "size: $((size_bytes / 1000000)) MB compressed in the registry (RunPod's limit is 80 GB)"
+else
+  size_bytes=$(docker image inspect --format '{{.Size}}' "$tag")
+  echo "size: $((size_bytes / 1000000)) MB uncompressed (RunPod's limit is 80 GB)"
+fi

@@ -5,10 +5,14 @@ Runs inside the image build (standard library only, so it needs nothing but Pyth
   * selects files by precision (fp8/fp16) and by the variants baked into the image;
   * downloads them in parallel into <dest>/<folder>/<path>, the layout ComfyUI and the
     workflow templates expect;
-  * resumes a partial download (<file>.part + HTTP Range) after a dropped connection;
+  * resumes a partial download (<file>.part + HTTP Range) after a dropped connection, but only a
+    .part this very manifest entry started (same repo, path, revision, size, sha256: recorded in
+    <file>.part.json) and only with If-Range on the server's ETag, so a file that changed upstream
+    (a moving revision such as "main") is downloaded whole again instead of being spliced;
   * retries transient failures (network errors, 429, 5xx, short reads) with exponential
     backoff and jitter; 401/403/404 fail at once because retrying cannot fix them;
-  * checks the byte count and sha256 where the manifest knows them, and deletes a bad file;
+  * checks the byte count and sha256 where the manifest knows them, and deletes a bad file; where
+    the manifest does not know them it says so loudly and prints the sha256 it computed;
   * reads a Hugging Face token from HF_TOKEN or a BuildKit secret file, sends it only to the
     base URL's host (never across a redirect to a CDN), and never prints it;
   * exits non-zero naming every file that failed, so the image build stops loudly.
@@ -26,7 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 CHUNK = 1 << 20
@@ -77,10 +81,18 @@ def load_manifest(manifest: Path) -> list[dict]:
     return files
 
 
-def select(entries: list[dict], precision: str, variants: list[str] | None) -> list[ModelFile]:
-    """Files for this precision that at least one selected variant needs (variants None = all)."""
+def select(entries: list[dict], precision: str, variants: list[str] | None,
+           ids: list[str] | None = None) -> list[ModelFile]:
+    """Files for this precision that at least one selected variant needs (variants None = all),
+    limited to the given manifest ids when `ids` is set (an unknown id is an error)."""
+    if ids is not None:
+        unknown = sorted(set(ids) - {e.get("id") for e in entries})
+        if unknown:
+            raise ValueError(f"models.json has no file with id {', '.join(unknown)}")
     chosen: list[ModelFile] = []
     for e in entries:
+        if ids is not None and e["id"] not in ids:
+            continue
         if precision not in e.get("precisions", []):
             continue
         if variants is not None and not set(variants) & set(e.get("variants", [])):
@@ -173,19 +185,42 @@ class Downloader:
             req.add_unredirected_header("Authorization", f"Bearer {self.token}")
         return req
 
+    def _resumable(self, f: ModelFile, part: Path, meta: Path) -> tuple[int, str | None]:
+        """(bytes to keep, ETag to send as If-Range) of a .part left by an earlier attempt or run.
+
+        A .part is kept only when its sidecar names this very manifest entry and the server's ETag;
+        anything else (another revision, another expected file, no ETag, no sidecar) is deleted."""
+        if not part.exists():
+            meta.unlink(missing_ok=True)
+            return 0, None
+        try:
+            recorded = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = None
+        size = part.stat().st_size
+        if (recorded is None or recorded.get("file") != asdict(f) or not recorded.get("etag")
+                or (f.size is not None and size > f.size)):
+            log(f"{f.id}: discarding {size} bytes of an earlier partial download (not this revision/entry, or no ETag to resume against)")
+            part.unlink()
+            meta.unlink(missing_ok=True)
+            return 0, None
+        return size, recorded["etag"]
+
     def _download_once(self, f: ModelFile, target: Path) -> None:
         part = target.with_name(target.name + ".part")
-        offset = part.stat().st_size if part.exists() else 0
-        if f.size is not None and offset > f.size:
-            part.unlink()
-            offset = 0
+        meta = target.with_name(target.name + ".part.json")
+        offset, etag = self._resumable(f, part, meta)
         url = file_url(self.base_url, f)
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(self._request(url, offset), timeout=self.timeout_s) as resp:
+            request = self._request(url, offset)
+            if offset and etag:
+                request.add_header("If-Range", etag)  # a changed file comes back whole (200), not spliced
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:
                 if offset and resp.status != 206:
-                    offset = 0  # the server ignored Range: start over
+                    offset = 0  # the server ignored Range, or the file changed (If-Range): start over
                 expected = resp.headers.get("Content-Length")
+                meta.write_text(json.dumps({"file": asdict(f), "etag": resp.headers.get("ETag")}), encoding="utf-8")
                 with part.open("ab" if offset else "wb") as out:
                     received = 0
                     while chunk := resp.read(CHUNK):
@@ -196,6 +231,7 @@ class Downloader:
         except urllib.error.HTTPError as err:
             if err.code == 416 and offset:
                 part.unlink(missing_ok=True)  # our partial file is larger than the remote one
+                meta.unlink(missing_ok=True)
                 raise DownloadError(f"{f.id}: range not satisfiable, restarting from zero", True) from err
             hint = {401: "set HF_TOKEN (build secret hf_token) for gated repos",
                     403: "the token lacks access to this repo (accept its licence on Hugging Face)",
@@ -208,11 +244,16 @@ class Downloader:
             verify(f, part)
         except DownloadError:
             part.unlink(missing_ok=True)  # a wrong file is never resumed
+            meta.unlink(missing_ok=True)
             raise
         part.rename(target)
+        meta.unlink(missing_ok=True)
         elapsed = max(time.monotonic() - started, 1e-3)
         size = target.stat().st_size
         log(f"{f.id}: {size / 1e6:.1f} MB -> {target} ({size / 1e6 / elapsed:.1f} MB/s this attempt)")
+        if f.sha256 is None:
+            log(f"{f.id}: UNVERIFIED: sha256 {sha256_of(target)}, {size} bytes (not in workflows/models.json; "
+                "check them against the model page and add them)")
 
 
 def read_token(token_file: str | None) -> str | None:
@@ -230,6 +271,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dest", type=Path, required=True, help="models root (ComfyUI's models/ or a volume)")
     p.add_argument("--precision", required=True, help="fp8 or fp16 (a value of files[].precisions)")
     p.add_argument("--variants", default="all", help="comma list of variants, or 'all'")
+    p.add_argument("--ids", default="", help="comma list of manifest ids: only these files (one image layer's slot)")
+    p.add_argument("--allow-empty", action="store_true", help="with --ids: selecting no file is not an error")
     p.add_argument("--base-url", default=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     p.add_argument("--token-file", default="/run/secrets/hf_token", help="file holding a HF token")
     p.add_argument("--jobs", type=int, default=4, help="parallel downloads")
@@ -243,12 +286,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     variants = None if args.variants.strip() in ("", "all") else [v.strip() for v in args.variants.split(",") if v.strip()]
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()] or None
     try:
-        files = select(load_manifest(args.manifest), args.precision, variants)
+        files = select(load_manifest(args.manifest), args.precision, variants, ids)
     except (ValueError, KeyError, json.JSONDecodeError) as err:
         log(f"ERROR: bad manifest: {err}")
         return 2
     if not files:
+        if args.allow_empty and ids is not None:
+            log(f"{', '.join(ids)}: not needed for precision {args.precision!r} and variants {args.variants!r}")
+            return 0
         log(f"ERROR: no model file in {args.manifest} for precision {args.precision!r} and variants {args.variants!r}")
         return 2
     if args.list:
@@ -257,7 +304,12 @@ def main(argv: list[str]) -> int:
         return 0
     unknown = [f.id for f in files if f.sha256 is None]
     if unknown:
-        log(f"warning: no sha256 in the manifest for {', '.join(unknown)}; only the size is checked where known")
+        banner = "!" * 100
+        log(banner)
+        log(f"WARNING: no sha256 in the manifest for {', '.join(unknown)}: their content is NOT verified "
+            "(only the byte count, where known). The sha256 of each is printed after its download: "
+            "check it against the model's page and add it to workflows/models.json.")
+        log(banner)
     downloader = Downloader(args.base_url, args.dest, read_token(args.token_file), args.retries,
                             args.backoff, args.timeout)
     log(f"{len(files)} file(s), precision {args.precision}, variants {args.variants}, {args.jobs} in parallel")

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Python version pinned in workflows/pins.json (python.version) from the Ubuntu
-# archive, or from the deadsnakes PPA when this Ubuntu release lacks it, and creates a venv.
-# Usage: install_python.sh PINS_JSON VENV_DIR [--dev]   (--dev adds the toolchain and git for building)
+# Installs the Python version pinned in workflows/pins.json (python.version) from the Ubuntu archive,
+# or from the deadsnakes PPA when this Ubuntu release lacks it; with --venv also creates a venv with the
+# pip, setuptools and wheel versions of the lock (workflows/python-constraints.txt, beside pins.json).
+# Usage: install_python.sh PINS_JSON [--dev] [--venv DIR]
+#   --dev   adds the toolchain and git for building (SageAttention, the git clones)
 set -euo pipefail
 
-pins=${1:?usage: install_python.sh PINS_JSON VENV_DIR [--dev]}
-venv=${2:?usage: install_python.sh PINS_JSON VENV_DIR [--dev]}
-dev=${3:-}
+usage="usage: install_python.sh PINS_JSON [--dev] [--venv DIR]"
+pins=${1:?$usage}
+shift
+dev=0
+venv=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --dev) dev=1; shift ;;
+    --venv) venv=${2:?$usage}; shift 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
@@ -25,12 +36,23 @@ fi
 # Headers and gcc also at runtime: Triton (SageAttention's quantisation kernels) compiles a small
 # C launcher with them the first time a kernel runs.
 packages=("python${version}" "python${version}-venv" "python${version}-dev" gcc libc6-dev)
-if [[ $dev == --dev ]]; then
+if ((dev)); then
   packages+=(build-essential git)
 fi
 apt-get install -y --no-install-recommends "${packages[@]}"
 rm -rf /var/lib/apt/lists/*
 
-"python${version}" -m venv "$venv"
-"$venv/bin/python" -m pip install --no-cache-dir --upgrade pip wheel setuptools
-echo "python ${version} in ${venv}: $("$venv/bin/python" --version)"
+if [[ -n $venv ]]; then
+  lock="$(dirname "$pins")/python-constraints.txt"
+  tooling=$(grep -iE '^(pip|setuptools|wheel)==' "$lock" || true)
+  if [[ $(wc -l <<<"$tooling") -ne 3 ]]; then
+    echo "$lock must pin pip, setuptools and wheel (one line each), got: ${tooling:-nothing}" >&2
+    exit 1
+  fi
+  "python${version}" -m venv "$venv"
+  # shellcheck disable=SC2086 # one requirement per word
+  "$venv/bin/python" -m pip install --no-cache-dir --disable-pip-version-check $tooling
+  echo "python ${version} in ${venv}: $("$venv/bin/python" --version)"
+else
+  echo "python ${version}: $("python${version}" --version)"
+fi

@@ -69,7 +69,9 @@ const EnvSchema = z.object({
   WORKER_CONCURRENCY: int(1, 1, 64),
   REFRESH_WORKER: bool(false),
   SHUTDOWN_GRACE_S: int(20, 0, 3600),
-  JOB_TIMEOUT_S: int(600, 5, 7 * 24 * 3600),
+  // 30 s under RunPod's default execution timeout (600 s), which stops the worker: the job fails cleanly
+  // with TIMEOUT and is posted first. Raise both together.
+  JOB_TIMEOUT_S: int(570, 5, 7 * 24 * 3600),
 
   COMFYUI_DIR: optionalString,
   COMFYUI_PYTHON: optionalString,

@@ -1,6 +1,6 @@
 // builder/download_models.py against loopback HTTP servers that behave like Hugging Face's
-// resolve endpoint: a redirect to a second ("CDN") host, Range requests, dropped connections,
-// 5xx, 404 and wrong content.
+// resolve endpoint: a redirect to a second ("CDN") host that sends an ETag and honours Range and
+// If-Range, dropped connections, 5xx, 404, wrong content and files that change upstream.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,11 +17,12 @@ interface Seen {
   host: 'hub' | 'cdn';
   url: string;
   range: string | undefined;
+  ifRange: string | undefined;
   auth: string | undefined;
 }
 
 /** Per-path behaviour for the next requests; consumed in order, then `ok`. */
-type Behaviour = 'ok' | '503' | '404' | 'drop-half' | 'ignore-range';
+type Behaviour = 'ok' | '503' | '404' | 'drop-half' | 'drop-half-no-etag' | 'ignore-range';
 
 class FakeHub {
   readonly seen: Seen[] = [];
@@ -49,7 +50,7 @@ class FakeHub {
   }
 
   private record(host: Seen['host'], req: http.IncomingMessage): void {
-    this.seen.push({ host, url: req.url ?? '', range: req.headers.range, auth: req.headers.authorization });
+    this.seen.push({ host, url: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, auth: req.headers.authorization });
   }
 
   // /<org>/<repo>/resolve/<rev>/<path> -> 302 to the CDN, like huggingface.co does for LFS files.
@@ -79,22 +80,26 @@ class FakeHub {
       res.writeHead(503).end('busy');
       return;
     }
+    const etag: { etag?: string } = behaviour === 'drop-half-no-etag' ? {} : { etag: `"${sha(blob)}"` };
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (range && behaviour !== 'ignore-range') {
+    // If-Range: the range only while the file is still the one with that ETag, else the whole file.
+    const current = !req.headers['if-range'] || req.headers['if-range'] === etag.etag;
+    if (range && current && behaviour !== 'ignore-range') {
       const start = Number(range[1]);
       if (start >= blob.length) {
         res.writeHead(416).end();
         return;
       }
       res.writeHead(206, {
+        ...etag,
         'content-length': blob.length - start,
         'content-range': `bytes ${start}-${blob.length - 1}/${blob.length}`,
       });
       res.end(blob.subarray(start));
       return;
     }
-    res.writeHead(200, { 'content-length': blob.length });
-    if (behaviour === 'drop-half') {
+    res.writeHead(200, { ...etag, 'content-length': blob.length });
+    if (behaviour === 'drop-half' || behaviour === 'drop-half-no-etag') {
       // Promise the whole file, send half, then cut the connection.
       res.write(blob.subarray(0, blob.length >> 1), () => res.socket?.destroy());
       return;
@@ -196,7 +201,8 @@ describe('download_models.py', () => {
       '/Kijai/WanVideo_comfy_fp8_scaled/resolve/main/SteadyDancer/model%20fp8.safetensors',
       '/Wan-AI/Wan2.2-Animate-14B/resolve/main/process_checkpoint/det/yolov10m.onnx',
     ]);
-    expect(r.stdout).toContain('no sha256 in the manifest for vae');
+    expect(r.stdout).toContain('WARNING: no sha256 in the manifest for vae');
+    expect(r.stdout).toContain(`vae: UNVERIFIED: sha256 ${sha(files[1]!.data)}, 70000 bytes`);
     expect(readdirSync(path.join(dest, 'vae'))).toEqual(['Wan2_1_VAE_bf16.safetensors']); // no .part left
   });
 
@@ -218,7 +224,7 @@ describe('download_models.py', () => {
     expect(hub.seen.find((s) => s.host === 'hub')?.auth).toBe('Bearer hf_fromsecret');
   });
 
-  it('resumes a dropped download with a Range request from the bytes it has', async () => {
+  it('resumes a dropped download with a Range request from the bytes it has, If-Range on the ETag it got', async () => {
     const data = randomBytes(400_000);
     writeManifest([diffusion(data)]);
     hub.plans.set('Kijai/WanVideo_comfy_fp8_scaled/SteadyDancer/model fp8.safetensors', ['drop-half']);
@@ -228,8 +234,86 @@ describe('download_models.py', () => {
     expect(cdn).toHaveLength(2);
     expect(cdn[0]!.range).toBeUndefined();
     expect(cdn[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(cdn[1]!.ifRange).toBe(`"${sha(data)}"`);
     expect(Number(/\d+/.exec(cdn[1]!.range!)![0])).toBeLessThan(data.length);
     expect(readFileSync(path.join(dest, 'diffusion_models/WanVideo/SteadyDancer/model fp8.safetensors')).equals(data)).toBe(true);
+  });
+
+  const fp8Key = 'Kijai/WanVideo_comfy_fp8_scaled/SteadyDancer/model fp8.safetensors';
+  const fp8File = 'diffusion_models/WanVideo/SteadyDancer/model fp8.safetensors';
+
+  it('downloads a file that changed upstream whole again instead of splicing it onto the old .part', async () => {
+    // A moving revision ("main"), no sha256/size in the manifest: only the ETag tells the versions apart.
+    const old = randomBytes(300_000);
+    writeManifest([{ ...diffusion(old), sha256: null, bytes: null }]);
+    hub.plans.set(fp8Key, ['drop-half']);
+    expect((await download(['--precision', 'fp8', '--retries', '0'])).code).toBe(1);
+    expect(existsSync(path.join(dest, `${fp8File}.part`))).toBe(true);
+    const fresh = randomBytes(300_000);
+    hub.blobs.set(fp8Key, fresh);
+    hub.seen.length = 0;
+    const r = await download(['--precision', 'fp8']);
+    expect(r.code).toBe(0);
+    const cdn = hub.seen.filter((s) => s.host === 'cdn');
+    expect(cdn).toHaveLength(1);
+    expect(cdn[0]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(cdn[0]!.ifRange).toBe(`"${sha(old)}"`); // the server saw the mismatch and sent all of it
+    expect(readFileSync(path.join(dest, fp8File)).equals(fresh)).toBe(true);
+  });
+
+  it('discards a .part that another revision or manifest entry started, and one without its record', async () => {
+    const data = randomBytes(200_000);
+    writeManifest([diffusion(data)]);
+    hub.plans.set(fp8Key, ['drop-half']);
+    expect((await download(['--precision', 'fp8', '--retries', '0'])).code).toBe(1);
+    const manifestJson = JSON.parse(readFileSync(manifest, 'utf8')) as { files: { source: { revision?: string } }[] };
+    manifestJson.files[0]!.source.revision = 'b'.repeat(40);
+    writeFileSync(manifest, JSON.stringify(manifestJson));
+    hub.seen.length = 0;
+    const r = await download(['--precision', 'fp8']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('diffusion: discarding');
+    expect(hub.seen.filter((s) => s.host === 'cdn').map((s) => s.range)).toEqual([undefined]);
+    expect(hub.seen.find((s) => s.host === 'hub')!.url).toContain(`/resolve/${'b'.repeat(40)}/`);
+    expect(readFileSync(path.join(dest, fp8File)).equals(data)).toBe(true);
+
+    rmSync(path.join(dest, fp8File));
+    writeFileSync(path.join(dest, `${fp8File}.part`), data.subarray(0, 1000)); // no .part.json beside it
+    hub.seen.length = 0;
+    const again = await download(['--precision', 'fp8']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('discarding 1000 bytes');
+    expect(hub.seen.filter((s) => s.host === 'cdn').map((s) => s.range)).toEqual([undefined]);
+    expect(readdirSync(path.dirname(path.join(dest, fp8File)))).toEqual(['model fp8.safetensors']);
+  });
+
+  it('starts over instead of resuming when the server sent no ETag to resume against', async () => {
+    const data = randomBytes(200_000);
+    writeManifest([diffusion(data)]);
+    hub.plans.set(fp8Key, ['drop-half-no-etag']);
+    const r = await download(['--precision', 'fp8']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('diffusion: discarding');
+    expect(hub.seen.filter((s) => s.host === 'cdn').map((s) => s.range)).toEqual([undefined, undefined]);
+    expect(readFileSync(path.join(dest, fp8File)).equals(data)).toBe(true);
+  });
+
+  it('downloads only the given ids (one image layer), and an empty selection passes with --allow-empty', async () => {
+    const files = [diffusion(randomBytes(1000)), vae(randomBytes(1000)), { ...onnx(randomBytes(1000)), variants: ['quality'] }];
+    writeManifest(files);
+    const r = await download(['--precision', 'fp8', '--ids', 'vae,yolo', '--variants', 'turbo', '--allow-empty']);
+    expect(r.code).toBe(0);
+    expect(existsSync(path.join(dest, 'vae/Wan2_1_VAE_bf16.safetensors'))).toBe(true);
+    expect(existsSync(path.join(dest, 'detection'))).toBe(false); // yolo: not a turbo file
+    expect(existsSync(path.join(dest, 'diffusion_models'))).toBe(false);
+    const empty = await download(['--precision', 'fp8', '--ids', 'yolo', '--variants', 'turbo', '--allow-empty']);
+    expect(empty.code).toBe(0);
+    expect(empty.stdout).toContain("yolo: not needed for precision 'fp8' and variants 'turbo'");
+    const strict = await download(['--precision', 'fp8', '--ids', 'yolo', '--variants', 'turbo']);
+    expect(strict.code).toBe(2);
+    const typo = await download(['--precision', 'fp8', '--ids', 'yolo2', '--allow-empty']);
+    expect(typo.code).toBe(2);
+    expect(typo.stdout).toContain('models.json has no file with id yolo2');
   });
 
   it('starts over when the server ignores Range and answers 200', async () => {

@@ -25,8 +25,30 @@ export interface ModelManifest {
 export interface Pins {
   comfyui: { repo: string; ref?: string; commit: string };
   custom_nodes: { name: string; repo: string; commit: string }[];
-  python: { version: string; torch: string; torch_index: string; sageattention: string; onnxruntime_gpu: string };
-  optional?: Record<string, { repo: string; commit: string; name?: string }>;
+  python: {
+    version: string;
+    cuda: string;
+    replace: Record<string, string>;
+    extra_requirements: string[];
+    sageattention: { version: string; repo: string; commit: string };
+  };
+  gpu: { arch_list: string };
+}
+
+/** PEP 503 normalised project name. */
+export const canonical = (name: string): string => name.replace(/[-_.]+/g, '-').toLowerCase();
+
+/** workflows/python-constraints.txt as {canonical name: version}, in file order. */
+export function readLock(): Map<string, string> {
+  const lock = new Map<string, string>();
+  for (const raw of read('workflows/python-constraints.txt').split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) continue;
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)$/.exec(line);
+    if (!m) throw new Error(`python-constraints.txt: not 'name==version': ${raw}`);
+    lock.set(canonical(m[1]!), m[2]!);
+  }
+  return lock;
 }
 
 export interface RunResult {

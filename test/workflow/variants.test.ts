@@ -137,7 +137,7 @@ describe('manifest, pins and fixture agree', () => {
   });
 
   it('pins are full commits, and the fixture was recorded with the pinned ComfyUI', () => {
-    const commits = [pins.comfyui.commit, ...pins.custom_nodes.map((n) => n.commit), pins.optional.turbodiffusion.commit];
+    const commits = [pins.comfyui.commit, ...pins.custom_nodes.map((n) => n.commit), pins.python.sageattention.commit];
     for (const c of commits) expect(c).toMatch(/^[0-9a-f]{40}$/);
     expect(commits).not.toContain('0'.repeat(40));
     expect(`v${RECORDED_WITH.comfyui_version}`).toBe(pins.comfyui.ref);

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One model slot of the image build (the Dockerfile's model-* stages, one image layer each): downloads
+# the files of the given manifest ids that the build's PRECISION and VARIANTS select into SLOT_DEST
+# (default /models), or nothing for MODELS=volume. MODELS, PRECISION and VARIANTS are the build args.
+# Usage: fetch_model_slot.sh ID[,ID...]
+set -euo pipefail
+
+ids=${1:?usage: fetch_model_slot.sh ID[,ID...]}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dest=${SLOT_DEST:-/models}
+mkdir -p "$dest"
+if [[ ${MODELS:?MODELS (baked or volume) must be set} != baked ]]; then
+  echo "[models] MODELS=${MODELS}: nothing baked for ${ids}"
+  exit 0
+fi
+exec python3 "$here/download_models.py" --manifest "$here/../workflows/models.json" --dest "$dest" \
+  --precision "${PRECISION:?PRECISION must be set}" --variants "${VARIANTS:?VARIANTS must be set}" \
+  --ids "$ids" --allow-empty --token-file "${HF_TOKEN_FILE:-/run/secrets/hf_token}"
