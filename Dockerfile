@@ -146,6 +146,10 @@ COPY docker/extra_model_paths.yaml /comfyui/extra_model_paths.yaml
 # The download script and manifest stay in the image: they also fill a network volume.
 COPY builder/download_models.py builder/install_comfyui.py /opt/steadydancer/builder/
 COPY workflows/pins.json workflows/python-constraints.txt workflows/models.json /opt/steadydancer/workflows/
+# The worker's start-up GPU check (docker/attention_check.py, run with ComfyUI's Python beside its boot)
+# and its ComfyUI hook (cuDNN-first SDPA, optional memory cap, opt-in per-node timings).
+COPY docker/attention_check.py /opt/steadydancer/attention_check.py
+COPY docker/comfyui/steadydancer_runtime /comfyui/custom_nodes/steadydancer_runtime
 # Fail the build if the stack differs from the pins or any custom node does not import (CPU: no GPU here).
 ARG IMPORT_CHECK=1
 WORKDIR /comfyui

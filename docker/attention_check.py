@@ -5,7 +5,7 @@ The worker runs this once at start, beside ComfyUI's boot, and prints one JSON l
 questions the workflow depends on:
 
 * Does each attention backend the templates may use compute attention? A SageAttention build can
-  import, run and return a tensor of the right shape that is uninitialised memory (the v2.2.0 tag on
+  import, run and return a tensor of the right shape that is uninitialised memory (the 2.2 release tag on
   Hopper bound its sm90 op to the fake implementation). So every candidate is compared with an fp32
   reference on random input; the worker only uses a mode whose output agrees.
 * What card is this? Total memory decides whether the model stays resident between jobs.
