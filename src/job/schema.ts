@@ -65,8 +65,9 @@ export function createJobInputSchema<V extends string>(variants: Readonly<Record
           key_prefix: z
             .string()
             .max(200)
-            .regex(/^[A-Za-z0-9!_.*'()/-]*$/, 'may contain only letters, digits and !_.*\'()/-')
-            .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments')
+            .regex(/^[A-Za-z0-9!_.*'()/-]*$/, 'may contain only letters, digits and !_.*\'()/- (no spaces or control characters)')
+            .refine((s) => !s.startsWith('/'), 'must not start with "/": keys are relative to the bucket (e.g. "dances/")')
+            .refine((s) => !s.replace(/^\/+/, '').split('/').slice(0, -1).some((seg) => seg === '' || seg === '.' || seg === '..'), 'must not contain empty, "." or ".." segments')
             .optional(),
         })
         .optional(),
