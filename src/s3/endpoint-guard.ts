@@ -9,7 +9,10 @@ import { WorkerError } from '../lib/errors';
 import { isPrivateAddress, type Lookup, type ResolvedAddress } from '../media/address-guard';
 import { bucketFromS3Config, parseS3Config, type BucketCredentials } from './credentials';
 
-/** One ALLOWED_S3_ENDPOINTS entry: a URL prefix (`https://acc.r2.cloudflarestorage.com`) or a host (`minio.lan:9000`, `*.r2.cloudflarestorage.com`). */
+/**
+ * One ALLOWED_S3_ENDPOINTS entry: a URL prefix (`https://acc.r2.cloudflarestorage.com`, or with a
+ * bucket: `https://s3.example.com/videos`) or a host (`minio.lan:9000`, `*.r2.cloudflarestorage.com`).
+ */
 type AllowedEndpoint =
   | { kind: 'url'; origin: string; path: string }
   | { kind: 'host'; host: string; port: string | undefined; subdomains: boolean };
@@ -97,7 +100,9 @@ export class EndpointGuard {
   async jobBucket(raw: unknown, region: string): Promise<BucketCredentials> {
     const creds = bucketFromS3Config(parseS3Config(raw), region);
     const url = new URL(creds.endpointUrl as string);
-    if (this.allowed.length > 0 && !this.allowed.some((entry) => matches(entry, url))) {
+    // Matched against where objects go (path style: endpoint/bucket), so a prefix may pin a bucket too.
+    const objectsBase = new URL(`${url.origin}/${encodeURIComponent(creds.bucket)}`);
+    if (this.allowed.length > 0 && !this.allowed.some((entry) => matches(entry, objectsBase))) {
       throw new WorkerError('INVALID_INPUT', `${FIELD}: this worker only accepts the bucket endpoints its operator listed (ALLOWED_S3_ENDPOINTS)`, {
         details: { fields: [FIELD], reason: 'endpoint_not_allowed' },
       });

@@ -1,8 +1,7 @@
 // One multipart upload of a local file that survives failed attempts: the upload id and every
 // stored part's ETag are kept between attempts, so a retry sends only the parts still missing.
-// Each part is read from the file by its own ranged stream (never buffered whole), so memory
-// stays near queueSize × the stream's buffer whatever the part size.
-import { createReadStream } from 'node:fs';
+// Each part is streamed from its range of the file (never buffered whole) through buffers the
+// parts share (file-body.ts), so memory stays small whatever the part size.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -13,11 +12,10 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Logger } from '../lib/logger';
 import { classifyS3Error } from '../s3';
+import { BufferPool, FileRangeBody } from './file-body';
 
 /** S3's cap on parts per upload. */
 const MAX_PARTS = 10_000;
-/** Read-ahead per part stream: large enough to keep a fast socket fed, small enough to stay lean. */
-export const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface ObjectTarget {
   path: string;
@@ -41,6 +39,7 @@ export class MultipartUpload {
   private uploadId: string | undefined;
   private readonly etags = new Map<number, string>();
   private completeSent = false;
+  private readonly buffers = new BufferPool();
   readonly partSize: number;
   readonly partCount: number;
 
@@ -120,7 +119,7 @@ export class MultipartUpload {
   private async sendPart(uploadId: string, partNumber: number): Promise<string> {
     const start = (partNumber - 1) * this.partSize;
     const length = Math.min(this.partSize, this.target.bytes - start);
-    const body = createReadStream(this.target.path, { start, end: start + length - 1, highWaterMark: READ_CHUNK_BYTES });
+    const body = new FileRangeBody(this.target.path, start, length, this.buffers);
     try {
       const out = await this.client.send(
         new UploadPartCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),

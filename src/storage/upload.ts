@@ -1,13 +1,13 @@
 // Upload of one local file: one streaming PutObject, or a resumable multipart upload when large,
 // retried through S3 outages within a budget (outage-retry.ts). The file is only read, never
 // moved or removed: it stays until this settles (every request in flight included).
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { describeS3Failure, classifyS3Error } from '../s3';
-import { MultipartUpload, READ_CHUNK_BYTES, type ObjectTarget } from './multipart';
+import { BufferPool, FileRangeBody } from './file-body';
+import { MultipartUpload, type ObjectTarget } from './multipart';
 import { OutageGaveUp, retryThroughOutage, type OutageRetryOptions } from './outage-retry';
 
 export interface UploadPolicy {
@@ -61,7 +61,7 @@ export interface UploadOptions {
 }
 
 async function putWhole(client: S3Client, target: ObjectTarget, signal: AbortSignal | undefined): Promise<void> {
-  const body = createReadStream(target.path, { highWaterMark: READ_CHUNK_BYTES });
+  const body = new FileRangeBody(target.path, 0, target.bytes, new BufferPool());
   try {
     await client.send(
       new PutObjectCommand({
