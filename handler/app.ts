@@ -135,7 +135,7 @@ export function createApp(config: Config, logger: Logger): App {
   return {
     handler: (job, ctx) =>
       runJob(
-        { id: job.id, input: job.input, ...(job.s3Config ? { s3Config: job.s3Config } : {}) },
+        { id: job.id, input: job.input, ...(job.s3Config !== undefined ? { s3Config: job.s3Config } : {}) },
         {
           signal: ctx.signal,
           progress: (update) => ctx.progress(update),
