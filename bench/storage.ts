@@ -1,5 +1,6 @@
-// Large-upload bench: our uploader vs one plain single-stream PutObject from the same SDK vs
-// s5cmd, the same file to the same real S3 server (versitygw on loopback). Each arm runs in its own
+// Large-upload bench: our uploader (multipart, as it sends a file this large; and forced to one
+// PutObject through its pooled file body) vs one plain PutObject from the same SDK (an fs stream as
+// body) vs s5cmd, the same file to the same real S3 server (versitygw on loopback). Each arm runs in its own
 // process (so its peak RSS is its own), the arms alternate, several runs each; medians are printed
 // and written with every sample to bench/results/storage.json.
 // Run: npm run bench:storage   (BENCH_SIZE_MB=1024 BENCH_RUNS=3; BENCH_PART_MB / BENCH_QUEUE to try other settings)
@@ -16,8 +17,8 @@ import { DEFAULT_UPLOAD_POLICY, uploadFile } from '../src/storage/upload';
 import { startS3Server } from '../test/setup/s3-server';
 import { ensureS5cmd, S5CMD_VERSION } from './s5cmd';
 
-type Arm = 'ours' | 'single' | 's5cmd';
-const ARMS: Arm[] = ['ours', 'single', 's5cmd'];
+type Arm = 'ours' | 'ours-put' | 'single' | 's5cmd';
+const ARMS: Arm[] = ['ours', 'ours-put', 'single', 's5cmd'];
 const MiB = 1024 * 1024;
 
 interface Sample {
@@ -26,6 +27,8 @@ interface Sample {
   seconds: number;
   mibPerS: number;
   peakRssMiB: number;
+  /** Ours, multipart: how long the server took to answer CompleteMultipartUpload (it assembles the parts). */
+  completeS?: number;
 }
 
 const median = (xs: number[]): number => {
@@ -43,23 +46,35 @@ function policy() {
 }
 
 /** Child mode: one upload by our uploader or by one PutObject; prints its seconds and maxRSS as JSON. */
-async function child(arm: 'ours' | 'single', file: string, key: string, credsJson: string): Promise<void> {
+async function child(arm: Exclude<Arm, 's5cmd'>, file: string, key: string, credsJson: string): Promise<void> {
   const creds = JSON.parse(credsJson) as BucketCredentials;
   const client = createS3Client(creds);
+  let completeMs: number | undefined;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const t = performance.now();
+      try {
+        return await next(args);
+      } finally {
+        if (context.commandName === 'CompleteMultipartUploadCommand') completeMs = performance.now() - t;
+      }
+    },
+    { step: 'initialize', name: 'benchCompleteTiming' },
+  );
   const bytes = (await import('node:fs')).statSync(file).size;
   const started = performance.now();
-  if (arm === 'ours') {
+  if (arm === 'ours' || arm === 'ours-put') {
     await uploadFile(
       client,
       { path: file, bucket: creds.bucket, key, contentType: 'video/mp4', contentDisposition: 'inline; filename="video.mp4"' },
-      { logger: silentLogger, policy: policy() },
+      { logger: silentLogger, policy: arm === 'ours' ? policy() : { ...policy(), multipartThreshold: Infinity } },
     );
   } else {
     await client.send(new PutObjectCommand({ Bucket: creds.bucket, Key: key, Body: createReadStream(file), ContentLength: bytes, ContentType: 'video/mp4' }));
   }
   const seconds = (performance.now() - started) / 1000;
   client.destroy();
-  process.stdout.write(`${JSON.stringify({ seconds, maxRss: process.resourceUsage().maxRSS * 1024 })}\n`);
+  process.stdout.write(`${JSON.stringify({ seconds, maxRss: process.resourceUsage().maxRSS * 1024, completeMs })}\n`);
 }
 
 /** Peak RSS of a child from /proc (VmHWM only grows: the last reading before exit is the peak). */
@@ -125,10 +140,11 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     for (let run = 1; run <= runs; run++) {
       // Rotate the order each run, so no arm always goes first (cold page cache, fresh server).
-      for (const arm of [...ARMS.slice(run % 3), ...ARMS.slice(0, run % 3)]) {
+      for (const arm of [...ARMS.slice(run % ARMS.length), ...ARMS.slice(0, run % ARMS.length)]) {
         const key = `bench/${arm}.mp4`;
         let seconds: number;
         let peak: number;
+        let completeS: number | undefined;
         if (arm === 's5cmd') {
           const r = await runProcess(s5cmd, ['--endpoint-url', server.endpoint, 'cp', file, `s3://${server.bucket}/${key}`], {
             ...process.env,
@@ -139,15 +155,17 @@ async function main(): Promise<void> {
           ({ seconds, peak } = r);
         } else {
           const r = await runProcess(process.execPath, [process.argv[1] as string, '--arm', arm, file, key, JSON.stringify(creds)], process.env);
-          const reported = JSON.parse(r.out.trim().split('\n').pop() as string) as { seconds: number; maxRss: number };
+          const reported = JSON.parse(r.out.trim().split('\n').pop() as string) as { seconds: number; maxRss: number; completeMs?: number };
           seconds = reported.seconds;
           peak = Math.max(r.peak, reported.maxRss);
+          if (reported.completeMs !== undefined) completeS = reported.completeMs / 1000;
         }
         const head = await check.send(new HeadObjectCommand({ Bucket: server.bucket, Key: key }));
         if (head.ContentLength !== bytes) throw new Error(`${arm}: stored ${head.ContentLength} bytes, expected ${bytes}`);
-        const sample = { arm, run, seconds, mibPerS: sizeMiB / seconds, peakRssMiB: peak / MiB };
+        const sample: Sample = { arm, run, seconds, mibPerS: sizeMiB / seconds, peakRssMiB: peak / MiB, ...(completeS !== undefined ? { completeS } : {}) };
         samples.push(sample);
-        console.log(`run ${run} ${arm.padEnd(6)} ${seconds.toFixed(2)} s  ${sample.mibPerS.toFixed(0)} MiB/s  peak RSS ${sample.peakRssMiB.toFixed(0)} MiB`);
+        const complete = completeS !== undefined ? `  (server's Complete ${completeS.toFixed(2)} s)` : '';
+        console.log(`run ${run} ${arm.padEnd(8)} ${seconds.toFixed(2)} s  ${sample.mibPerS.toFixed(0)} MiB/s  peak RSS ${sample.peakRssMiB.toFixed(0)} MiB${complete}`);
       }
     }
     check.destroy();
@@ -158,6 +176,10 @@ async function main(): Promise<void> {
         return [arm, { mibPerS: median(mine.map((s) => s.mibPerS)), peakRssMiB: median(mine.map((s) => s.peakRssMiB)) }];
       }),
     ) as Record<Arm, { mibPerS: number; peakRssMiB: number }>;
+    const ours = samples.filter((s) => s.arm === 'ours');
+    const completeS = median(ours.map((s) => s.completeS ?? 0));
+    // Ours without the server's part assembly: what the client side of multipart achieves.
+    const partsMibPerS = median(ours.map((s) => sizeMiB / (s.seconds - (s.completeS ?? 0))));
     const p = policy();
     const result = {
       bench: 'storage',
@@ -170,15 +192,23 @@ async function main(): Promise<void> {
       runs,
       ours: { partMiB: p.partSize / MiB, queueSize: p.queueSize, multipartThresholdMiB: p.multipartThreshold / MiB },
       medians: summary,
-      ratios: { oursVsSingle: summary.ours.mibPerS / summary.single.mibPerS, oursVsS5cmd: summary.ours.mibPerS / summary.s5cmd.mibPerS },
+      ratios: {
+        oursVsSingle: summary.ours.mibPerS / summary.single.mibPerS,
+        oursVsS5cmd: summary.ours.mibPerS / summary.s5cmd.mibPerS,
+        oursPutVsSingle: summary['ours-put'].mibPerS / summary.single.mibPerS,
+        oursPartsPhaseVsSingle: partsMibPerS / summary.single.mibPerS,
+      },
+      oursMultipart: { serverCompleteS: completeS, partsPhaseMibPerS: partsMibPerS },
       goals: { oursVsSingle: 0.9, oursVsS5cmd: 1, peakRssMiB: 100 },
       samples,
     };
     console.log(`\nfile ${sizeMiB} MiB, ${runs} runs per arm (alternating), medians; ours: ${p.partSize / MiB} MiB parts × ${p.queueSize} in flight`);
-    for (const arm of ARMS) console.log(`${arm.padEnd(6)} ${summary[arm].mibPerS.toFixed(0).padStart(5)} MiB/s   peak RSS ${summary[arm].peakRssMiB.toFixed(0)} MiB`);
+    for (const arm of ARMS) console.log(`${arm.padEnd(8)} ${summary[arm].mibPerS.toFixed(0).padStart(5)} MiB/s   peak RSS ${summary[arm].peakRssMiB.toFixed(0)} MiB`);
+    console.log(`ours multipart: the server's CompleteMultipartUpload took ${completeS.toFixed(2)} s (versitygw copies the parts into the object); parts phase ${partsMibPerS.toFixed(0)} MiB/s`);
     console.log(`ours / single PutObject: ${result.ratios.oursVsSingle.toFixed(2)} (goal ≥ 0.9)`);
     console.log(`ours / s5cmd:            ${result.ratios.oursVsS5cmd.toFixed(2)} (goal ≥ 1)`);
     console.log(`ours peak RSS:           ${summary.ours.peakRssMiB.toFixed(0)} MiB (goal ≤ 100)`);
+    console.log(`ours, one PutObject / single PutObject: ${result.ratios.oursPutVsSingle.toFixed(2)}; ours parts phase / single: ${result.ratios.oursPartsPhaseVsSingle.toFixed(2)}`);
     const out = path.resolve('bench/results/storage.json');
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
@@ -190,7 +220,7 @@ async function main(): Promise<void> {
 }
 
 const argv = process.argv.slice(2);
-const entry = argv[0] === '--arm' ? child(argv[1] as 'ours' | 'single', argv[2] as string, argv[3] as string, argv[4] as string) : main();
+const entry = argv[0] === '--arm' ? child(argv[1] as Exclude<Arm, 's5cmd'>, argv[2] as string, argv[3] as string, argv[4] as string) : main();
 entry.catch((error: unknown) => {
   console.error(error);
   process.exit(1);

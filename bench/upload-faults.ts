@@ -112,14 +112,10 @@ async function main(): Promise<void> {
     // 2. Multipart (400 MiB, 25 parts): after 5 parts are stored, 500 for 60 s, then S3 is back.
     {
       let stored = 0;
-      let until = Infinity;
+      let outageEnds: number | undefined;
       proxy.setRule(({ url }) => {
-        if (Date.now() < until) return { status: 500 };
-        if (until === Infinity && isPart(url) && ++stored > 5) {
-          until = Date.now() + 60_000;
-          return { status: 500 };
-        }
-        return 'pass';
+        if (outageEnds === undefined && isPart(url) && ++stored > 5) outageEnds = Date.now() + 60_000;
+        return outageEnds !== undefined && Date.now() < outageEnds ? { status: 500 } : 'pass';
       });
       const o = await attempt('multipart, 500 mid-upload', 60, proxy.endpoint, largeFile, 'faults/resume.mp4');
       const passedParts = proxy.seen.filter((r) => isPart(r.url) && r.status === 200).map((r) => partNumber(r.url));

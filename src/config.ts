@@ -99,7 +99,7 @@ const EnvSchema = z.object({
   PRESIGN_EXPIRES_S: int(604_800, 1, 604_800),
   ALLOWED_S3_ENDPOINTS: list((e) => parseAllowedEndpoint(e) !== undefined, 'an http(s):// URL prefix or a host (host, host:port, *.domain)'),
   UPLOAD_RETRY_BUDGET_S: int(120, 0, 24 * 3600),
-  UPLOAD_IDLE_TIMEOUT_S: int(30, 1, 3600),
+  UPLOAD_IDLE_TIMEOUT_S: int(15, 1, 3600),
 
   OUTPUT_DIR: optionalString,
   WORK_DIR: optionalString,

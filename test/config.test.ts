@@ -51,9 +51,9 @@ describe('loadConfig', () => {
 });
 
 describe('upload and job-bucket settings', () => {
-  it('default to a 120 s retry budget, a 30 s idle timeout and no allow-list', () => {
+  it('default to a 120 s retry budget, a 15 s idle timeout and no allow-list', () => {
     const c = loadConfig({});
-    expect(c.bucket).toMatchObject({ uploadRetryBudgetMs: 120_000, requestIdleTimeoutMs: 30_000, allowedJobEndpoints: [] });
+    expect(c.bucket).toMatchObject({ uploadRetryBudgetMs: 120_000, requestIdleTimeoutMs: 15_000, allowedJobEndpoints: [] });
   });
 
   it('parse UPLOAD_RETRY_BUDGET_S, UPLOAD_IDLE_TIMEOUT_S and a comma list of ALLOWED_S3_ENDPOINTS', () => {

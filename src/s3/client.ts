@@ -15,12 +15,14 @@ export interface S3Timeouts {
   connectMs: number;
   /**
    * Longest silence on a socket, either way: no byte of the body taken, no byte of the answer.
-   * This is what cuts a server that accepts the connection and never answers. Default 30 s.
+   * This is what cuts a server that accepts the connection and never answers. When the server
+   * stops reading the body, Node lets a stalled write run one more period first: twice this.
+   * Default 15 s, so that three such attempts in a row (outage-retry.ts) end within 2 minutes.
    */
   idleMs: number;
 }
 
-export const DEFAULT_S3_TIMEOUTS: S3Timeouts = { connectMs: 10_000, idleMs: 30_000 };
+export const DEFAULT_S3_TIMEOUTS: S3Timeouts = { connectMs: 10_000, idleMs: 15_000 };
 
 export interface S3ClientSettings {
   timeouts?: Partial<S3Timeouts>;

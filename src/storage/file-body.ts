@@ -37,6 +37,10 @@ export class FileRangeBody extends Readable {
     private readonly pool: BufferPool,
   ) {
     super({ highWaterMark: CHUNK_BYTES });
+    // fs reads abort the process on a fractional length: refuse it here, as an error.
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
+      throw new RangeError(`bad file range ${start}+${length} of ${path}`);
+    }
     this.position = start;
     this.end = start + length;
   }

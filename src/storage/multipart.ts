@@ -85,7 +85,7 @@ export class MultipartUpload {
     try {
       await this.client.send(
         new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: this.uploadId }),
-        { abortSignal: AbortSignal.timeout(10_000) },
+        { abortSignal: AbortSignal.timeout(5_000) }, // best effort: a hung S3 must not hold the job much longer
       );
     } catch (error) {
       logger.warn('could not abort the multipart upload; its parts stay until the bucket expires them', {

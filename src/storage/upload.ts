@@ -86,6 +86,8 @@ export async function uploadFile(client: S3Client, req: UploadRequest, opts: Upl
   const target: ObjectTarget = { ...req, bytes: size };
   const multipart = size > policy.multipartThreshold ? new MultipartUpload(client, target, policy.partSize, policy.queueSize, opts.signal) : undefined;
   const job = opts.endpoint === 'job';
+  const now = opts.retryClock?.now ?? Date.now;
+  const started = now();
   try {
     await retryThroughOutage(
       async (progress) => {
@@ -117,8 +119,8 @@ export async function uploadFile(client: S3Client, req: UploadRequest, opts: Upl
     const last = gaveUp ? gaveUp.last : error;
     const failure = classifyS3Error(last);
     const reason = describeS3Failure(failure);
-    const tried = gaveUp && gaveUp.attempts > 1 ? ` (gave up after ${gaveUp.attempts} attempts over ${Math.round(gaveUp.failingForMs / 1000)} s)` : '';
-    opts.logger.error('upload failed', { bucket: req.bucket, key: req.key, reason, attempts: gaveUp?.attempts, why: gaveUp?.reason, error: last });
+    const tried = gaveUp && gaveUp.attempts > 1 ? ` (gave up after ${gaveUp.attempts} attempts in ${Math.round((now() - started) / 1000)} s)` : '';
+    opts.logger.error('upload failed', { bucket: req.bucket, key: req.key, reason, attempts: gaveUp?.attempts, failingForMs: gaveUp?.failingForMs, why: gaveUp?.reason, error: last });
     if (job) {
       throw new WorkerError(
         'UPLOAD_FAILED',

@@ -135,7 +135,7 @@ describe('uploads through S3 faults (real S3 server behind a fault proxy)', () =
     expect(isWorkerError(err, 'UPLOAD_FAILED')).toBe(true);
     const attempts = proxy.seen.length;
     expect(attempts).toBeGreaterThan(5);
-    expect((err as WorkerError).message).toContain(`HTTP 503 SlowDown (gave up after ${attempts} attempts over 60 s)`);
+    expect((err as WorkerError).message).toContain(`HTTP 503 SlowDown (gave up after ${attempts} attempts in 60 s)`);
     expect(now).toBe(60_000);
   });
 
