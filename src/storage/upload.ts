@@ -26,8 +26,9 @@ export interface UploadPolicy {
 }
 
 /**
- * 16 MiB × 8 parts in flight: figures from `npm run bench:storage` on a loopback S3 server (see
- * README, Inputs and outputs). Parts are streamed from the file, so neither size costs memory.
+ * 16 MiB parts × 8 in flight: with them the client side of a multipart upload runs faster than one
+ * PutObject on a loopback S3 server (`npm run bench:storage`, bench/results/storage.json). Parts are
+ * streamed from the file through shared buffers, so neither number costs memory.
  */
 export const DEFAULT_UPLOAD_POLICY: UploadPolicy = {
   retryBudgetMs: 120_000,
