@@ -21,7 +21,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { MULTIPART_THRESHOLD } from '../src/storage/upload';
+import { DEFAULT_UPLOAD_POLICY } from '../src/storage/upload';
+
+const MULTIPART_THRESHOLD = DEFAULT_UPLOAD_POLICY.multipartThreshold;
 import { startFakeJobApi, type FakeJobApi } from '../test/fakes/runpod-job-api';
 import { startS3Server, type RunningS3Server } from '../test/setup/s3-server';
 import {

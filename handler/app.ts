@@ -6,8 +6,9 @@ import { createSteadyDancerJob } from '../src/job/pipeline';
 import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
 import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
+import { systemLookup } from '../src/media/address-guard';
 import type { Handler, HandlerHealth } from '../src/runpod';
-import { bucketFromConfig, bucketFromS3Config, type BucketCredentials } from '../src/s3';
+import { bucketFromConfig, EndpointGuard, s3ClientFactory, type BucketCredentials, type S3ClientFactory } from '../src/s3';
 import { probeVideo, VideoStore } from '../src/storage';
 import {
   allRequiredNodeClasses,
@@ -54,18 +55,19 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
   };
 }
 
-function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined): InputsPort {
+function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined, s3: S3ClientFactory): InputsPort {
   const fetcher = new InputFetcher({
     maxBytes: config.media.maxInputBytes,
     allowPrivateUrls: config.media.allowPrivateUrls,
     limits: config.media.limits,
     ffprobePath: config.media.ffprobePath,
     logger,
+    s3,
   });
   return {
     createJobFiles: (jobId) => createJobFiles(config.paths.workDir, jobId, logger),
     fetch: (field, source, expect, files, { signal, bucket, logger: jobLogger }) => {
-      const credentials = bucket ? bucketFromS3Config(bucket, config.bucket.region) : workerBucket;
+      const credentials = bucket ?? workerBucket;
       return fetcher.fetch(field, source, expect, files, {
         signal,
         logger: jobLogger,
@@ -76,7 +78,14 @@ function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredenti
 }
 
 function storagePort(config: Config, store: VideoStore): StoragePort {
+  // A job's own endpoint passes the same address guard as input URLs, and the operator's allow-list.
+  const guard = new EndpointGuard({
+    allowPrivate: config.media.allowPrivateUrls,
+    allowedEndpoints: config.bucket.allowedJobEndpoints,
+    lookup: systemLookup,
+  });
   return {
+    jobBucket: (s3Config) => guard.jobBucket(s3Config, config.bucket.region),
     put: (file, { signal, bucket, filesBaseUrl, logger }) =>
       store.put(
         {
@@ -86,7 +95,7 @@ function storagePort(config: Config, store: VideoStore): StoragePort {
           logger,
           ...(file.keyPrefix !== undefined ? { keyPrefix: file.keyPrefix } : {}),
           ...(filesBaseUrl ? { filesBaseUrl } : {}),
-          ...(bucket ? { bucket: bucketFromS3Config(bucket, config.bucket.region) } : {}),
+          ...(bucket ? { bucket } : {}),
         },
         signal,
       ),
@@ -96,6 +105,8 @@ function storagePort(config: Config, store: VideoStore): StoragePort {
 export function createApp(config: Config, logger: Logger): App {
   // Checked at start: a half-configured bucket stops the worker with CONFIG_INVALID naming what is missing.
   const workerBucket = bucketFromConfig(config.bucket);
+  // Every S3 client (inputs and outputs) gets the per-request timeouts and logs the SDK's lines as JSON.
+  const s3 = s3ClientFactory({ timeouts: { idleMs: config.bucket.requestIdleTimeoutMs }, logger: logger.child({ component: 'aws-sdk' }) });
   // One store for the worker's life, so uploads to its bucket reuse connections across jobs.
   const store = new VideoStore({
     ...(workerBucket ? { bucket: workerBucket } : {}),
@@ -105,6 +116,8 @@ export function createApp(config: Config, logger: Logger): App {
     logger,
     outputDir: config.paths.outputDir,
     mode: config.mode,
+    s3,
+    upload: { retryBudgetMs: config.bucket.uploadRetryBudgetMs },
   });
   const unavailable = comfyMissing(config.comfy);
   const supervisor = unavailable
@@ -124,7 +137,7 @@ export function createApp(config: Config, logger: Logger): App {
 
   const runJob = createSteadyDancerJob({
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url, engine),
-    inputs: inputsPort(config, logger, workerBucket),
+    inputs: inputsPort(config, logger, workerBucket, s3),
     comfy: createComfyPort({ supervisor, unavailable, before: engine.settled }),
     storage: storagePort(config, store),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
@@ -134,7 +147,7 @@ export function createApp(config: Config, logger: Logger): App {
   return {
     handler: (job, ctx) =>
       runJob(
-        { id: job.id, input: job.input, ...(job.s3Config ? { s3Config: job.s3Config } : {}) },
+        { id: job.id, input: job.input, ...(job.s3Config !== undefined ? { s3Config: job.s3Config } : {}) },
         {
           signal: ctx.signal,
           progress: (update) => ctx.progress(update),

@@ -10,6 +10,7 @@ import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
 import type { MediaLimits } from './media';
 import type { RuntimeSettings } from './runpod';
+import { parseAllowedEndpoint } from './s3/endpoint-guard';
 
 const optionalString = z
   .string()
@@ -41,6 +42,17 @@ const int = (fallback: number, min: number, max: number) =>
         return z.NEVER;
       }
       return n;
+    });
+
+/** A comma-separated list; every entry must pass `valid` (its message names the entry). */
+const list = (valid: (entry: string) => boolean, expected: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const entries = (v ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+      for (const entry of entries.filter((e) => !valid(e))) ctx.addIssue({ code: 'custom', message: `"${entry}" is not ${expected}` });
+      return entries;
     });
 
 /** RunPod's levels (NOTSET TRACE DEBUG INFO WARN ERROR or 0-5) mapped onto ours. */
@@ -89,6 +101,9 @@ const EnvSchema = z.object({
   BUCKET_KEY_PREFIX: optionalString,
   BUCKET_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   PRESIGN_EXPIRES_S: int(604_800, 1, 604_800),
+  ALLOWED_S3_ENDPOINTS: list((e) => parseAllowedEndpoint(e) !== undefined, 'an http(s):// URL prefix or a host (host, host:port, *.domain)'),
+  UPLOAD_RETRY_BUDGET_S: int(120, 0, 24 * 3600),
+  UPLOAD_IDLE_TIMEOUT_S: int(15, 1, 3600),
 
   OUTPUT_DIR: optionalString,
   WORK_DIR: optionalString,
@@ -123,6 +138,12 @@ export interface BucketConfig {
   readonly keyPrefix: string;
   readonly publicUrl: string | undefined;
   readonly presignExpiresS: number;
+  /** ALLOWED_S3_ENDPOINTS: when non-empty, the only endpoints a job's `s3Config` may name. */
+  readonly allowedJobEndpoints: readonly string[];
+  /** UPLOAD_RETRY_BUDGET_S: how long an upload retries while no S3 request succeeds. */
+  readonly uploadRetryBudgetMs: number;
+  /** UPLOAD_IDLE_TIMEOUT_S: an S3 request silent this long (either way) is cut. */
+  readonly requestIdleTimeoutMs: number;
 }
 
 export interface Config {
@@ -215,6 +236,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keyPrefix: e.BUCKET_KEY_PREFIX ?? '',
       publicUrl: e.BUCKET_PUBLIC_URL,
       presignExpiresS: e.PRESIGN_EXPIRES_S,
+      allowedJobEndpoints: e.ALLOWED_S3_ENDPOINTS,
+      uploadRetryBudgetMs: e.UPLOAD_RETRY_BUDGET_S * 1000,
+      requestIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_S * 1000,
     },
     paths: {
       outputDir: path.resolve(e.OUTPUT_DIR ?? './output'),

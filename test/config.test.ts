@@ -57,6 +57,35 @@ describe('loadConfig', () => {
   });
 });
 
+describe('upload and job-bucket settings', () => {
+  it('default to a 120 s retry budget, a 15 s idle timeout and no allow-list', () => {
+    const c = loadConfig({});
+    expect(c.bucket).toMatchObject({ uploadRetryBudgetMs: 120_000, requestIdleTimeoutMs: 15_000, allowedJobEndpoints: [] });
+  });
+
+  it('parse UPLOAD_RETRY_BUDGET_S, UPLOAD_IDLE_TIMEOUT_S and a comma list of ALLOWED_S3_ENDPOINTS', () => {
+    const c = loadConfig({
+      UPLOAD_RETRY_BUDGET_S: '300',
+      UPLOAD_IDLE_TIMEOUT_S: '15',
+      ALLOWED_S3_ENDPOINTS: ' https://acc.r2.cloudflarestorage.com , *.r2.cloudflarestorage.com,,minio.lan:9000 ',
+    });
+    expect(c.bucket.uploadRetryBudgetMs).toBe(300_000);
+    expect(c.bucket.requestIdleTimeoutMs).toBe(15_000);
+    expect(c.bucket.allowedJobEndpoints).toEqual(['https://acc.r2.cloudflarestorage.com', '*.r2.cloudflarestorage.com', 'minio.lan:9000']);
+  });
+
+  it('refuses a bad allow-list entry or timeout as CONFIG_INVALID naming the variable and the entry', () => {
+    try {
+      loadConfig({ ALLOWED_S3_ENDPOINTS: 'https://ok.example.com,ftp://nope', UPLOAD_IDLE_TIMEOUT_S: '0' });
+      throw new Error('expected a throw');
+    } catch (err) {
+      expect(isWorkerError(err, 'CONFIG_INVALID')).toBe(true);
+      expect((err as Error).message).toContain('ALLOWED_S3_ENDPOINTS: "ftp://nope" is not an http(s):// URL prefix or a host');
+      expect((err as Error).message).toContain('UPLOAD_IDLE_TIMEOUT_S');
+    }
+  });
+});
+
 describe('README configuration table', () => {
   it('documents exactly the variables loadConfig reads', async () => {
     const { readFileSync } = await import('node:fs');

@@ -3,14 +3,15 @@
 import path from 'node:path';
 import { WorkerError, formatError, toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { BucketOverride, ComfySession, ComfyVideo, FetchedFile, JobDeps, JobFilesPort } from './ports';
+import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort } from './ports';
 import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
 import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
 
 export interface JobRequest {
   readonly id: string;
   readonly input: unknown;
-  readonly s3Config?: BucketOverride;
+  /** RunPod's per-job bucket as sent (unchecked); StoragePort.jobBucket validates it. */
+  readonly s3Config?: unknown;
 }
 
 export interface JobRuntime {
@@ -75,6 +76,8 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
           { details: { field: 'variant', missing } },
         );
       }
+      // Checked before any work: a malformed or refused bucket fails the job at once, not after inference.
+      const bucket = job.s3Config == null ? undefined : await deps.storage.jobBucket(job.s3Config);
       rt.logger.info('job accepted', { variant: input.variant, seed: input.seed, width: input.width, height: input.height, num_frames: input.num_frames });
 
       // Cold start: fetching inputs overlaps ComfyUI's boot rather than following it.
@@ -82,7 +85,7 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       const comfyReady = deps.comfy.ready(rt.signal, rt.logger);
       comfyReady.catch(() => {}); // awaited below; avoid an unhandled rejection while inputs fail first
       files = await deps.inputs.createJobFiles(jobKey);
-      const fetched = await fetchInputs(deps, input, files, job.s3Config, rt.signal, rt.logger);
+      const fetched = await fetchInputs(deps, input, files, bucket, rt.signal, rt.logger);
       const inputsDone = now();
 
       rt.progress(stageUpdate('starting'));
@@ -119,7 +122,7 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       rt.progress(stageUpdate('uploading'));
       const videos: OutputVideo[] = [];
       for (const video of result.videos) {
-        videos.push(await storeVideo(deps, session, video, files, jobKey, input, job.s3Config, rt));
+        videos.push(await storeVideo(deps, session, video, files, jobKey, input, bucket, rt));
       }
       const uploaded = now();
       rt.logger.info('job done', { videos: videos.length, seconds: (uploaded - started) / 1000 });
@@ -156,7 +159,7 @@ async function fetchInputs<V extends string>(
   deps: JobDeps<V>,
   input: ResolvedJobInput<V>,
   files: JobFilesPort,
-  bucket: BucketOverride | undefined,
+  bucket: JobBucket | undefined,
   signal: AbortSignal,
   logger: Logger,
 ): Promise<{ reference: FetchedFile; pose: FetchedFile }> {
@@ -189,7 +192,7 @@ async function storeVideo<V extends string>(
   files: JobFilesPort,
   jobKey: string,
   input: ResolvedJobInput<V>,
-  bucket: BucketOverride | undefined,
+  bucket: JobBucket | undefined,
   rt: JobRuntime,
 ): Promise<OutputVideo> {
   const { signal } = rt;

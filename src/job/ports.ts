@@ -1,14 +1,11 @@
 // What the SteadyDancer job needs from the other parts, as narrow interfaces. handler/ adapts the
 // real ComfyUI, media, storage and workflow modules to them; tests pass plain objects.
 import type { Logger } from '../lib/logger';
+import type { BucketCredentials } from '../s3';
 import type { ResolvedJobInput, VariantLimits } from './schema';
 
-export interface BucketOverride {
-  readonly accessId: string;
-  readonly accessSecret: string;
-  readonly bucketName: string;
-  readonly endpointUrl: string;
-}
+/** A job's own bucket (RunPod's `s3Config`), validated and checked by StoragePort.jobBucket. */
+export type JobBucket = BucketCredentials;
 
 export interface JobFilesPort {
   /** The job's own temp folder; removed by cleanup whatever happened. */
@@ -29,7 +26,7 @@ export interface InputsPort {
     source: string,
     expect: 'image' | 'video',
     files: JobFilesPort,
-    opts: { signal: AbortSignal; logger: Logger; bucket?: BucketOverride },
+    opts: { signal: AbortSignal; logger: Logger; bucket?: JobBucket },
   ): Promise<FetchedFile>;
 }
 
@@ -90,9 +87,14 @@ export interface StoredVideo {
 }
 
 export interface StoragePort {
+  /**
+   * A job's raw `s3Config` → its bucket, or INVALID_INPUT naming the field (wrong shape, an endpoint
+   * the operator did not allow or one on a private address). Runs before any GPU work.
+   */
+  jobBucket(s3Config: unknown): Promise<JobBucket>;
   put(
     file: { path: string; name: string; jobId: string; keyPrefix?: string },
-    opts: { signal: AbortSignal; logger: Logger; bucket?: BucketOverride; filesBaseUrl?: string },
+    opts: { signal: AbortSignal; logger: Logger; bucket?: JobBucket; filesBaseUrl?: string },
   ): Promise<StoredVideo>;
 }
 

@@ -2,6 +2,7 @@
 // link-local (cloud metadata at 169.254.169.254 / fd00:ec2::254), CGNAT, multicast, reserved.
 // Hostnames are resolved first and every address is checked; the connection is then pinned
 // to the checked addresses so a second DNS answer cannot swap in another one.
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 
 const blocked = new BlockList();
@@ -77,3 +78,7 @@ export interface ResolvedAddress {
 
 /** DNS seam: every address a hostname resolves to. */
 export type Lookup = (hostname: string) => Promise<ResolvedAddress[]>;
+
+/** The system resolver (getaddrinfo, so /etc/hosts counts), every address in its order. */
+export const systemLookup: Lookup = async (hostname) =>
+  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));

@@ -1,5 +1,4 @@
 // Turns a job's `reference_image` / `pose_video` string into a checked file in the job's dir.
-import { lookup as dnsLookup } from 'node:dns/promises';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isWorkerError, WorkerError } from '../lib/errors';
@@ -7,7 +6,7 @@ import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
-import type { Lookup } from './address-guard';
+import { systemLookup, type Lookup } from './address-guard';
 import { writeBase64 } from './data-source';
 import { formatSeconds, invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
@@ -67,9 +66,6 @@ const EXPECTED: Record<'image' | 'video', string> = {
   image: 'an image (PNG, JPEG or WebP)',
   video: 'a video (MP4, MOV or WebM)',
 };
-
-const systemLookup: Lookup = async (hostname) =>
-  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 
 async function readHead(file: string): Promise<Uint8Array> {
   const fh = await open(file, 'r');

@@ -6,7 +6,8 @@ export interface RunpodJob {
   id: string;
   input: unknown;
   webhook?: string;
-  s3Config?: { accessId: string; accessSecret: string; bucketName: string; endpointUrl: string };
+  /** RunPod's per-job bucket, passed through as sent: the handler validates it. */
+  s3Config?: unknown;
   [key: string]: unknown;
 }
 

@@ -1,4 +1,6 @@
 // Where outputs go: the worker's BUCKET_* variables, or a job's own `s3Config` (RunPod's shape).
+import type { LookupFunction } from 'node:net';
+import { z } from 'zod';
 import type { BucketConfig } from '../config';
 import { WorkerError } from '../lib/errors';
 
@@ -10,14 +12,45 @@ export interface BucketCredentials {
   bucket: string;
   /** Signing region; R2 wants `auto`. Default `auto`. */
   region?: string;
+  /**
+   * How the client's sockets resolve the endpoint's host. A job's bucket gets the address guard's
+   * lookup (endpoint-guard.ts), so every connection goes to an address checked at connect time;
+   * the worker's own bucket (the operator's) uses the system resolver.
+   */
+  lookup?: LookupFunction;
 }
 
-/** RunPod's per-job override, as it arrives in the job (`job.s3Config`). */
-export interface S3ConfigInput {
-  accessId: string;
-  accessSecret: string;
-  bucketName: string;
-  endpointUrl: string;
+const requiredString = (what: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be a string (${what})`) });
+
+/**
+ * RunPod's per-job bucket, as it arrives beside the input (`job.s3Config`): the one declaration of
+ * its shape. Unknown keys are ignored (RunPod may add some); values are never echoed in errors.
+ */
+export const S3ConfigSchema = z.object({
+  accessId: requiredString('the access key id').min(1, 'must not be empty'),
+  accessSecret: requiredString('the secret access key').min(1, 'must not be empty'),
+  // May be empty when the bucket is the path of endpointUrl (RunPod's documented form).
+  bucketName: requiredString('the bucket name').regex(/^[A-Za-z0-9._-]*$/, 'must be a bucket name (letters, digits, ".", "-", "_")'),
+  endpointUrl: requiredString('an https:// URL')
+    .pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
+    .refine((url) => !/^[a-z]+:\/\/[^/]*@/i.test(url), 'must not carry user:password@ (send the keys as accessId and accessSecret)'),
+});
+
+export type S3ConfigInput = z.infer<typeof S3ConfigSchema>;
+
+/** Validates a job's `s3Config`; INVALID_INPUT names every bad field (`s3Config.endpointUrl: …`). */
+export function parseS3Config(raw: unknown): S3ConfigInput {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new WorkerError('INVALID_INPUT', 's3Config: must be an object with accessId, accessSecret, bucketName and endpointUrl', {
+      details: { fields: ['s3Config'] },
+    });
+  }
+  const parsed = S3ConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const fields = parsed.error.issues.map((i) => ['s3Config', ...i.path].join('.'));
+  const message = parsed.error.issues.map((i, n) => `${fields[n]}: ${i.message}`).join('; ');
+  throw new WorkerError('INVALID_INPUT', message, { details: { fields } });
 }
 
 /**
@@ -30,6 +63,7 @@ function splitEndpoint(endpointUrl: string): { endpoint: string; bucketInPath: s
   const segments = url.pathname.split('/').filter(Boolean);
   url.pathname = '/';
   url.search = '';
+  url.hash = '';
   return { endpoint: url.toString().replace(/\/$/, ''), bucketInPath: segments[0] };
 }
 
@@ -62,13 +96,13 @@ export function bucketFromConfig(c: BucketConfig): BucketCredentials | undefined
   };
 }
 
-/** A job's `s3Config`; the caller validates presence of the four fields (the job schema). */
+/** A job's validated `s3Config` (parseS3Config) as credentials; the bucket may be the endpoint's path. */
 export function bucketFromS3Config(s3Config: S3ConfigInput, region = 'auto'): BucketCredentials {
   const { endpoint, bucketInPath } = splitEndpoint(s3Config.endpointUrl);
   const bucket = s3Config.bucketName || bucketInPath;
-  if (!bucket || !s3Config.accessId || !s3Config.accessSecret) {
-    throw new WorkerError('INVALID_INPUT', 's3Config needs accessId, accessSecret, bucketName and endpointUrl', {
-      details: { field: 's3Config' },
+  if (!bucket) {
+    throw new WorkerError('INVALID_INPUT', 's3Config.bucketName: is empty and endpointUrl has no bucket as its path; set bucketName', {
+      details: { fields: ['s3Config.bucketName'] },
     });
   }
   return { endpointUrl: endpoint, accessKeyId: s3Config.accessId, secretAccessKey: s3Config.accessSecret, bucket, region };

@@ -16,12 +16,16 @@ const NETWORK_CODES = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ]);
 const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+/** No answer in time (as opposed to an answer that is an error): what a hung server looks like. */
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export interface S3Failure {
   status: number | undefined;
   /** S3 error code (NoSuchKey, AccessDenied…) or Node error code (ECONNRESET…). */
   code: string | undefined;
   retryable: boolean;
+  /** The request got no answer in time (connect or idle socket timeout). */
+  timeout: boolean;
 }
 
 export function classifyS3Error(err: unknown): S3Failure {
@@ -33,7 +37,8 @@ export function classifyS3Error(err: unknown): S3Failure {
     (status !== undefined && (status >= 500 || status === 429)) ||
     (nodeCode !== undefined && NETWORK_CODES.has(nodeCode)) ||
     (e?.name !== undefined && NETWORK_NAMES.has(e.name));
-  return { status, code, retryable };
+  const timeout = status === undefined && (e?.name === 'TimeoutError' || (nodeCode !== undefined && TIMEOUT_CODES.has(nodeCode)));
+  return { status, code, retryable, timeout };
 }
 
 /** "HTTP 503 SlowDown" / "ECONNRESET": a short reason for error messages, free of secrets. */

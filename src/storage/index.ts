@@ -1,5 +1,5 @@
 export { probeVideo, type ProbeOptions, type VideoInfo } from './probe';
-export { uploadFile, PART_SIZE, QUEUE_SIZE, type UploadRequest, type UploadOptions } from './upload';
+export { uploadFile, DEFAULT_UPLOAD_POLICY, type UploadRequest, type UploadOptions, type UploadPolicy } from './upload';
 export { contentDisposition, presignGet, publicObjectUrl, MAX_PRESIGN_EXPIRES_S } from './urls';
 export {
   VideoStore,

@@ -3,11 +3,10 @@ import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { RetryOptions } from '../lib/retry';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
-import { uploadFile } from './upload';
+import { uploadFile, type UploadOptions, type UploadPolicy } from './upload';
 import { contentDisposition, presignGet, publicObjectUrl } from './urls';
 
 export const VIDEO_CONTENT_TYPE = 'video/mp4';
@@ -40,10 +39,12 @@ export interface VideoStoreOptions {
   inlineMaxBytes?: number;
   /** Local API: base URL under which `outputDir` is served; paths are returned otherwise. */
   filesBaseUrl?: string;
+  /** Builds the S3 clients (timeouts, SDK logging); default createS3Client's defaults. */
   s3?: S3ClientFactory;
-  retry?: Omit<RetryOptions, 'signal' | 'shouldRetry' | 'onFailedAttempt'>;
-  partSize?: number;
-  multipartThreshold?: number;
+  /** Retry budget, part size and the like; defaults DEFAULT_UPLOAD_POLICY. */
+  upload?: Partial<UploadPolicy>;
+  /** Test seam for the waits between upload attempts. */
+  retryClock?: UploadOptions['retryClock'];
 }
 
 export interface VideoFile {
@@ -51,7 +52,7 @@ export interface VideoFile {
   /** File name in the bucket/folder, e.g. `steadydancer_00001.mp4`. */
   name: string;
   jobId: string;
-  /** A job's `s3Config` override (see bucketFromS3Config). */
+  /** A job's own bucket (`s3Config`, checked by EndpointGuard.jobBucket) instead of the worker's. */
   bucket?: BucketCredentials;
   /** The job's own key prefix (its `output.key_prefix`) instead of the store's. */
   keyPrefix?: string;
@@ -76,7 +77,7 @@ export class VideoStore {
 
   constructor(opts: VideoStoreOptions) {
     this.opts = opts;
-    this.s3 = opts.s3 ?? createS3Client;
+    this.s3 = opts.s3 ?? ((creds) => createS3Client(creds));
   }
 
   async put(file: VideoFile, signal?: AbortSignal): Promise<StoredVideo> {
@@ -113,7 +114,13 @@ export class VideoStore {
       await uploadFile(
         client,
         { path: object.path, bucket: bucket.bucket, key: object.key, contentType: VIDEO_CONTENT_TYPE, contentDisposition: contentDisposition(object.name) },
-        { logger, signal, retry: this.opts.retry, partSize: this.opts.partSize, multipartThreshold: this.opts.multipartThreshold },
+        {
+          logger,
+          signal,
+          endpoint: isWorkerBucket ? 'worker' : 'job',
+          ...(this.opts.upload ? { policy: this.opts.upload } : {}),
+          ...(this.opts.retryClock ? { retryClock: this.opts.retryClock } : {}),
+        },
       );
       logger.info('video uploaded', { bucket: bucket.bucket, key: object.key, bytes: object.bytes, ms: Date.now() - started });
       const url = this.opts.publicUrl && isWorkerBucket

@@ -152,6 +152,24 @@ describe('worker bundle in production mode (fake RunPod, stand-in ComfyUI, real 
     expectNoLeftovers();
   });
 
+  it("a job's s3Config: wrong types fail at once naming the fields; a good one gets the video in its own bucket", async () => {
+    api.addJobs({ id: 'job-s3-bad', input: jobInput('x'), s3Config: { accessId: 'a', accessSecret: 's', bucketName: [], endpointUrl: 5 } });
+    const bad = (await api.waitFor((r) => isFinal(r) && r.jobId === 'job-s3-bad', 15_000)).body as { error?: string };
+    expect(bad.error).toMatch(/^INVALID_INPUT: /);
+    expect(bad.error).toContain('s3Config.bucketName: must be a string');
+    expect(bad.error).toContain('s3Config.endpointUrl: must be a string');
+    expect(dirs.comfyRequests().filter((r) => r === 'POST /prompt')).toHaveLength(1); // only the first job's
+
+    const s3 = s3TestServer();
+    const s3Config = { accessId: s3.accessKeyId, accessSecret: s3.secretAccessKey, bucketName: s3.jobBucket, endpointUrl: s3.endpoint };
+    api.addJobs({ id: 'job-s3-own', input: jobInput(), s3Config });
+    const own = (await api.waitFor((r) => isFinal(r) && r.jobId === 'job-s3-own', 15_000)).body as { error?: string; output: { videos: Video[] } };
+    expect(own.error).toBeUndefined();
+    expect(own.output.videos[0]).toMatchObject({ bucket: s3.jobBucket, key: expect.stringMatching(/^e2e\/job-s3-own\//) });
+    expect((await downloadAndProbe(own.output.videos[0]!.url, scratch)).frames).toBe(SIZE.num_frames);
+    expectNoLeftovers();
+  });
+
   it('fails an unreachable input (404) with INPUT_FETCH_FAILED naming the field', async () => {
     const body = await runJob('job-404', jobInput('x', { pose_video: `${inputs.url}/missing.mp4` }));
     expect(body.error).toMatch(/^INPUT_FETCH_FAILED: /);

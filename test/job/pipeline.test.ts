@@ -69,7 +69,13 @@ function setup(overrides: {
       },
     },
     storage: {
-      put: async (file) => {
+      jobBucket: async (s3Config) => {
+        events.push('job bucket');
+        const { bucketName } = s3Config as { bucketName: string };
+        return { bucket: bucketName, accessKeyId: 'a', secretAccessKey: 's' };
+      },
+      put: async (file, opts) => {
+        if (opts.bucket) events.push(`put into ${opts.bucket.bucket}`);
         events.push(`put ${file.jobId}/${file.name}`);
         return { url: `https://cdn.example/${file.keyPrefix ?? ''}${file.jobId}/${file.name}`, bucket: 'b', key: `${file.jobId}/${file.name}`, bytes: 1234 };
       },
@@ -217,6 +223,32 @@ describe('SteadyDancer job pipeline', () => {
   it('never reports a URL for a failed upload', async () => {
     const t = setup({ storage: { put: async () => Promise.reject(new WorkerError('UPLOAD_FAILED', 'bucket b: access denied')) } });
     expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'UPLOAD_FAILED: bucket b: access denied' });
+  });
+
+  it("checks a job's s3Config before any work and hands its bucket to the inputs and the upload", async () => {
+    const buckets: (string | undefined)[] = [];
+    const t = setup({
+      inputs: {
+        fetch: async (field, _s, _e, _f, opts) => {
+          buckets.push(opts.bucket?.bucket);
+          return { path: `/tmp/${field}`, bytes: 10, ext: '.png' };
+        },
+      },
+    });
+    const out = await t.job({ id: 'j', input, s3Config: { bucketName: 'theirs' } }, t.rt);
+    expect(out).toHaveProperty('videos');
+    expect(t.events[0]).toBe('job bucket');
+    expect(buckets).toEqual(['theirs', 'theirs']);
+    expect(t.events).toContain('put into theirs');
+  });
+
+  it('fails a refused s3Config with its INVALID_INPUT before fetching or touching ComfyUI', async () => {
+    const refused = new WorkerError('INVALID_INPUT', 's3Config.endpointUrl: this endpoint cannot be used');
+    const t = setup({ storage: { jobBucket: async () => Promise.reject(refused) } });
+    expect(await t.job({ id: 'j', input, s3Config: { endpointUrl: 'http://127.0.0.1' } }, t.rt)).toEqual({
+      error: 'INVALID_INPUT: s3Config.endpointUrl: this endpoint cannot be used',
+    });
+    expect(t.events).toEqual([]);
   });
 
   it('makes job ids safe as file names', () => {

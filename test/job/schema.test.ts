@@ -153,3 +153,25 @@ describe('job input schema', () => {
     expect(rejection(null).message).toContain('input must be a JSON object');
   });
 });
+
+describe('output.key_prefix', () => {
+  it.each([
+    ['/etc/', 'must not start with "/"'],
+    ['//x/', 'must not start with "/"'],
+    ['a/../b/', '".." segments'],
+    ['./x/', '"." or ".." segments'],
+    ['a//b/', 'empty'],
+    ['dances\n/', 'no spaces or control characters'],
+    ['d\u0000/', 'no spaces or control characters'],
+    ['dances /', 'no spaces or control characters'],
+  ])('refuses %j as INVALID_INPUT naming output.key_prefix', (prefix, reason) => {
+    const err = rejection({ ...base, output: { key_prefix: prefix } });
+    expect(err.details).toEqual({ fields: ['output.key_prefix'] });
+    expect(err.message).toMatch(/^output\.key_prefix: /);
+    expect(err.message).toContain(reason);
+  });
+
+  it.each(['dances/', 'a/b/c/', 'run-1_', 'x.y/', ''])('accepts %j', (prefix) => {
+    expect(parse({ ...base, output: { key_prefix: prefix } }).key_prefix).toBe(prefix);
+  });
+});

@@ -43,7 +43,7 @@ export interface RunningS3Server extends S3TestServer {
   stop(): Promise<void>;
 }
 
-function cacheRoot(): string {
+export function cacheRoot(): string {
   return process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
 }
 

@@ -48,9 +48,7 @@ const store = (over: Partial<VideoStoreOptions> = {}): VideoStore =>
     logger: silentLogger,
     outputDir: dir,
     mode: 'production',
-    partSize: PART,
-    multipartThreshold: PART,
-    retry: { attempts: 1 },
+    upload: { partSize: PART, multipartThreshold: PART, retryBudgetMs: 0 },
     ...over,
   });
 

@@ -76,9 +76,7 @@ function store(over: Partial<VideoStoreOptions> = {}): VideoStore {
     logger: silentLogger,
     outputDir: dir,
     mode: 'production',
-    partSize: 5 * 1024 * 1024,
-    multipartThreshold: 5 * 1024 * 1024,
-    retry: { minDelayMs: 1, maxDelayMs: 2, jitter: false },
+    upload: { partSize: 5 * 1024 * 1024, multipartThreshold: 5 * 1024 * 1024, minDelayMs: 1, maxDelayMs: 2 },
     ...over,
   });
 }
@@ -115,7 +113,7 @@ describe('upload requests', () => {
   });
 
   it('a file below the multipart threshold goes as one streaming PutObject, free of checksums', async () => {
-    await store({ multipartThreshold: 64 * 1024 * 1024 }).put({ path: large, name: 'mid.mp4', jobId: 'job-3' });
+    await store({ upload: { multipartThreshold: 64 * 1024 * 1024 } }).put({ path: large, name: 'mid.mp4', jobId: 'job-3' });
     expect(seen.map((s) => `${s.method} ${s.url.search}`)).toEqual(['PUT ?x-id=PutObject']);
     const put = seen[0] as Seen;
     expect(put.bytes).toBe(5 * 1024 * 1024 + 1000);
@@ -142,9 +140,13 @@ describe('upload requests', () => {
     expect(seen.filter((s) => s.method === 'PUT')).toHaveLength(1);
   });
 
-  it('persistent 5xx: gives up after its attempts with UPLOAD_FAILED', async () => {
+  it('persistent 5xx: gives up when the retry budget is spent, with UPLOAD_FAILED', async () => {
     failNext = { status: 500, times: 100 };
-    const err = (await store()
+    let now = 0;
+    const err = (await store({
+      upload: { retryBudgetMs: 3_000, minDelayMs: 1_000, maxDelayMs: 1_000 },
+      retryClock: { now: () => now, sleep: async (ms) => void (now += ms), random: () => 1 },
+    })
       .put({ path: small, name: 'a.mp4', jobId: 'j' })
       .then(() => undefined, (e: unknown) => e)) as WorkerError;
     expect(err.code).toBe('UPLOAD_FAILED');
