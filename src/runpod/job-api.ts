@@ -2,7 +2,7 @@
 // (rp-py `rp_job.get_job`, `rp_http`, `get_stop_signals`); headers are built per request, never shared.
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from './urls';
+import { batchTakeUrl, isAddressableId, jobUrl, stopUrl, takeUrl, withQuery } from './urls';
 import type { RunpodJob } from './types';
 
 export interface JobApiOptions {
@@ -90,20 +90,22 @@ export class JobApi {
     const items = Array.isArray(payload) ? payload : [payload];
     const jobs: RunpodJob[] = [];
     for (const item of items) {
-      if (isJob(item)) jobs.push(item);
-      else this.opts.logger.error('job take returned a job without a string `id` and an `input`; dropped it', { job: summarise(item) });
+      if (!isJob(item)) this.opts.logger.error('job take returned a job without a string `id` and an `input`; dropped it', { job: summarise(item) });
+      // Its result could only be posted under another URL; RunPod times the job out instead.
+      else if (!isAddressableId(item.id)) this.opts.logger.error('job take returned a job whose id no URL can carry (empty, "." or ".."); dropped it', { job: summarise(item) });
+      else jobs.push(item);
     }
     return jobs.length > 0 ? { kind: 'jobs', jobs } : { kind: 'none' };
   }
 
   /** POST to the job-done URL; throws a WorkerError carrying `details.status` on a non-2xx answer. */
-  postDone(jobId: string, text: string, isStream: boolean, signal?: AbortSignal): Promise<void> {
+  async postDone(jobId: string, text: string, isStream: boolean, signal?: AbortSignal): Promise<void> {
     if (!this.opts.doneTemplate) throw new WorkerError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_OUTPUT is not set; results cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.doneTemplate, this.opts.workerId, jobId), { isStream: String(isStream) }), jobId, text, signal);
   }
 
   /** POST one stream chunk; rp-py always sends `isStream=false` here. */
-  postStream(jobId: string, text: string, signal?: AbortSignal): Promise<void> {
+  async postStream(jobId: string, text: string, signal?: AbortSignal): Promise<void> {
     if (!this.opts.streamTemplate) throw new WorkerError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_STREAM is not set; stream chunks cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.streamTemplate, this.opts.workerId, jobId), { isStream: 'false' }), jobId, text, signal);
   }
@@ -114,8 +116,9 @@ export class JobApi {
     try {
       res = await this.opts.fetch(url, {
         method: 'POST',
-        // rp-py's exact wire format: form content type over a JSON body, and a `charset` header.
-        headers: this.headers({ 'Content-Type': 'application/x-www-form-urlencoded', charset: 'utf-8', 'X-Request-ID': jobId }),
+        // rp-py's exact wire format: form content type over a JSON body, and a `charset` header. The id
+        // is encoded as in the URL: a header cannot carry every character an id may hold.
+        headers: this.headers({ 'Content-Type': 'application/x-www-form-urlencoded', charset: 'utf-8', 'X-Request-ID': encodeURIComponent(jobId) }),
         body: text,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
