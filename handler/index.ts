@@ -1,4 +1,5 @@
-// Entry point of the worker image (`node dist/handler.cjs [flags]`): config → parts → RunPod runtime.
+// The worker's main (bundled as dist/handler-main.cjs; dist/handler.cjs, handler/launcher.cjs, checks
+// the Node version and calls start()): config → parts → RunPod runtime. Loading this module starts nothing.
 import { loadConfig } from '../src/config';
 import { formatError } from '../src/lib/errors';
 import { createLogger } from '../src/lib/logger';
@@ -20,10 +21,13 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${formatError(err)}\n`);
-    process.exit(1);
-  },
-);
+/** Runs the worker and exits with its code. */
+export function start(): void {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${formatError(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

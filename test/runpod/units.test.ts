@@ -6,6 +6,7 @@ import { fromReturned, serialiseResult } from '../../src/runpod/envelope';
 import { pythonJsonDumps, wireBody } from '../../src/runpod/wire-json';
 import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from '../../src/runpod/urls';
 import { JobReporter } from '../../src/runpod/job-reporter';
+import { localTestId } from '../../src/runpod/local-test';
 import type { JobApi } from '../../src/runpod/job-api';
 import { runWorker, selectMode, type RuntimeSettings } from '../../src/runpod';
 import { captureLogger, FAST } from './helpers';
@@ -103,6 +104,25 @@ describe('one-shot mode in process', () => {
     expect(code).toBe(0);
     expect(JSON.parse(printed.join(''))).toEqual({ output: ['kept', 1] });
     expect(lines.filter((l) => l.message === 'stream chunk').map((l) => l.chunk)).toEqual(['kept', 1]);
+  });
+
+  it('gives each run without an id its own local_test-<time>-<random> id', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const code = await runWorker({
+        config: local,
+        logger: captureLogger().logger,
+        argv: ['--test_input', '{"input":{}}'],
+        handleSignals: false,
+        print: () => {},
+        handler: async (job) => ids.push(job.id),
+      });
+      expect(code).toBe(0);
+    }
+    expect(ids).toHaveLength(2);
+    for (const id of ids) expect(id).toMatch(/^local_test-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(localTestId(new Date('2026-12-02T04:10:59.123Z'))).toMatch(/^local_test-20261202T041059Z-[0-9a-f]{6}$/);
   });
 
   it('fails (1) on a thrown error', async () => {
