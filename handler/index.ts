@@ -3,7 +3,8 @@
 import { loadConfig } from '../src/config';
 import { formatError } from '../src/lib/errors';
 import { createLogger } from '../src/lib/logger';
-import { runWorker } from '../src/runpod';
+import { isPrivateAddress } from '../src/media/address-guard';
+import { createWebhookGuard, runWorker } from '../src/runpod';
 import { createApp } from './app';
 
 async function main(): Promise<number> {
@@ -18,6 +19,8 @@ async function main(): Promise<number> {
     argv: process.argv.slice(2),
     filesDir: config.paths.outputDir,
     onShutdown: () => app.close(),
+    // The local API refuses webhooks into this network, as input URLs are refused.
+    checkWebhook: createWebhookGuard({ allowPrivate: config.media.allowPrivateUrls, isPrivateAddress }),
   });
 }
 

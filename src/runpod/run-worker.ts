@@ -9,6 +9,7 @@ import { runLocalTest } from './local-test';
 import { ProductionWorker } from './production-worker';
 import { DEFAULT_TIMING, type RuntimeTiming } from './timing';
 import type { Handler, RuntimeSettings, WorkerMode } from './types';
+import type { WebhookGuard } from './webhook-guard';
 
 export interface RunWorkerOptions {
   config: RuntimeSettings;
@@ -35,6 +36,8 @@ export interface RunWorkerOptions {
   print?: (text: string) => void;
   /** Called with the local API's base URL once it listens. */
   onListening?: (url: string) => void;
+  /** Local API: where a job's webhook may be POSTed (createWebhookGuard). Default: anywhere. */
+  checkWebhook?: WebhookGuard;
 }
 
 const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
@@ -98,6 +101,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         returnAggregateStream: opts.returnAggregateStream ?? false,
         hostname,
         ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
+        ...(opts.checkWebhook ? { checkWebhook: opts.checkWebhook } : {}),
       });
       opts.onListening?.(api.url);
       await new Promise<void>((resolve) => {
