@@ -4,12 +4,14 @@
 // - dist/handler-main.cjs: handler/index.ts and everything it imports, bundled (+ source map, for
 //   `NODE_OPTIONS=--enable-source-maps`).
 // CJS, not ESM: esbuild's ESM output breaks on the AWS SDK's dynamic require of node:https.
+// The AWS SDK packages load on first use (scripts/lazy-packages.mjs): an idle worker does not need them.
 // `--outfile <path>` writes the launcher there and the bundle beside it as `<name>-main.cjs` (the e2e
 // tests and benchmarks build into a temp dir).
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { lazyPackages } from './lazy-packages.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const options = {
@@ -25,6 +27,7 @@ const options = {
   minify: true,
   legalComments: 'linked',
   logLevel: 'warning',
+  plugins: [lazyPackages(['@aws-sdk/client-s3', '@aws-sdk/lib-storage', '@aws-sdk/s3-request-presigner'], root)],
 };
 
 const at = process.argv.indexOf('--outfile');

@@ -21,9 +21,12 @@ type FromThread = { type: 'failed'; status?: number; message: string } | { type:
 // Self-contained JS (the bundle has no separate file for the thread): ping now, then every interval;
 // `job_id` omitted when idle; timeout 2 × interval; up to 3 retries on 429/500/502/503/504.
 // Values are encoded as rp-py's `requests` does (`quote_plus`): `job_id=a%2Cb`, space as `+`.
+// node:http(s), not fetch: fetch would load Node's undici into the thread, ~8 MiB more resident memory.
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, apiKey, intervalMs, userAgent, version } = workerData;
+const client = url.startsWith('https:') ? require('node:https') : require('node:http');
+const agent = new client.Agent({ keepAlive: true });
 let ids = [];
 let timer;
 let stopped = false;
@@ -37,17 +40,23 @@ function pingUrl() {
   params.push('runpod_version=' + quotePlus(version));
   return url + (url.includes('?') ? '&' : '?') + params.join('&');
 }
+function get(target) {
+  return new Promise((resolve, reject) => {
+    const req = client.get(target, { agent, headers: { Authorization: apiKey, 'User-Agent': userAgent }, signal: AbortSignal.timeout(intervalMs * 2) }, (res) => {
+      res.resume();
+      res.on('error', reject);
+      res.on('close', () => (res.complete ? resolve(res.statusCode) : reject(new Error('ping answer cut off'))));
+    });
+    req.on('error', reject);
+  });
+}
 async function ping() {
   for (let attempt = 0; attempt < 4 && !stopped; attempt++) {
     try {
-      const res = await fetch(pingUrl(), {
-        headers: { Authorization: apiKey, 'User-Agent': userAgent },
-        signal: AbortSignal.timeout(intervalMs * 2),
-      });
-      await res.arrayBuffer();
-      if (res.ok) return;
-      if (!RETRY.has(res.status) || attempt === 3) {
-        parentPort.postMessage({ type: 'failed', status: res.status, message: 'ping answered HTTP ' + res.status });
+      const status = await get(pingUrl());
+      if (status >= 200 && status < 300) return;
+      if (!RETRY.has(status) || attempt === 3) {
+        parentPort.postMessage({ type: 'failed', status, message: 'ping answered HTTP ' + status });
         return;
       }
     } catch (err) {
@@ -67,6 +76,7 @@ parentPort.on('message', (msg) => {
   if (msg.type === 'stop') {
     stopped = true;
     clearTimeout(timer);
+    agent.destroy();
     parentPort.postMessage({ type: 'stopped' });
     parentPort.close();
   }

@@ -40,6 +40,29 @@ describe('job take', () => {
     expect(take.query.get('job_in_progress')).toBe('0');
   });
 
+  it('sends the first take before anything else, then calls onReady once and starts the heartbeat and stop poll', async () => {
+    const order: string[] = [];
+    worker = startWorker(async () => void order.push('job'), prodConfig(api, { pingUrl: api.templates.pingUrl }), { onReady: () => order.push('ready') });
+    await api.waitFor((r) => r.kind === 'ping');
+    await api.waitFor((r) => r.kind === 'stop');
+    expect(api.requests[0]?.kind).toBe('take');
+    api.addJobs({ id: 'r1', input: {} });
+    await done('r1');
+    expect(order).toEqual(['ready', 'job']);
+  });
+
+  it('talks to the job API through an injected fetch when one is given', async () => {
+    const seen: string[] = [];
+    const spy: typeof fetch = (input, init) => {
+      seen.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname}`);
+      return fetch(input, init);
+    };
+    api.addJobs({ id: 'f1', input: {} });
+    worker = startWorker(async () => 'ok', prodConfig(api), { fetch: spy });
+    expect((await done('f1')).text).toBe('{"output": "ok"}');
+    expect(seen).toEqual(expect.arrayContaining(['GET /v2/ep1/job-take/wrk1', 'POST /v2/ep1/job-done/wrk1/f1']));
+  });
+
   it('treats 400 as no job, with a small pause, then runs the next job', async () => {
     api.script('take', { status: 400 });
     worker = startWorker(async () => 'ok', prodConfig(api));

@@ -116,9 +116,13 @@ describe('one-shot mode in process', () => {
         handleSignals: false,
         print: () => {},
         handler: async (job) => ids.push(job.id),
+        onReady: () => ids.push('ready'),
       });
       expect(code).toBe(0);
     }
+    expect(ids.filter((id) => id === 'ready')).toHaveLength(2);
+    expect(ids[0]).toBe('ready'); // onReady runs before the job
+    ids.splice(0, ids.length, ...ids.filter((id) => id !== 'ready'));
     expect(ids).toHaveLength(2);
     for (const id of ids) expect(id).toMatch(/^local_test-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
     expect(ids[0]).not.toBe(ids[1]);
