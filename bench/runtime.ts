@@ -129,8 +129,11 @@ async function firstResultOnce(arm: Arm): Promise<number> {
   }
 }
 
-/** Take → run → done for `jobs` jobs whose input fails validation: the runtime's and the app's fixed cost per job. */
-async function perJob(jobs: number): Promise<{ meanMs: number; p50Ms: number; p95Ms: number }> {
+/**
+ * Take → run → done for `jobs` jobs whose input fails validation: the runtime's and the app's fixed
+ * cost per job; then the worker's idle memory again, after those jobs.
+ */
+async function perJob(jobs: number): Promise<{ meanMs: number; p50Ms: number; p95Ms: number; idleRssAfterMiB: number }> {
   const api = await startFakeJobApi({ holdMs: 60_000 });
   const w = spawnWorker(api, ARMS[0] as Arm);
   const isDone = (r: { kind: string }): boolean => r.kind === 'done';
@@ -143,7 +146,9 @@ async function perJob(jobs: number): Promise<{ meanMs: number; p50Ms: number; p9
     await api.waitFor(isDone, 120_000, warmup + jobs);
     const done = api.requests.filter(isDone).slice(warmup).map((r) => r.at);
     const gaps = done.map((t, i) => t - (i === 0 ? t0 : (done[i - 1] as number)));
-    return { meanMs: ((done.at(-1) as number) - t0) / jobs, p50Ms: pct(gaps, 50), p95Ms: pct(gaps, 95) };
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const rss = tree(w.child.pid as number).reduce((sum, pid) => sum + statusKiB(pid, 'VmRSS'), 0) / 1024;
+    return { meanMs: ((done.at(-1) as number) - t0) / jobs, p50Ms: pct(gaps, 50), p95Ms: pct(gaps, 95), idleRssAfterMiB: rss };
   } finally {
     w.child.kill('SIGTERM');
     await w.exit;
@@ -192,7 +197,10 @@ try {
     );
   }
   const job = await perJob(JOBS);
-  console.log(`per job (take → validate → done, ${JOBS} jobs): mean ${r1(job.meanMs)} ms, p50 ${r1(job.p50Ms)} ms, p95 ${r1(job.p95Ms)} ms`);
+  console.log(
+    `per job (take → validate → done, ${JOBS} jobs): mean ${r1(job.meanMs)} ms, p50 ${r1(job.p50Ms)} ms, p95 ${r1(job.p95Ms)} ms; ` +
+      `idle RSS after them ${r1(job.idleRssAfterMiB)} MiB`,
+  );
   const result = {
     bench: 'runtime',
     date: new Date().toISOString(),
@@ -201,7 +209,7 @@ try {
     idleMs: IDLE_MS,
     goals: { firstTakeMs: 150, idleRssMiB: 100 },
     arms,
-    perJob: { jobs: JOBS, meanMs: r1(job.meanMs), p50Ms: r1(job.p50Ms), p95Ms: r1(job.p95Ms) },
+    perJob: { jobs: JOBS, meanMs: r1(job.meanMs), p50Ms: r1(job.p50Ms), p95Ms: r1(job.p95Ms), idleRssAfterMiB: r1(job.idleRssAfterMiB) },
   };
   mkdirSync(path.dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);

@@ -19,7 +19,8 @@ type ToThread = { type: 'jobs'; ids: string[] } | { type: 'stop' };
 type FromThread = { type: 'failed'; status?: number; message: string } | { type: 'stopped' };
 
 // Self-contained JS (the bundle has no separate file for the thread): ping now, then every interval;
-// `job_id` omitted when idle; timeout 2 × interval; up to 3 retries on 429/500/502/503/504.
+// `job_id` omitted when idle; timeout 2 × interval; up to 3 retries on 429/500/502/503/504 and on
+// network errors other than the timeout (rp-py retries only the statuses).
 // Values are encoded as rp-py's `requests` does (`quote_plus`): `job_id=a%2Cb`, space as `+`.
 // node:http(s), not fetch: fetch would load Node's undici into the thread, ~8 MiB more resident memory.
 const THREAD_SOURCE = `
@@ -60,8 +61,12 @@ async function ping() {
         return;
       }
     } catch (err) {
-      parentPort.postMessage({ type: 'failed', message: String(err && err.message || err) });
-      return;
+      // Network errors are retried too (a kept-alive socket the server has just closed fails once);
+      // a ping that timed out is not: the next one is due.
+      if (attempt === 3 || stopped || (err && err.name === 'AbortError')) {
+        parentPort.postMessage({ type: 'failed', message: String(err && err.message || err) });
+        return;
+      }
     }
   }
 }

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { formatError, isWorkerError, WorkerError } from '../../src/lib/errors';
 import { delay } from '../../src/lib/delay';
@@ -476,6 +478,30 @@ describe('heartbeat and logs', () => {
     expect(both.url).toBe("/v2/ep1/ping/wrk1?gpu=NVIDIA+H100&job_id=hb1%2Chb+2%21&runpod_version=1.12.0");
     release.resolve();
     await done('hb1');
+  });
+
+  it('retries a ping cut off by the network or answered 503, then goes on pinging', async () => {
+    const answers: ('cut' | number)[] = ['cut', 503, 200];
+    const seen: string[] = [];
+    const pings = createServer((req, res) => {
+      const answer = answers.shift() ?? 200;
+      seen.push(String(answer));
+      if (answer === 'cut') req.socket.destroy();
+      else res.writeHead(answer).end();
+    });
+    await new Promise<void>((r) => pings.listen(0, '127.0.0.1', r));
+    try {
+      const pingUrl = `http://127.0.0.1:${(pings.address() as AddressInfo).port}/v2/ep1/ping/$RUNPOD_POD_ID`;
+      worker = startWorker(async () => 'ok', prodConfig(api, { pingUrl, pingIntervalMs: 60_000 }));
+      // All three attempts belong to the first ping: the next one is a minute away.
+      for (let i = 0; i < 250 && seen.length < 3; i++) await delay(20);
+      await api.waitFor((r) => r.kind === 'take', 5000, 2);
+      expect(seen).toEqual(['cut', '503', '200']);
+      expect(worker.lines.filter((l) => l.message === 'heartbeat ping failed')).toEqual([]);
+    } finally {
+      pings.closeAllConnections();
+      await new Promise((r) => pings.close(r));
+    }
   });
 
   it('logs JSON lines carrying the job id as requestId (null outside jobs on an endpoint)', async () => {
