@@ -79,9 +79,10 @@ async function loop() {
 parentPort.on('message', (msg) => {
   if (msg.type === 'jobs') ids = msg.ids;
   if (msg.type === 'stop') {
+    // A ping on its way is let finish (the first one is always on its way by now, as rp-py pings at
+    // once); idle kept-alive sockets do not hold the thread.
     stopped = true;
     clearTimeout(timer);
-    agent.destroy();
     parentPort.postMessage({ type: 'stopped' });
     parentPort.close();
   }

@@ -83,14 +83,15 @@ export class ProductionWorker {
   private async runLoops(): Promise<number> {
     const { config, logger } = this.opts;
     logger.info('worker started', { workerId: this.workerId, concurrency: config.concurrency });
-    // The first take goes out before anything else: the heartbeat thread, the stop poll and the
-    // host's onReady work (loading the app) start once it is on its way, while RunPod holds the poll.
+    // The heartbeat thread boots beside the main thread and pings as soon as it can (as rp-py's
+    // process does). The first take goes out next; the stop poll and the host's onReady work
+    // (loading the app) start once it is on its way, while RunPod holds the poll.
+    this.startHeartbeat();
     let stopLoop: Promise<void> = Promise.resolve();
     let started = false;
     const ready = (): void => {
       if (started || this.takeController.signal.aborted) return;
       started = true;
-      this.startHeartbeat();
       if (!this.api.stopUrl) logger.warn('job stop channel disabled: the job-take URL has no /job-take/ segment');
       stopLoop = this.stopLoop();
       this.opts.onReady?.();

@@ -42,12 +42,12 @@ describe('job take', () => {
     expect(take.query.get('job_in_progress')).toBe('0');
   });
 
-  it('sends the first take before anything else, then calls onReady once and starts the heartbeat and stop poll', async () => {
+  it('sends the first take before the stop poll, then calls onReady once', async () => {
     const order: string[] = [];
     worker = startWorker(async () => void order.push('job'), prodConfig(api, { pingUrl: api.templates.pingUrl }), { onReady: () => order.push('ready') });
     await api.waitFor((r) => r.kind === 'ping');
     await api.waitFor((r) => r.kind === 'stop');
-    expect(api.requests[0]?.kind).toBe('take');
+    expect(api.requests.filter((r) => r.kind !== 'ping')[0]?.kind).toBe('take');
     api.addJobs({ id: 'r1', input: {} });
     await done('r1');
     expect(order).toEqual(['ready', 'job']);
