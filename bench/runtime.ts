@@ -168,6 +168,7 @@ function summary(xs: number[]): { median: number; min: number; max: number } {
   return { median: r1(pct(xs, 50)), min: r1(Math.min(...xs)), max: r1(Math.max(...xs)) };
 }
 
+const loadBefore = os.loadavg();
 try {
   // One unmeasured start per arm: the disk cache and the fakes are warm for every measured one.
   for (const arm of ARMS) await startOnce(arm);
@@ -207,7 +208,7 @@ try {
   const result = {
     bench: 'runtime',
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavg: os.loadavg().map(r1), node: process.version },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgBefore: loadBefore.map(r1), loadavgAfter: os.loadavg().map(r1), node: process.version },
     rounds: ROUNDS,
     idleMs: IDLE_MS,
     goals: { firstTakeMs: 150, idleRssMiB: 100 },
