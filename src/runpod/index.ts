@@ -6,3 +6,4 @@ export type { RuntimeTiming } from './timing';
 export { DEFAULT_TIMING } from './timing';
 export { startLocalApi, type HandlerHealth, type LocalApi, type LocalApiOptions } from './local-api';
 export type { StatusObject, LocalStatus } from './local-jobs';
+export { createWebhookGuard, type WebhookGuard, type WebhookGuardOptions } from './webhook-guard';

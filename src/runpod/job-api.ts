@@ -2,7 +2,8 @@
 // (rp-py `rp_job.get_job`, `rp_http`, `get_stop_signals`); headers are built per request, never shared.
 import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from './urls';
+import type { HttpAnswer, HttpTransport } from './http-transport';
+import { batchTakeUrl, isAddressableId, jobUrl, stopUrl, takeUrl, withQuery } from './urls';
 import type { RunpodJob } from './types';
 
 export interface JobApiOptions {
@@ -11,7 +12,7 @@ export interface JobApiOptions {
   streamTemplate: string | undefined;
   apiKey: string | undefined;
   workerId: string;
-  fetch: typeof fetch;
+  transport: HttpTransport;
   logger: Logger;
   userAgent: string;
   /** Bound on one long poll (take, stop). rp-py: 90 s. */
@@ -33,8 +34,12 @@ function isJob(v: unknown): v is RunpodJob {
   return typeof v === 'object' && v !== null && typeof (v as { id?: unknown }).id === 'string' && 'input' in v;
 }
 
-function isJson(res: Response): boolean {
-  return (res.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json');
+function isOk(res: HttpAnswer): boolean {
+  return res.status >= 200 && res.status < 300;
+}
+
+function isJson(res: HttpAnswer): boolean {
+  return res.contentType.toLowerCase().startsWith('application/json');
 }
 
 export class JobApi {
@@ -55,30 +60,34 @@ export class JobApi {
     };
   }
 
-  /** One long poll for `need` jobs; `inProgress` = this worker holds an unfinished job. */
-  async take(need: number, inProgress: boolean, signal: AbortSignal): Promise<TakeResult> {
+  /**
+   * One long poll for `need` jobs; `inProgress` = this worker holds an unfinished job. `onSent` runs
+   * once the request is on its way.
+   */
+  async take(need: number, inProgress: boolean, signal: AbortSignal, onSent?: () => void): Promise<TakeResult> {
     const flag = inProgress ? 1 : 0;
     const url =
       need > 1
         ? withQuery(batchTakeUrl(this.takeUrl), { batch_size: need, job_in_progress: flag })
         : withQuery(this.takeUrl, { job_in_progress: flag });
-    let res: Response;
-    let text: string;
+    let res: HttpAnswer;
     const timeout = AbortSignal.timeout(this.opts.pollTimeoutMs);
     try {
-      res = await this.opts.fetch(url, {
+      res = await this.opts.transport(url, {
+        method: 'GET',
         headers: this.headers({ 'Content-Type': 'application/json' }),
         signal: AbortSignal.any([signal, timeout]),
+        ...(onSent ? { onSent } : {}),
       });
-      text = await res.text();
     } catch (error) {
       if (timeout.aborted && !signal.aborted) return { kind: 'none' };
       return { kind: 'failed', error };
     }
+    const { text } = res;
     if (res.status === 204) return { kind: 'none' };
     if (res.status === 400) return { kind: 'none-400' };
     if (res.status === 429) return { kind: 'throttled' };
-    if (!res.ok) return { kind: 'failed', error: new WorkerError('INTERNAL', `job take answered HTTP ${res.status}`, { details: { status: res.status }, retryable: true }) };
+    if (!isOk(res)) return { kind: 'failed', error: new WorkerError('INTERNAL', `job take answered HTTP ${res.status}`, { details: { status: res.status }, retryable: true }) };
     if (!isJson(res) || text.trim() === '') return { kind: 'none' };
     let payload: unknown;
     try {
@@ -90,40 +99,42 @@ export class JobApi {
     const items = Array.isArray(payload) ? payload : [payload];
     const jobs: RunpodJob[] = [];
     for (const item of items) {
-      if (isJob(item)) jobs.push(item);
-      else this.opts.logger.error('job take returned a job without a string `id` and an `input`; dropped it', { job: summarise(item) });
+      if (!isJob(item)) this.opts.logger.error('job take returned a job without a string `id` and an `input`; dropped it', { job: summarise(item) });
+      // Its result could only be posted under another URL; RunPod times the job out instead.
+      else if (!isAddressableId(item.id)) this.opts.logger.error('job take returned a job whose id no URL can carry (empty, "." or ".."); dropped it', { job: summarise(item) });
+      else jobs.push(item);
     }
     return jobs.length > 0 ? { kind: 'jobs', jobs } : { kind: 'none' };
   }
 
   /** POST to the job-done URL; throws a WorkerError carrying `details.status` on a non-2xx answer. */
-  postDone(jobId: string, text: string, isStream: boolean, signal?: AbortSignal): Promise<void> {
+  async postDone(jobId: string, text: string, isStream: boolean, signal?: AbortSignal): Promise<void> {
     if (!this.opts.doneTemplate) throw new WorkerError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_OUTPUT is not set; results cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.doneTemplate, this.opts.workerId, jobId), { isStream: String(isStream) }), jobId, text, signal);
   }
 
   /** POST one stream chunk; rp-py always sends `isStream=false` here. */
-  postStream(jobId: string, text: string, signal?: AbortSignal): Promise<void> {
+  async postStream(jobId: string, text: string, signal?: AbortSignal): Promise<void> {
     if (!this.opts.streamTemplate) throw new WorkerError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_STREAM is not set; stream chunks cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.streamTemplate, this.opts.workerId, jobId), { isStream: 'false' }), jobId, text, signal);
   }
 
   private async post(url: string, jobId: string, text: string, signal?: AbortSignal): Promise<void> {
     const timeout = AbortSignal.timeout(this.opts.postTimeoutMs);
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await this.opts.fetch(url, {
+      res = await this.opts.transport(url, {
         method: 'POST',
-        // rp-py's exact wire format: form content type over a JSON body, and a `charset` header.
-        headers: this.headers({ 'Content-Type': 'application/x-www-form-urlencoded', charset: 'utf-8', 'X-Request-ID': jobId }),
+        // rp-py's exact wire format: form content type over a JSON body, and a `charset` header. The id
+        // is encoded as in the URL: a header cannot carry every character an id may hold.
+        headers: this.headers({ 'Content-Type': 'application/x-www-form-urlencoded', charset: 'utf-8', 'X-Request-ID': encodeURIComponent(jobId) }),
         body: text,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      await res.arrayBuffer();
     } catch (err) {
       throw new WorkerError('INTERNAL', `posting to RunPod failed: ${(err as Error).message}`, { cause: err, retryable: true, details: { network: true } });
     }
-    if (!res.ok) {
+    if (!isOk(res)) {
       const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
       throw new WorkerError('INTERNAL', `RunPod answered HTTP ${res.status} to a job post`, { retryable, details: { status: res.status } });
     }
@@ -133,18 +144,17 @@ export class JobApi {
   async pollStop(signal: AbortSignal): Promise<StopPollResult> {
     if (!this.stopUrl) return { kind: 'ids', ids: [] };
     const timeout = AbortSignal.timeout(this.opts.pollTimeoutMs);
-    let res: Response;
-    let text: string;
+    let res: HttpAnswer;
     try {
-      res = await this.opts.fetch(this.stopUrl, { headers: this.headers({ 'Content-Type': 'application/json' }), signal: AbortSignal.any([signal, timeout]) });
-      text = await res.text();
+      res = await this.opts.transport(this.stopUrl, { method: 'GET', headers: this.headers({ 'Content-Type': 'application/json' }), signal: AbortSignal.any([signal, timeout]) });
     } catch (error) {
       if (timeout.aborted && !signal.aborted) return { kind: 'ids', ids: [] };
       return { kind: 'failed', error };
     }
+    const { text } = res;
     if (res.status === 204) return { kind: 'ids', ids: [] };
     if (res.status === 429) return { kind: 'throttled' };
-    if (!res.ok) return { kind: 'failed', error: new WorkerError('INTERNAL', `job stop poll answered HTTP ${res.status}`, { details: { status: res.status } }) };
+    if (!isOk(res)) return { kind: 'failed', error: new WorkerError('INTERNAL', `job stop poll answered HTTP ${res.status}`, { details: { status: res.status } }) };
     if (!isJson(res)) return { kind: 'ids', ids: [] };
     try {
       const payload: unknown = JSON.parse(text);

@@ -5,8 +5,10 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { LocalJobs, type LocalJobsOptions, type SubmitBody } from './local-jobs';
+import type { WebhookGuard } from './webhook-guard';
 
 /** What the handler's own dependencies (e.g. an engine it starts) say for /health: `state` sets the
  * worker's count (initializing / ready / unhealthy); the other fields are shown as they are. */
@@ -35,7 +37,7 @@ export interface LocalApi {
   close(graceMs: number): Promise<void>;
 }
 
-/** Payload caps of the real endpoint API. */
+/** Payload caps of the real endpoint API (a larger body answers 413). */
 const MAX_RUN_BYTES = 10 * 1024 * 1024;
 const MAX_RUNSYNC_BYTES = 20 * 1024 * 1024;
 const DEFAULT_WAIT_MS = 90_000;
@@ -107,6 +109,33 @@ function parseSubmit(text: string): SubmitBody {
   return body as SubmitBody;
 }
 
+/** A `webhook` must be an http(s) URL the guard allows (no private addresses by default); 400 otherwise. */
+async function checkWebhookField(body: SubmitBody, guard: WebhookGuard | undefined): Promise<void> {
+  const hook = body.webhook;
+  if (hook === undefined || hook === null || hook === '') return;
+  if (typeof hook !== 'string') throw new HttpError(400, '`webhook` must be a URL string');
+  let url: URL;
+  try {
+    url = new URL(hook);
+  } catch {
+    throw new HttpError(400, '`webhook` is not a valid URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new HttpError(400, `\`webhook\` must be an http(s) URL, not ${url.protocol}`);
+  try {
+    await guard?.(url);
+  } catch (err) {
+    if (isWorkerError(err)) throw new HttpError(400, `\`webhook\`: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Reads, parses and checks a /run or /runsync body. */
+async function readSubmit(req: IncomingMessage, maxBytes: number, guard: WebhookGuard | undefined): Promise<SubmitBody> {
+  const body = parseSubmit(await readBody(req, maxBytes));
+  await checkWebhookField(body, guard);
+  return body;
+}
+
 function waitParam(url: URL): number {
   const raw = url.searchParams.get('wait');
   const n = raw === null ? DEFAULT_WAIT_MS : Number(raw);
@@ -174,10 +203,10 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     };
     switch (r.op) {
       case 'run':
-        return send(res, 200, jobs.submit(parseSubmit(await readBody(req, MAX_RUN_BYTES))));
+        return send(res, 200, jobs.submit(await readSubmit(req, MAX_RUN_BYTES, opts.checkWebhook)));
       case 'runsync': {
         const wait = waitParam(reqUrl);
-        const submitted = jobs.submit(parseSubmit(await readBody(req, MAX_RUNSYNC_BYTES)));
+        const submitted = jobs.submit(await readSubmit(req, MAX_RUNSYNC_BYTES, opts.checkWebhook));
         return send(res, 200, found(await jobs.waitFinal(submitted.id, wait)));
       }
       case 'status':

@@ -8,6 +8,7 @@ import { serialiseResult } from './envelope';
 import { executeJob } from './execute';
 import type { Handler, RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
+import type { WebhookGuard } from './webhook-guard';
 
 export type LocalStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 const FINAL: ReadonlySet<LocalStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
@@ -57,6 +58,8 @@ export interface LocalJobsOptions {
   retentionMs?: number;
   /** Most final jobs kept; beyond it the oldest go first. Bounds memory whatever the retention. */
   maxFinishedJobs?: number;
+  /** Asked again before a webhook is delivered (the local API asks it at submission). Default: any URL. */
+  checkWebhook?: WebhookGuard;
 }
 
 const DEFAULT_RETENTION_MS = 30 * 60_000;
@@ -291,6 +294,12 @@ export class LocalJobs {
   /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). */
   private async deliverWebhook(url: string, status: StatusObject): Promise<void> {
     const logger = this.opts.logger.child({ requestId: status.id });
+    try {
+      await this.opts.checkWebhook?.(new URL(url));
+    } catch (err) {
+      logger.error('webhook refused; not delivered', { error: err });
+      return;
+    }
     try {
       await retry(
         async () => {

@@ -1,5 +1,6 @@
 // One-shot local mode (rp-py `rp_local`): run the job from --test_input or ./test_input.json once,
 // print the result, exit 0 on success and 1 otherwise. Unlike rp-py, stream handlers are iterated.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkerError } from '../lib/errors';
@@ -21,6 +22,15 @@ export interface LocalTestOptions {
   print: (text: string) => void;
   /** Aborts the job (SIGTERM / SIGINT). */
   shutdownSignal: AbortSignal;
+}
+
+/**
+ * A job without an `id` gets `local_test-<UTC time>-<random>` (rp-py: always `local_test`), so that a
+ * second run does not overwrite the first one's outputs.
+ */
+export function localTestId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `local_test-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
 async function readJobText(opts: LocalTestOptions): Promise<string | undefined> {
@@ -52,7 +62,7 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
     logger.error('Job has no input parameter. Unable to run.');
     return 1;
   }
-  const job: RunpodJob = { ...fields, id: typeof fields.id === 'string' ? fields.id : 'local_test', input: fields.input };
+  const job: RunpodJob = { ...fields, id: typeof fields.id === 'string' ? fields.id : localTestId(), input: fields.input };
   const jobLogger = logger.child({ requestId: job.id });
   const controller = new AbortController();
   const onShutdown = (): void => controller.abort(new WorkerError('CANCELLED', 'interrupted (SIGTERM/SIGINT)'));

@@ -8,6 +8,7 @@ import { backoffDelay } from '../lib/retry';
 import { serialiseResult } from './envelope';
 import { executeJob } from './execute';
 import { Heartbeat } from './heartbeat';
+import type { HttpTransport } from './http-transport';
 import { JobApi } from './job-api';
 import { JobReporter } from './job-reporter';
 import { pingUrl } from './urls';
@@ -21,10 +22,12 @@ export interface ProductionWorkerOptions {
   hostname: string;
   handler: Handler;
   logger: Logger;
-  fetch: typeof fetch;
+  transport: HttpTransport;
   timing: RuntimeTiming;
   returnAggregateStream: boolean;
   userAgent: string;
+  /** Called once, when the first job take is on its way (see RunWorkerOptions.onReady). */
+  onReady?: () => void;
 }
 
 interface ActiveJob {
@@ -63,7 +66,7 @@ export class ProductionWorker {
       streamTemplate: config.jobStreamUrl,
       apiKey: config.apiKey,
       workerId: this.workerId,
-      fetch: opts.fetch,
+      transport: opts.transport,
       logger: opts.logger,
       userAgent: opts.userAgent,
       pollTimeoutMs: opts.timing.pollTimeoutMs,
@@ -79,24 +82,39 @@ export class ProductionWorker {
 
   private async runLoops(): Promise<number> {
     const { config, logger } = this.opts;
-    if (config.apiKey && config.podId && config.pingUrl) {
-      this.heartbeat = new Heartbeat({
-        url: pingUrl(config.pingUrl, this.workerId),
-        apiKey: config.apiKey,
-        intervalMs: config.pingIntervalMs,
-        userAgent: this.opts.userAgent,
-        logger,
-      });
-    } else {
-      logger.warn('heartbeat disabled: RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID are all needed');
-    }
-    if (!this.api.stopUrl) logger.warn('job stop channel disabled: the job-take URL has no /job-take/ segment');
     logger.info('worker started', { workerId: this.workerId, concurrency: config.concurrency });
-    const stopLoop = this.stopLoop();
-    await this.takeLoop();
+    // The heartbeat thread boots beside the main thread and pings as soon as it can (as rp-py's
+    // process does). The first take goes out next; the stop poll and the host's onReady work
+    // (loading the app) start once it is on its way, while RunPod holds the poll.
+    this.startHeartbeat();
+    let stopLoop: Promise<void> = Promise.resolve();
+    let started = false;
+    const ready = (): void => {
+      if (started || this.takeController.signal.aborted) return;
+      started = true;
+      if (!this.api.stopUrl) logger.warn('job stop channel disabled: the job-take URL has no /job-take/ segment');
+      stopLoop = this.stopLoop();
+      this.opts.onReady?.();
+    };
+    await this.takeLoop(ready);
     await this.closed;
     await stopLoop;
     return 0;
+  }
+
+  private startHeartbeat(): void {
+    const { config, logger } = this.opts;
+    if (!(config.apiKey && config.podId && config.pingUrl)) {
+      logger.warn('heartbeat disabled: RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID are all needed');
+      return;
+    }
+    this.heartbeat = new Heartbeat({
+      url: pingUrl(config.pingUrl, this.workerId),
+      apiKey: config.apiKey,
+      intervalMs: config.pingIntervalMs,
+      userAgent: this.opts.userAgent,
+      logger,
+    });
   }
 
   /** Graceful shutdown: stop taking, drain within the grace period, post, stop. Idempotent. */
@@ -152,14 +170,16 @@ export class ProductionWorker {
     });
   }
 
-  private async takeLoop(): Promise<void> {
+  /** `ready` runs once the first take is on its way (or, if it could not be sent, has failed). */
+  private async takeLoop(ready: () => void): Promise<void> {
     const { logger, timing } = this.opts;
     const signal = this.takeController.signal;
     let failures = 0;
     while (!signal.aborted) {
       await this.waitForSlot(signal);
       if (signal.aborted) break;
-      const result = await this.api.take(this.need(), this.active.size > 0, signal);
+      const result = await this.api.take(this.need(), this.active.size > 0, signal, ready);
+      ready();
       switch (result.kind) {
         case 'jobs':
           failures = 0;

@@ -7,8 +7,10 @@ import { parseArgs, type WorkerArgs } from './args';
 import { startLocalApi, type LocalApiOptions } from './local-api';
 import { runLocalTest } from './local-test';
 import { ProductionWorker } from './production-worker';
+import { createHttpTransport, fetchTransport } from './http-transport';
 import { DEFAULT_TIMING, type RuntimeTiming } from './timing';
 import type { Handler, RuntimeSettings, WorkerMode } from './types';
+import type { WebhookGuard } from './webhook-guard';
 
 export interface RunWorkerOptions {
   config: RuntimeSettings;
@@ -18,6 +20,7 @@ export interface RunWorkerOptions {
   argv: readonly string[];
   /** Where ./test_input.json is looked up. Default process.cwd(). */
   cwd?: string;
+  /** Replaces node:http(s) for RunPod's job API and global fetch for the local API's webhooks. */
   fetch?: typeof fetch;
   /** Local API: folder served under `<url>/files/` (ctx.filesBaseUrl points there). */
   filesDir?: string;
@@ -37,6 +40,14 @@ export interface RunWorkerOptions {
   onListening?: (url: string) => void;
   /** Local API: the handler's dependencies' state, merged into /health. */
   health?: LocalApiOptions['health'];
+  /** Local API: where a job's webhook may be POSTed (createWebhookGuard). Default: anywhere. */
+  checkWebhook?: WebhookGuard;
+  /**
+   * Called once the worker is open for jobs: in production when the first job take is on its way
+   * (work done here overlaps RunPod's answer), in the local API once it listens, in one-shot mode
+   * before the job runs. Not called when it shuts down first.
+   */
+  onReady?: () => void;
 }
 
 const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
@@ -53,7 +64,6 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
   // RunPod's log format: every line carries requestId (null outside a job) when on an endpoint.
   const logger = config.endpointId ? opts.logger.child({ requestId: null }) : opts.logger;
   const timing: RuntimeTiming = { ...DEFAULT_TIMING, ...opts.timing };
-  const fetchFn = opts.fetch ?? globalThis.fetch;
   const shutdown = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info(`received ${signal}`);
@@ -74,6 +84,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
     const hostname = config.podHostname ?? os.hostname();
     logger.info('worker mode', { mode });
     if (mode === 'test_input') {
+      opts.onReady?.();
       return await runLocalTest({
         handler: opts.handler,
         logger,
@@ -96,13 +107,15 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         concurrency: args.apiConcurrency ?? config.concurrency,
         jobTimeoutMs: config.jobTimeoutMs,
         timing,
-        fetch: fetchFn,
+        fetch: opts.fetch ?? globalThis.fetch,
         returnAggregateStream: opts.returnAggregateStream ?? false,
         hostname,
         ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
         ...(opts.health ? { health: opts.health } : {}),
+        ...(opts.checkWebhook ? { checkWebhook: opts.checkWebhook } : {}),
       });
       opts.onListening?.(api.url);
+      opts.onReady?.();
       await new Promise<void>((resolve) => {
         if (shutdown.signal.aborted) resolve();
         shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -115,10 +128,11 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
       hostname,
       handler: opts.handler,
       logger,
-      fetch: fetchFn,
+      transport: opts.fetch ? fetchTransport(opts.fetch) : createHttpTransport(),
       timing,
       returnAggregateStream: opts.returnAggregateStream ?? false,
       userAgent: USER_AGENT,
+      ...(opts.onReady ? { onReady: opts.onReady } : {}),
     });
     const onShutdownSignal = (): void => void worker.close();
     if (shutdown.signal.aborted) void worker.close();

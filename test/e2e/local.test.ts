@@ -174,8 +174,8 @@ describe('worker bundle in one-shot mode (test_input.json)', () => {
     try {
       const [okCode, badCode] = await Promise.all([ok.exit, bad.exit]);
       expect({ okCode, badCode, okOut: okCode === 0 ? '' : ok.output().slice(-3000) }).toEqual({ okCode: 0, badCode: 1, okOut: '' });
-      expect(ok.output()).toContain('Job local_test completed successfully.');
-      expect(bad.output()).toContain('Job local_test failed with error: OUT_OF_MEMORY: ');
+      expect(ok.output()).toMatch(/Job local_test-\w+-\w+ completed successfully\./);
+      expect(bad.output()).toMatch(/Job local_test-\w+-\w+ failed with error: OUT_OF_MEMORY: /);
       // one-shot returns the local path of the MP4 written to OUTPUT_DIR
       const printed = /"path": "([^"]+\.mp4)"/.exec(ok.output())?.[1];
       expect(printed).toBeDefined();

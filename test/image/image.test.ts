@@ -27,10 +27,13 @@ describe('the handler bundle', () => {
     expect(copy).toBe(`COPY --from=bundle /build/${path.posix.dirname(outfile)} ./${path.posix.dirname(outfile)}`);
   });
 
-  it('is the container command, on the Node installed in the image, with source maps', () => {
+  it('is the container command, on the Node installed in the image, its compile cache filled at build time', () => {
     const workdirs = instructions.filter((l) => l.startsWith('WORKDIR'));
     expect(workdirs.at(-1)).toBe('WORKDIR /app');
-    expect(instructions.at(-1)).toBe(`CMD ["node", "--enable-source-maps", "${outfile}"]`);
+    expect(instructions.at(-1)).toBe(`CMD ["node", "${outfile}"]`);
+    const warm = instructions.at(-2)!;
+    expect(warm).toContain(`RUN node -e "require('/app/${outfile}')"`);
+    expect(warm).toContain(`/app/${path.posix.dirname(outfile)}/.compile-cache`);
   });
 
   it('compose runs the same file as the local API on 0.0.0.0:8000 and publishes the port', () => {

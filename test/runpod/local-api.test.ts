@@ -7,7 +7,8 @@ import path from 'node:path';
 import runpodSdk from 'runpod-sdk';
 import { isWorkerError } from '../../src/lib/errors';
 import { delay } from '../../src/lib/delay';
-import { startLocalApi, DEFAULT_TIMING, type Handler, type LocalApi, type LocalApiOptions } from '../../src/runpod';
+import { isPrivateAddress } from '../../src/media/address-guard';
+import { createWebhookGuard, startLocalApi, DEFAULT_TIMING, type Handler, type LocalApi, type LocalApiOptions } from '../../src/runpod';
 import { aborted, captureLogger, deferred, FAST } from './helpers';
 
 let api: LocalApi | undefined;
@@ -47,6 +48,28 @@ const quietConsole = (): void => {
   console.log = () => {};
   cleanups.push(async () => void (console.log = original));
 };
+
+/** A loopback webhook receiver answering the given statuses in turn (then 200). */
+async function startHookServer(answers: number[]): Promise<{ url: string; received: (n: number) => Promise<{ body: unknown; status: number }[]> }> {
+  const seen: { body: unknown; status: number }[] = [];
+  const waiters: (() => void)[] = [];
+  const hook = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+      const status = answers.shift() ?? 200;
+      seen.push({ body: JSON.parse(Buffer.concat(chunks).toString()), status });
+      res.writeHead(status).end();
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => hook.close(() => r())));
+  const received = async (n: number): Promise<{ body: unknown; status: number }[]> => {
+    while (seen.length < n) await new Promise<void>((r) => waiters.push(r));
+    return seen;
+  };
+  return { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}`, received };
+}
 
 describe('local API with the runpod-sdk client', () => {
   it('runSync returns the completed output', async () => {
@@ -219,24 +242,12 @@ describe('local API routes', () => {
   });
 
   it('POSTs the status object to the webhook on completion, retrying a failed delivery', async () => {
-    const received: { body: unknown; status: number }[] = [];
-    let answers = [500, 200];
-    const hook = createServer((req: IncomingMessage, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-        const status = answers.shift() ?? 200;
-        received.push({ body: JSON.parse(Buffer.concat(chunks).toString()), status });
-        res.writeHead(status).end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise((r) => hook.close(() => r())));
-    const local = await start(async () => ({ url: 'https://x/y.mp4' }));
-    const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` });
-    for (let i = 0; i < 1000 && received.length < 2; i++) await delay(10); // bounded wait: up to 10 s
+    const hook = await startHookServer([500, 200]);
+    const local = await start(async () => ({ url: 'https://x/y.mp4' }), { checkWebhook: createWebhookGuard({ allowPrivate: true, isPrivateAddress }) });
+    const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `${hook.url}/hook` });
+    const received = await hook.received(2);
     expect(received.map((r) => r.status)).toEqual([500, 200]);
     expect(received[1]?.body).toMatchObject({ id: json.id, status: 'COMPLETED', output: { url: 'https://x/y.mp4' } });
-    answers = [];
   });
 
   it('serves files under filesBaseUrl and refuses paths outside the folder', async () => {
@@ -257,5 +268,76 @@ describe('local API routes', () => {
     const escape = await fetch(`${local.url}/files/..%2F..%2Fetc%2Fpasswd`);
     expect(escape.status).toBe(404);
     await escape.arrayBuffer();
+  });
+});
+
+describe('webhook targets', () => {
+  // Resolve, then check: names stand for what a resolver could answer.
+  const dns: Record<string, string[]> = { 'hooks.example': ['93.184.216.34'], 'internal.example': ['93.184.216.34', '10.0.0.7'] };
+  const guard = createWebhookGuard({
+    allowPrivate: false,
+    isPrivateAddress,
+    lookup: async (host) => {
+      const found = dns[host];
+      if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+      return found;
+    },
+  });
+
+  it('refuses loopback, private and link-local webhooks at /run and /runsync with a 400 naming `webhook`, running nothing', async () => {
+    const ran: string[] = [];
+    const local = await start(async (job) => ran.push(job.id), { checkWebhook: guard });
+    const refused: [string, RegExp][] = [
+      ['http://127.0.0.1:9/hook', /^`webhook`: http:\/\/127\.0\.0\.1:9 resolves to 127\.0\.0\.1, a private, loopback or link-local address, which is refused; use a public URL, or set ALLOW_PRIVATE_URLS=true/],
+      ['http://localhost.:9/hook', /^`webhook`: cannot resolve host localhost\. \(ENOTFOUND\)/],
+      ['http://[::1]:9/', /resolves to ::1, a private/],
+      ['http://169.254.169.254/latest/meta-data', /resolves to 169\.254\.169\.254, a private/],
+      ['http://[::ffff:192.168.1.2]/', /resolves to ::ffff:c0a8:102, a private/],
+      ['https://internal.example/hook', /resolves to 10\.0\.0\.7, a private/],
+      ['ftp://hooks.example/x', /^`webhook` must be an http\(s\) URL, not ftp:$/],
+      ['not a url', /^`webhook` is not a valid URL$/],
+    ];
+    for (const [webhook, message] of refused) {
+      for (const route of ['run', 'runsync']) {
+        const { status, json } = await call('POST', `${local.url}/${route}`, { input: {}, webhook });
+        expect({ webhook, route, status, error: json.error }).toEqual({ webhook, route, status: 400, error: expect.stringMatching(message) });
+      }
+    }
+    const typed = await call('POST', `${local.url}/run`, { input: {}, webhook: 5 });
+    expect(typed).toEqual({ status: 400, json: { error: '`webhook` must be a URL string' } });
+    expect((await call('GET', `${local.url}/health`)).json.jobs).toMatchObject({ completed: 0, failed: 0, inQueue: 0, inProgress: 0 });
+    expect(ran).toEqual([]);
+  });
+
+  it('accepts a public webhook; a private one with ALLOW_PRIVATE_URLS', async () => {
+    const local = await start(async () => 'ok', { checkWebhook: guard });
+    expect((await call('POST', `${local.url}/run`, { input: {}, webhook: 'https://hooks.example/done' })).json.status).toBe('IN_QUEUE');
+    await api?.close(100);
+    const hook = await startHookServer([]);
+    const open = await start(async () => 'ok', { checkWebhook: createWebhookGuard({ allowPrivate: true, isPrivateAddress }) });
+    expect((await call('POST', `${open.url}/run`, { input: {}, webhook: `${hook.url}/h` })).json.status).toBe('IN_QUEUE');
+    expect((await hook.received(1))[0]?.body).toMatchObject({ status: 'COMPLETED', output: 'ok' });
+  });
+
+  it('checks again before delivering: a name that now resolves to a private address gets nothing', async () => {
+    const answers = [['93.184.216.34'], ['127.0.0.1']];
+    const asked = deferred();
+    const { logger, lines } = captureLogger();
+    const lookup = async (): Promise<string[]> => {
+      const next = answers.shift() ?? ['127.0.0.1'];
+      if (answers.length === 0) asked.resolve();
+      return next;
+    };
+    const rebinding = createWebhookGuard({ allowPrivate: false, isPrivateAddress, lookup });
+    const gate = deferred();
+    const local = await start(async () => gate.promise.then(() => 'ok'), { checkWebhook: rebinding, logger });
+    const { json } = await call('POST', `${local.url}/run`, { input: {}, webhook: 'http://rebind.example:9/hook' });
+    expect(json.status).toBe('IN_QUEUE');
+    gate.resolve();
+    await asked.promise; // the delivery's own check
+    await new Promise((r) => setImmediate(r));
+    expect(lines.filter((l) => l.message.startsWith('webhook')).map((l) => [l.message, (l.error as { message: string }).message])).toEqual([
+      ['webhook refused; not delivered', expect.stringContaining('resolves to 127.0.0.1, a private')],
+    ]);
   });
 });

@@ -108,7 +108,7 @@ describe('one-shot test mode process', () => {
     expect(runs.file.stdout()).toContain('"id": "from-file"');
     expect(runs.file.stdout()).toContain('Job from-file completed successfully.');
     expect(runs.missing.stdout()).toContain('test_input.json not found, exiting.');
-    expect(runs.flagWins.stdout()).toContain('Job local_test failed with error: INVALID_INPUT: width must be a multiple of 16');
+    expect(runs.flagWins.stdout()).toMatch(/Job local_test-\w+-\w+ failed with error: INVALID_INPUT: width must be a multiple of 16/);
     expect(runs.noInput.stdout()).toContain('Job has no input parameter. Unable to run.');
   });
 });

@@ -1,10 +1,13 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import os from 'node:os';
 import { loadConfig } from '../../src/config';
 import { parseArgs } from '../../src/runpod/args';
 import { fromReturned, serialiseResult } from '../../src/runpod/envelope';
 import { pythonJsonDumps, wireBody } from '../../src/runpod/wire-json';
 import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from '../../src/runpod/urls';
+import { JobReporter } from '../../src/runpod/job-reporter';
+import { localTestId } from '../../src/runpod/local-test';
+import type { JobApi } from '../../src/runpod/job-api';
 import { runWorker, selectMode, type RuntimeSettings } from '../../src/runpod';
 import { captureLogger, FAST } from './helpers';
 
@@ -15,7 +18,10 @@ const local: RuntimeSettings = {
 
 describe('URL templates', () => {
   it('replaces placeholders literally and keeps the query when appending', () => {
-    expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w1', 'j$&1')).toBe('https://a/v2/ep/job-done/w1/j$&1?gpu=X');
+    expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w1', 'j-1_a')).toBe('https://a/v2/ep/job-done/w1/j-1_a?gpu=X');
+    // Ids are one encoded path segment; a worker id holding `$ID` is not filled with the job id.
+    expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w$ID', 'j$&1/../ü')).toBe('https://a/v2/ep/job-done/w%24ID/j%24%261%2F..%2F%C3%BC?gpu=X');
+    expect(() => jobUrl('https://a/job-done/$RUNPOD_POD_ID/$ID', 'w1', '..')).toThrow('the job id ".." cannot be put into a RunPod URL');
     expect(takeUrl('https://a/v2/ep/job-take/$RUNPOD_POD_ID', 'w1')).toBe('https://a/v2/ep/job-take/w1');
     expect(withQuery('https://a/x?gpu=X', { isStream: 'false' })).toBe('https://a/x?gpu=X&isStream=false');
     expect(withQuery('https://a/x', { isStream: 'true' })).toBe('https://a/x?isStream=true');
@@ -100,6 +106,29 @@ describe('one-shot mode in process', () => {
     expect(lines.filter((l) => l.message === 'stream chunk').map((l) => l.chunk)).toEqual(['kept', 1]);
   });
 
+  it('gives each run without an id its own local_test-<time>-<random> id', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const code = await runWorker({
+        config: local,
+        logger: captureLogger().logger,
+        argv: ['--test_input', '{"input":{}}'],
+        handleSignals: false,
+        print: () => {},
+        handler: async (job) => ids.push(job.id),
+        onReady: () => ids.push('ready'),
+      });
+      expect(code).toBe(0);
+    }
+    expect(ids.filter((id) => id === 'ready')).toHaveLength(2);
+    expect(ids[0]).toBe('ready'); // onReady runs before the job
+    ids.splice(0, ids.length, ...ids.filter((id) => id !== 'ready'));
+    expect(ids).toHaveLength(2);
+    for (const id of ids) expect(id).toMatch(/^local_test-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(localTestId(new Date('2026-12-02T04:10:59.123Z'))).toMatch(/^local_test-20261202T041059Z-[0-9a-f]{6}$/);
+  });
+
   it('fails (1) on a thrown error', async () => {
     const printed: string[] = [];
     const code = await runWorker({
@@ -114,5 +143,35 @@ describe('one-shot mode in process', () => {
     });
     expect(code).toBe(1);
     expect(JSON.parse(JSON.parse(printed.join('')).error)).toMatchObject({ error_message: 'nope', hostname: os.hostname(), worker_id: 'local' });
+  });
+});
+
+describe('progress throttle', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('sends at most one update per interval, the latest waiting one, and none once the result is queued', async () => {
+    jest.useFakeTimers();
+    const sent: { text: string; at: number }[] = [];
+    const api = { postDone: async (_id: string, text: string) => void sent.push({ text, at: Date.now() }) } as unknown as JobApi;
+    const timing = { progressIntervalMs: 1000, resultRetryBudgetMs: 1000, chunkRetryBudgetMs: 1000, retryMinDelayMs: 10, retryMaxDelayMs: 10 };
+    const reporter = new JobReporter('j1', api, timing, captureLogger().logger);
+    const t0 = Date.now();
+    reporter.progress(1);
+    await jest.advanceTimersByTimeAsync(0);
+    reporter.progress(2);
+    reporter.progress(3);
+    await jest.advanceTimersByTimeAsync(999);
+    expect(sent.map((s) => s.text)).toEqual(['{"status": "IN_PROGRESS", "output": 1}']);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(sent.map((s) => [s.text, s.at - t0])).toEqual([
+      ['{"status": "IN_PROGRESS", "output": 1}', 0],
+      ['{"status": "IN_PROGRESS", "output": 3}', 1000],
+    ]);
+    reporter.progress(4);
+    await reporter.final('{"output": "fin"}', false);
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(sent.map((s) => s.text).slice(2)).toEqual(['{"output": "fin"}']);
   });
 });

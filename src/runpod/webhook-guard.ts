@@ -1,0 +1,47 @@
+// Where the local API may POST a job's webhook. On RunPod, RunPod's servers call webhooks; locally this
+// process does, from inside its own network: a webhook on a loopback, private or link-local address
+// would let any client of the local API make the worker call internal services (SSRF). The host is
+// resolved and every address checked, when the job is submitted (a refusal answers 400) and again
+// before each delivery (DNS may have changed). The address test is the host application's (the
+// runtime stays free of it): this worker passes src/media's, the same one its input URLs go through.
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { WorkerError } from '../lib/errors';
+
+/** Resolves when the local API may POST to `url`; throws a WorkerError saying why not. */
+export type WebhookGuard = (url: URL) => Promise<void>;
+
+export interface WebhookGuardOptions {
+  /** ALLOW_PRIVATE_URLS: every address is allowed. */
+  allowPrivate: boolean;
+  /** True for an address a public URL must not reach. */
+  isPrivateAddress: (ip: string) => boolean;
+  /** Every address a hostname resolves to. Default: the system resolver. */
+  lookup?: (hostname: string) => Promise<string[]>;
+}
+
+const systemLookup = async (hostname: string): Promise<string[]> => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+
+export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
+  const lookup = opts.lookup ?? systemLookup;
+  return async (url) => {
+    if (opts.allowPrivate) return;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    let addresses: string[];
+    try {
+      addresses = isIP(host) ? [host] : await lookup(host);
+    } catch (err) {
+      throw new WorkerError('INVALID_INPUT', `cannot resolve host ${host} (${(err as { code?: string }).code ?? 'DNS error'})`, { cause: err, details: { field: 'webhook' } });
+    }
+    if (addresses.length === 0) throw new WorkerError('INVALID_INPUT', `host ${host} has no address`, { details: { field: 'webhook' } });
+    const refused = addresses.find((a) => opts.isPrivateAddress(a));
+    if (refused !== undefined) {
+      throw new WorkerError(
+        'INVALID_INPUT',
+        `${url.protocol}//${url.host} resolves to ${refused}, a private, loopback or link-local address, which is refused; ` +
+          'use a public URL, or set ALLOW_PRIVATE_URLS=true on a trusted network',
+        { details: { field: 'webhook', address: refused } },
+      );
+    }
+  };
+}
