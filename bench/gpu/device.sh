@@ -4,7 +4,7 @@
 # bench/gpu/run.mjs with the given arguments. Results land in bench/results/ and, with logs, in $OUT.
 #   bench/gpu/device.sh [--precision fp8|fp16] [run.mjs arguments...]
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 export GPU_WORK=${GPU_WORK:-/tmp/sd}
 OUTDIR=${OUT:-/tmp/sd-out}
 mkdir -p "$OUTDIR" "$GPU_WORK"
@@ -18,7 +18,7 @@ stamp "SageAttention build started"
 models="$GPU_WORK/ComfyUI/models"
 if [ ! -e "$models/synthetic-weights-$precision.json" ]; then
   # Specs come from the loaders built on the CPU (CUDA hidden), values from a CPU random pool.
-  CUDA_VISIBLE_DEVICES= PYTHONPATH="$GPU_WORK/site:$GPU_WORK/stubs" python3 bench/gpu/make_weights.py --device cpu --comfy-dir "$GPU_WORK/ComfyUI" \
+  CUDA_VISIBLE_DEVICES='' PYTHONPATH="$GPU_WORK/site:$GPU_WORK/stubs" python3 bench/gpu/make_weights.py --device cpu --comfy-dir "$GPU_WORK/ComfyUI" \
     --root "$models" --precision "$precision" --pose-size "${POSE_SIZE:-tiny}" \
     --manifest "$models/synthetic-weights-$precision.json" > "$GPU_WORK/weights-$precision.log" 2>&1 \
     || { tail -30 "$GPU_WORK/weights-$precision.log"; exit 1; }
