@@ -1,6 +1,6 @@
 // Start-up, idle memory and per-job runtime overhead of the worker as the image runs it: the real
 // bundle (dist/handler.cjs → dist/handler-main.cjs, built by scripts/build.mjs, its compile cache warmed
-// as docker/Dockerfile does), the real app wiring (config, ComfyUI supervisor, input fetcher, video
+// as the Dockerfile does), the real app wiring (config, ComfyUI supervisor, input fetcher, video
 // store, job pipeline), against the loopback fake of RunPod's job API, with the heartbeat on and
 // ComfyUI at COMFYUI_URL (a loopback stand-in, so no Python is needed).
 // Run: npm run bench:runtime   (BENCH_RUNS=11 rounds, BENCH_JOBS=300)
@@ -39,7 +39,7 @@ const scratch = mkdtempSync(path.join(os.tmpdir(), 'bench-runtime-'));
 const comfyDirs = { input: path.join(scratch, 'in'), output: path.join(scratch, 'out'), temp: path.join(scratch, 'tmp') };
 const comfy = await FakeComfyUI.start({ nodeClasses: allRequiredNodeClasses(), dirs: comfyDirs });
 
-/** The image's environment (docker/Dockerfile ENV) plus what RunPod sets, a bucket, and COMFYUI_URL. */
+/** The image's environment (the Dockerfile ENV) plus what RunPod sets, a bucket, and COMFYUI_URL. */
 function workerEnv(api: FakeJobApi, arm: Arm): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,

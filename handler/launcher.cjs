@@ -13,7 +13,7 @@ if (major < 22 || (major === 22 && minor < 12)) {
 }
 
 // V8's compiled code for the bundle is kept on disk and reused by every later start: the image fills
-// it at build time (docker/Dockerfile loads this file once). NODE_COMPILE_CACHE, when set, wins;
+// it at build time (the Dockerfile loads this file once). NODE_COMPILE_CACHE, when set, wins;
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off. A cache that cannot be written is skipped, never fatal.
 require('node:module').enableCompileCache(require('node:path').join(__dirname, '.compile-cache'));
 
