@@ -1,5 +1,5 @@
 // One error class for the whole worker. Callers branch on `code`, never on message text
-// (undici's coded errors, BullMQ's UnrecoverableError: see shared/STYLE.md).
+// (as with undici's coded errors; a code that is not retryable plays BullMQ's UnrecoverableError).
 
 export const ERROR_CODES = [
   'INVALID_INPUT', // the job input is malformed; `details.field` names the field
