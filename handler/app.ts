@@ -138,7 +138,7 @@ export function createApp(config: Config, logger: Logger): App {
   const runJob = createSteadyDancerJob({
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url, engine),
     inputs: inputsPort(config, logger, workerBucket, s3),
-    comfy: createComfyPort({ supervisor, unavailable, before: engine.settled }),
+    comfy: createComfyPort({ supervisor, unavailable, before: engine.settled, extraArgsName: config.comfy.names?.extraArgs }),
     storage: storagePort(config, store),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,

@@ -27,10 +27,13 @@ import { listOutputFiles, resolveInside, type ComfyFileRef, type ComfyOutputFile
 import { ProgressTracker, type ComfyProgress } from './progress';
 import { ComfySocket } from './socket';
 import { Waker } from './waker';
+import { comfyError } from './errors';
 
 export interface ComfyClientOptions {
   endpoint: ComfyEndpoint;
   logger: Logger;
+  /** What the host calls ComfyUI's extra arguments, named where one has to change. */
+  extraArgsName?: string;
   fetch?: typeof fetch;
   WebSocket?: typeof WebSocket;
   /** Each HTTP call (a /history or /queue poll: at most a third of lostAfterMs). Default 30 s. */
@@ -101,7 +104,7 @@ export class ComfyClient {
         form.append('type', 'input');
         const r = await this.request('/upload/image', { method: 'POST', body: form }, signal);
         if (r.status === 413) {
-          throw new WorkerError('INVALID_INPUT', `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in COMFYUI_ARGS.`, {
+          throw comfyError('INVALID_INPUT', `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in ${this.opts.extraArgsName ?? "ComfyUI's arguments"}.`, {
             details: { field: file.name, bytes: blob.size },
           });
         }
@@ -120,8 +123,8 @@ export class ComfyClient {
       opts.signal.aborted
         ? isWorkerError(opts.signal.reason)
           ? opts.signal.reason
-          : new WorkerError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
-        : new WorkerError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, { details: { timeoutMs } });
+          : comfyError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
+        : comfyError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, { details: { timeoutMs } });
 
     const ourId = randomUUID();
     const clientId = randomUUID();
@@ -190,7 +193,7 @@ export class ComfyClient {
     } catch (err) {
       await rm(dest, { force: true });
       if (signal?.aborted) throw err;
-      throw new WorkerError('COMFY_UNAVAILABLE', `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`, {
+      throw comfyError('COMFY_UNAVAILABLE', `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`, {
         cause: err,
         retryable: true,
         details: { filename: file.filename, subfolder: file.subfolder },
@@ -239,7 +242,7 @@ export class ComfyClient {
     }
     const accepted = r.ok ? PromptAcceptedSchema.safeParse(body) : undefined;
     if (!accepted?.success) {
-      throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
+      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
     }
     return accepted.data;
   }
@@ -296,13 +299,13 @@ export class ComfyClient {
               // it may have finished between the two reads
               const again = await this.history(promptId, signal, pollTimeoutMs);
               if (again) return again;
-              throw new WorkerError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
+              throw comfyError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
             }
           }
         } catch (err) {
           if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
           if (Date.now() - lastContact > lostAfterMs) {
-            throw new WorkerError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
+            throw comfyError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
           }
           checkQueue = true;
         }
@@ -349,13 +352,13 @@ export class ComfyClient {
       return await this.fetch(`${this.baseUrl}${route}`, { ...init, signal: AbortSignal.any(signals) });
     } catch (err) {
       if (signal?.aborted) throw err;
-      throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, { cause: err, retryable: true });
+      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, { cause: err, retryable: true });
     }
   }
 
   private async httpError(what: string, r: Response): Promise<WorkerError> {
     const text = await r.text().catch(() => '');
-    return new WorkerError('COMFY_UNAVAILABLE', `ComfyUI could not ${what}: HTTP ${r.status} ${text.slice(0, 300)}`, {
+    return comfyError('COMFY_UNAVAILABLE', `ComfyUI could not ${what}: HTTP ${r.status} ${text.slice(0, 300)}`, {
       retryable: r.status >= 500 || r.status === 429,
       details: { status: r.status },
     });
@@ -402,10 +405,10 @@ function failureOf(entry: HistoryEntry): WorkerError | undefined {
     if (type === 'execution_error') return executionError(readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_error)'));
     if (type === 'execution_interrupted') {
       const d = readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_interrupted)');
-      return new WorkerError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
+      return comfyError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
     }
   }
-  return new WorkerError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
+  return comfyError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
 }
 
 function executionTime(entry: HistoryEntry): number | undefined {
@@ -419,7 +422,7 @@ function executionTime(entry: HistoryEntry): number | undefined {
 }
 
 function missingOutput(file: ComfyFileRef): WorkerError {
-  return new WorkerError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`, {
+  return comfyError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`, {
     details: { filename: file.filename, subfolder: file.subfolder, type: file.type },
   });
 }
@@ -430,7 +433,7 @@ async function readJson(r: Response, what: string): Promise<unknown> {
     return await r.json();
   } catch (err) {
     if (err instanceof SyntaxError) throw unreadable(what, err.message, err);
-    throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, { cause: err, retryable: true });
+    throw comfyError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, { cause: err, retryable: true });
   }
 }
 
@@ -443,9 +446,9 @@ function readAnswer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 }
 
 function unreadable(what: string, problem: string, cause: unknown): never {
-  throw new WorkerError('INTERNAL', `ComfyUI's answer to ${what} is not what this worker reads (${problem}); is ComfyUI the version pinned in workflows/pins.json?`, {
+  throw comfyError('INTERNAL', `ComfyUI's answer to ${what} is not what this worker reads (${problem}).`, {
     cause,
-    details: { answer: what },
+    details: { answer: what, unreadable: true },
   });
 }
 

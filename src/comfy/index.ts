@@ -1,3 +1,4 @@
-export { ComfySupervisor, type ComfySettings } from './supervisor';
+export { ComfySupervisor, type ComfySettings, type ComfySettingNames } from './supervisor';
 export { ComfyClient } from './client';
+export { comfyError } from './errors';
 export { videoOutputs, type ComfyOutputFile } from './outputs';

@@ -1,11 +1,12 @@
 // The SteadyDancer job: validate → fetch inputs (while ComfyUI boots) → upload them to ComfyUI →
 // fill the variant's graph → queue and monitor → collect the MP4s → upload → return URLs → clean up.
 import path from 'node:path';
-import { WorkerError, formatError, toWorkerError } from '../lib/errors';
+import { formatError, toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort } from './ports';
 import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
 import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
+import { jobError } from './errors';
 
 export interface JobRequest {
   readonly id: string;
@@ -69,7 +70,7 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       const input = parseJobInput(schema, deps.workflow.variants, job.input, () => deps.workflow.randomSeed());
       const missing = deps.workflow.missingModels(input.variant);
       if (missing.length > 0) {
-        throw new WorkerError(
+        throw jobError(
           'MODEL_MISSING',
           `variant "${input.variant}" needs model files this image lacks: ${missing.join(', ')}. ` +
             'Build the image with them baked in, or put them on the network volume (see README: Deploy).',
@@ -116,7 +117,7 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       comfyVideos.push(...result.videos);
       const inferred = now();
       if (result.videos.length === 0) {
-        throw new WorkerError('OUTPUT_MISSING', 'the workflow finished but wrote no MP4; check the ComfyUI log lines above');
+        throw jobError('OUTPUT_MISSING', 'the workflow finished but wrote no MP4; check the ComfyUI log lines above');
       }
 
       rt.progress(stageUpdate('uploading'));

@@ -2,7 +2,6 @@
 // defaults come from the variant registry, so adding a variant changes nothing here. The schema is
 // built once per variant (its bounds in every message) and picked by the input's `variant`.
 import { z } from 'zod';
-import { WorkerError } from '../lib/errors';
 import { MAX_PROMPT_CHARS, MAX_SEED } from '../workflow/build';
 import {
   describeValue,
@@ -12,6 +11,7 @@ import {
   unknownFieldMessage,
   type NumberRule,
 } from './input-rules';
+import { jobError } from './errors';
 
 export interface NumberBounds {
   readonly min: number;
@@ -242,14 +242,14 @@ export function parseJobInput<V extends string>(
   randomSeed: () => number,
 ): ResolvedJobInput<V> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new WorkerError('INVALID_INPUT', 'input must be a JSON object with reference_image and pose_video', {
+    throw jobError('INVALID_INPUT', 'input must be a JSON object with reference_image and pose_video', {
       details: { field: 'input' },
     });
   }
   const parsed = schema.schemaFor(raw as Record<string, unknown>).safeParse(raw);
   if (!parsed.success) {
     const { message, fields } = describeIssues(parsed.error, schema.shape);
-    throw new WorkerError('INVALID_INPUT', message, { details: { fields } });
+    throw jobError('INVALID_INPUT', message, { details: { fields } });
   }
   const input = parsed.data;
   const d = variants[input.variant].defaults;

@@ -1,14 +1,15 @@
 // The local API's queue: jobs run in the background with the configured concurrency, through the
 // same executeJob as production, and keep RunPod's statuses so clients see what they would see there.
 import { randomUUID } from 'node:crypto';
-import { isWorkerError, WorkerError } from '../lib/errors';
+import { isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import { serialiseResult } from './envelope';
 import { executeJob } from './execute';
-import type { Handler, RunpodJob } from './types';
+import { UNNAMED_SETTINGS, type Handler, type RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
 import type { WebhookGuard } from './webhook-guard';
+import { runpodError } from './errors';
 
 export type LocalStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 const FINAL: ReadonlySet<LocalStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
@@ -47,6 +48,8 @@ export interface LocalJobsOptions {
   logger: Logger;
   concurrency: number;
   jobTimeoutMs: number;
+  /** What the host calls the job timeout, for TIMEOUT messages. */
+  jobTimeoutName?: string;
   timing: RuntimeTiming;
   fetch: typeof fetch;
   returnAggregateStream: boolean;
@@ -99,7 +102,7 @@ export class LocalJobs {
       stream: [],
       streamSent: 0,
       timeoutMs: ownTimeout ? timeout : this.opts.jobTimeoutMs,
-      timeoutSetting: ownTimeout ? 'policy.executionTimeout' : 'JOB_TIMEOUT_S',
+      timeoutSetting: ownTimeout ? 'policy.executionTimeout' : (this.opts.jobTimeoutName ?? UNNAMED_SETTINGS.jobTimeout),
       waiters: new Set(),
     };
     this.jobs.set(id, entry);
@@ -188,7 +191,7 @@ export class LocalJobs {
       this.queue.splice(this.queue.indexOf(id), 1);
       this.finish(j, 'CANCELLED');
     } else if (j.status === 'IN_PROGRESS') {
-      j.controller?.abort(new WorkerError('CANCELLED', 'the job was cancelled through the local API'));
+      j.controller?.abort(runpodError('CANCELLED', 'the job was cancelled through the local API'));
       // The slot stays busy until the handler settles; the status is final now, as on RunPod.
       this.finish(j, 'CANCELLED');
     }
@@ -310,7 +313,7 @@ export class LocalJobs {
             signal: AbortSignal.timeout(this.opts.timing.postTimeoutMs),
           });
           await res.arrayBuffer();
-          if (!res.ok) throw new WorkerError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
+          if (!res.ok) throw runpodError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
         },
         { attempts: this.opts.timing.webhookAttempts, minDelayMs: this.opts.timing.webhookRetryDelayMs, factor: 1, jitter: false },
       );
@@ -326,7 +329,7 @@ export class LocalJobs {
     this.purge();
     const running = [...this.jobs.values()].filter((j) => j.settled !== undefined);
     const timer = setTimeout(() => {
-      for (const j of running) j.controller?.abort(new WorkerError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } }));
+      for (const j of running) j.controller?.abort(runpodError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } }));
     }, graceMs);
     await Promise.all(running.map((j) => j.settled));
     clearTimeout(timer);

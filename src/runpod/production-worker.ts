@@ -1,7 +1,6 @@
 // Production mode: take loop, job runs, stop-signal loop and heartbeat under one shutdown
 // (rp-py `JobScaler`). `run()` and `close()` are safe to call twice (BullMQ's Worker lifecycle).
 import { randomUUID } from 'node:crypto';
-import { WorkerError } from '../lib/errors';
 import { delay } from '../lib/delay';
 import type { Logger } from '../lib/logger';
 import { backoffDelay } from '../lib/retry';
@@ -13,8 +12,9 @@ import { JobApi } from './job-api';
 import { JobReporter } from './job-reporter';
 import { pingUrl } from './urls';
 import { wireBody } from './wire-json';
-import type { Handler, RunpodJob, RuntimeSettings } from './types';
+import { UNNAMED_SETTINGS, type Handler, type RunpodJob, type RuntimeSettings } from './types';
 import type { RuntimeTiming } from './timing';
+import { runpodError } from './errors';
 
 export interface ProductionWorkerOptions {
   config: RuntimeSettings;
@@ -58,7 +58,7 @@ export class ProductionWorker {
 
   constructor(private readonly opts: ProductionWorkerOptions) {
     const { config } = opts;
-    if (!config.jobTakeUrl) throw new WorkerError('CONFIG_INVALID', 'production mode needs RUNPOD_WEBHOOK_GET_JOB');
+    if (!config.jobTakeUrl) throw runpodError('CONFIG_INVALID', 'production mode needs RUNPOD_WEBHOOK_GET_JOB');
     this.workerId = config.podId ?? randomUUID();
     this.api = new JobApi({
       takeTemplate: config.jobTakeUrl,
@@ -127,7 +127,7 @@ export class ProductionWorker {
     const { logger, config } = this.opts;
     logger.info('shutting down: no new jobs', { running: this.active.size, graceMs: config.shutdownGraceMs });
     // Aborts the take long poll and any backoff at once; the take loop then drains and stops the rest.
-    this.takeController.abort(new WorkerError('CANCELLED', 'worker shutting down'));
+    this.takeController.abort(runpodError('CANCELLED', 'worker shutting down'));
     if (!this.running) this.resolveClosed();
     await this.closed;
   }
@@ -139,7 +139,7 @@ export class ProductionWorker {
       for (const a of this.active.values()) {
         logger.warn('shutdown grace period over; aborting the job', { requestId: a.job.id });
         a.controller.abort(
-          new WorkerError('TIMEOUT', `the worker is shutting down and the job did not finish within SHUTDOWN_GRACE_S (${config.shutdownGraceMs} ms)`, {
+          runpodError('TIMEOUT', `the worker is shutting down and the job did not finish within ${config.names?.shutdownGrace ?? UNNAMED_SETTINGS.shutdownGrace} (${config.shutdownGraceMs} ms)`, {
             details: { reason: 'shutdown' },
           }),
         );
@@ -234,7 +234,7 @@ export class ProductionWorker {
     if (!a || a.stopped) return;
     a.stopped = true;
     this.opts.logger.info('RunPod stopped the job; aborting it', { requestId: id });
-    a.controller.abort(new WorkerError('CANCELLED', 'RunPod stopped the job (cancelled or timed out)'));
+    a.controller.abort(runpodError('CANCELLED', 'RunPod stopped the job (cancelled or timed out)'));
     this.syncHeartbeat();
   }
 
@@ -269,7 +269,7 @@ export class ProductionWorker {
       job,
       ctx: { signal: controller.signal, progress: (u) => reporter.progress(u), logger, mode: 'production' },
       timeoutMs: config.jobTimeoutMs,
-      timeoutSetting: 'JOB_TIMEOUT_S',
+      timeoutSetting: config.names?.jobTimeout ?? UNNAMED_SETTINGS.jobTimeout,
       origin: { hostname: this.opts.hostname, workerId: this.workerId },
       returnAggregateStream: this.opts.returnAggregateStream,
       abandonGraceMs: timing.abandonGraceMs,

@@ -24,12 +24,14 @@ export interface RunWorkerOptions {
   fetch?: typeof fetch;
   /** Local API: folder served under `<url>/files/` (ctx.filesBaseUrl points there). */
   filesDir?: string;
-  /** Runs once, after jobs have drained, before runWorker resolves (e.g. stop ComfyUI). */
+  /** Runs once, after jobs have drained, before runWorker resolves (e.g. stop a child process). */
   onShutdown?: () => Promise<void>;
   /** Stream handlers: post every chunk again in the final result (rp-py `return_aggregate_stream`). */
   returnAggregateStream?: boolean;
   /** Aborting it shuts down like SIGTERM (tests, embedding). */
   shutdownSignal?: AbortSignal;
+  /** The application's name, first in the User-Agent of requests to RunPod. Default `node-runpod-worker`. */
+  appName?: string;
   /** Listen to SIGTERM/SIGINT on `process`. Default true. */
   handleSignals?: boolean;
   /** Overrides of intervals and deadlines (tests use short ones). */
@@ -50,7 +52,7 @@ export interface RunWorkerOptions {
   onReady?: () => void;
 }
 
-const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
+const userAgent = (appName: string): string => `${appName} (RunPod worker protocol; Node ${process.version})`;
 
 /** Which mode the parsed flags and config select (rp-py order: serve API, then test input / no take URL, then production). */
 export function selectMode(args: Pick<WorkerArgs, 'serveApi' | 'testInput'>, config: Pick<RuntimeSettings, 'jobTakeUrl'>): WorkerMode {
@@ -91,6 +93,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         testInput: args.testInput,
         cwd: opts.cwd ?? process.cwd(),
         jobTimeoutMs: config.jobTimeoutMs,
+        jobTimeoutName: config.names?.jobTimeout,
         timing,
         returnAggregateStream: opts.returnAggregateStream ?? false,
         hostname,
@@ -106,6 +109,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         logger,
         concurrency: args.apiConcurrency ?? config.concurrency,
         jobTimeoutMs: config.jobTimeoutMs,
+        jobTimeoutName: config.names?.jobTimeout,
         timing,
         fetch: opts.fetch ?? globalThis.fetch,
         returnAggregateStream: opts.returnAggregateStream ?? false,
@@ -131,7 +135,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
       transport: opts.fetch ? fetchTransport(opts.fetch) : createHttpTransport(),
       timing,
       returnAggregateStream: opts.returnAggregateStream ?? false,
-      userAgent: USER_AGENT,
+      userAgent: userAgent(opts.appName ?? 'node-runpod-worker'),
       ...(opts.onReady ? { onReady: opts.onReady } : {}),
     });
     const onShutdownSignal = (): void => void worker.close();

@@ -2,7 +2,7 @@
 import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
 import type { BucketConfig } from '../config';
-import { WorkerError } from '../lib/errors';
+import { s3Error } from './errors';
 
 export interface BucketCredentials {
   /** S3-compatible endpoint without the bucket (R2: https://<account>.r2.cloudflarestorage.com). Absent = AWS. */
@@ -42,7 +42,7 @@ export type S3ConfigInput = z.infer<typeof S3ConfigSchema>;
 /** Validates a job's `s3Config`; INVALID_INPUT names every bad field (`s3Config.endpointUrl: …`). */
 export function parseS3Config(raw: unknown): S3ConfigInput {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new WorkerError('INVALID_INPUT', 's3Config: must be an object with accessId, accessSecret, bucketName and endpointUrl', {
+    throw s3Error('INVALID_INPUT', 's3Config: must be an object with accessId, accessSecret, bucketName and endpointUrl', {
       details: { fields: ['s3Config'] },
     });
   }
@@ -50,7 +50,7 @@ export function parseS3Config(raw: unknown): S3ConfigInput {
   if (parsed.success) return parsed.data;
   const fields = parsed.error.issues.map((i) => ['s3Config', ...i.path].join('.'));
   const message = parsed.error.issues.map((i, n) => `${fields[n]}: ${i.message}`).join('; ');
-  throw new WorkerError('INVALID_INPUT', message, { details: { fields } });
+  throw s3Error('INVALID_INPUT', message, { details: { fields } });
 }
 
 /**
@@ -83,7 +83,7 @@ export function bucketFromConfig(c: BucketConfig): BucketCredentials | undefined
     .map(([k]) => k);
   if (bucket === undefined) missing.push('BUCKET_NAME (or a bucket as the path of BUCKET_ENDPOINT_URL)');
   if (missing.length > 0) {
-    throw new WorkerError('CONFIG_INVALID', `The output bucket is only partly configured: set ${missing.join(', ')}, or unset all BUCKET_* variables`, {
+    throw s3Error('CONFIG_INVALID', `The output bucket is only partly configured: set ${missing.join(', ')}, or unset all BUCKET_* variables`, {
       details: { variables: missing },
     });
   }
@@ -101,7 +101,7 @@ export function bucketFromS3Config(s3Config: S3ConfigInput, region = 'auto'): Bu
   const { endpoint, bucketInPath } = splitEndpoint(s3Config.endpointUrl);
   const bucket = s3Config.bucketName || bucketInPath;
   if (!bucket) {
-    throw new WorkerError('INVALID_INPUT', 's3Config.bucketName: is empty and endpointUrl has no bucket as its path; set bucketName', {
+    throw s3Error('INVALID_INPUT', 's3Config.bucketName: is empty and endpointUrl has no bucket as its path; set bucketName', {
       details: { fields: ['s3Config.bucketName'] },
     });
   }
