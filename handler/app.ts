@@ -15,6 +15,8 @@ import {
   buildPrompt,
   checkModels,
   DEFAULT_VARIANT,
+  MAX_PROMPT_CHARS,
+  MAX_SEED,
   randomSeed,
   VARIANTS,
   type VariantName,
@@ -46,6 +48,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
   return {
     variants: VARIANTS,
     defaultVariant: DEFAULT_VARIANT,
+    fieldLimits: { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED },
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
     buildPrompt: (params) => {

@@ -11,6 +11,7 @@ import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
 import type { MediaLimits } from './media';
 import type { RuntimeSettings } from './runpod';
+import type { WorkerBucketSettings } from './s3';
 import { parseAllowedEndpoint } from './s3/endpoint-guard';
 
 const optionalString = z
@@ -130,12 +131,7 @@ const EnvSchema = z.object({
 export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
 
 
-export interface BucketConfig {
-  readonly endpointUrl: string | undefined;
-  readonly accessKeyId: string | undefined;
-  readonly secretAccessKey: string | undefined;
-  readonly name: string | undefined;
-  readonly region: string;
+export interface BucketConfig extends WorkerBucketSettings {
   readonly keyPrefix: string;
   readonly publicUrl: string | undefined;
   readonly presignExpiresS: number;

@@ -2,3 +2,4 @@ export { ComfySupervisor, type ComfySettings, type ComfySettingNames } from './s
 export { ComfyClient } from './client';
 export { comfyError } from './errors';
 export { videoOutputs, type ComfyOutputFile } from './outputs';
+export type { ComfyProgress } from './progress';

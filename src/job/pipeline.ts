@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { formatError, toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort } from './ports';
+import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort, StoredVideo, VideoInfo } from './ports';
 import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
 import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
 import { jobError } from './errors';
@@ -23,19 +23,8 @@ export interface JobRuntime {
   readonly filesBaseUrl?: string;
 }
 
-export interface OutputVideo {
-  url: string;
-  bucket?: string;
-  key?: string;
-  content_type: 'video/mp4';
-  bytes: number;
-  width: number;
-  height: number;
-  frames: number;
-  fps: number;
-  inline?: true;
-  path?: string;
-}
+/** A stored video with what ffprobe read of it. */
+export type OutputVideo = StoredVideo & Pick<VideoInfo, 'width' | 'height' | 'frames' | 'fps'>;
 
 export interface JobOutput {
   videos: OutputVideo[];
@@ -56,7 +45,7 @@ export function safeJobId(id: string): string {
 }
 
 export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
-  const schema = createJobInputSchema(deps.workflow.variants, deps.workflow.defaultVariant);
+  const schema = createJobInputSchema(deps.workflow.variants, deps.workflow.defaultVariant, deps.workflow.fieldLimits);
   const now = deps.now ?? Date.now;
 
   return async function runJob(job: JobRequest, rt: JobRuntime): Promise<JobOutput | JobFailure> {
@@ -204,5 +193,5 @@ async function storeVideo<V extends string>(
     { path: local, name: path.basename(video.filename), jobId: jobKey, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
     { signal, logger: rt.logger, ...(bucket ? { bucket } : {}), ...(rt.filesBaseUrl ? { filesBaseUrl: rt.filesBaseUrl } : {}) },
   );
-  return { ...stored, content_type: 'video/mp4', width: info.width, height: info.height, frames: info.frames, fps: info.fps };
+  return { ...stored, width: info.width, height: info.height, frames: info.frames, fps: info.fps };
 }

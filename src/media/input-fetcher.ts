@@ -11,7 +11,7 @@ import { writeBase64 } from './data-source';
 import { formatSeconds, invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
 import type { JobFiles } from './job-files';
-import { checkImage, checkVideo, type ImageInfo, type MediaLimits, type VideoInfo } from './media-limits';
+import { checkImage, checkVideo, type ImageInfo, type MediaLimits, type InputVideoInfo } from './media-limits';
 import { downloadS3 } from './s3-source';
 import { isAccepted, sniffMediaType, SNIFF_BYTES } from './sniff';
 
@@ -25,7 +25,7 @@ export interface FetchedInput {
   /** With the dot: `.png`, `.mp4`… */
   ext: string;
   /** What the content check found: the image's size, or the video's stream, size, frames and length. */
-  media: ImageInfo | VideoInfo;
+  media: ImageInfo | InputVideoInfo;
 }
 
 export interface InputFetcherOptions {
@@ -118,7 +118,7 @@ export class InputFetcher {
     }
   }
 
-  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | VideoInfo> {
+  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | InputVideoInfo> {
     const { limits } = this.opts;
     if (expect === 'image') return checkImage(field, file, mime, limits);
     return checkVideo(field, file, limits, {

@@ -1,7 +1,6 @@
 // Where outputs go: the worker's BUCKET_* variables, or a job's own `s3Config` (RunPod's shape).
 import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
-import type { BucketConfig } from '../config';
 import { s3Error } from './errors';
 
 export interface BucketCredentials {
@@ -18,6 +17,15 @@ export interface BucketCredentials {
    * the worker's own bucket (the operator's) uses the system resolver.
    */
   lookup?: LookupFunction;
+}
+
+/** The worker's own bucket as configured (BUCKET_* variables); any part may be missing. */
+export interface WorkerBucketSettings {
+  readonly endpointUrl: string | undefined;
+  readonly accessKeyId: string | undefined;
+  readonly secretAccessKey: string | undefined;
+  readonly name: string | undefined;
+  readonly region: string;
 }
 
 const requiredString = (what: string) =>
@@ -68,7 +76,7 @@ function splitEndpoint(endpointUrl: string): { endpoint: string; bucketInPath: s
 }
 
 /** The worker's bucket, or undefined when none is configured. Half a configuration is an error. */
-export function bucketFromConfig(c: BucketConfig): BucketCredentials | undefined {
+export function bucketFromConfig(c: WorkerBucketSettings): BucketCredentials | undefined {
   const given = {
     BUCKET_ENDPOINT_URL: c.endpointUrl,
     BUCKET_ACCESS_KEY_ID: c.accessKeyId,
