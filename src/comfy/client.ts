@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { WorkerError, isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
+import { CompletionWatch } from './completion';
 import type { ComfyEndpoint } from './endpoint';
 import { executionError, partiallyRejectedError, promptRejectedError } from './errors';
 import {
@@ -21,12 +22,10 @@ import {
   UploadResponseSchema,
   type HistoryEntry,
   type PromptAccepted,
-  type SocketMessage,
 } from './messages';
 import { listOutputFiles, resolveInside, type ComfyFileRef, type ComfyOutputFile } from './outputs';
 import { ProgressTracker, type ComfyProgress } from './progress';
 import { ComfySocket } from './socket';
-import { Waker } from './waker';
 import { comfyError } from './errors';
 
 export interface ComfyClientOptions {
@@ -80,7 +79,6 @@ export interface CleanupTarget {
   promptId?: string;
 }
 
-const SETTLE_POLLS = 60;
 const CLEANUP_TIMEOUT_MS = 3000;
 
 export class ComfyClient {
@@ -151,7 +149,9 @@ export class ComfyClient {
       // a partly rejected prompt is queued all the same; the catch below abandons it
       if (Object.keys(accepted.node_errors).length > 0) throw partiallyRejectedError(accepted.node_errors);
       log.info('ComfyUI prompt queued', { promptId });
-      const entry = await this.monitor(promptId, graph, socket, signal, opts.onProgress, log);
+      const progress = opts.onProgress ? new ProgressTracker(graph, opts.onProgress) : undefined;
+      const watch = new CompletionWatch(socket, promptId, log, progress ? (m) => progress.handle(m) : undefined);
+      const entry = await this.monitor(promptId, watch, signal).finally(() => watch.close());
       const outputs = listOutputFiles(entry.outputs);
       const failure = failureOf(entry);
       if (failure) {
@@ -247,72 +247,31 @@ export class ComfyClient {
     return accepted.data;
   }
 
-  private async monitor(
-    promptId: string,
-    graph: Record<string, unknown>,
-    socket: ComfySocket,
-    signal: AbortSignal,
-    onProgress: ((p: ComfyProgress) => void) | undefined,
-    log: Logger,
-  ): Promise<HistoryEntry> {
-    const waker = new Waker();
-    const progress = onProgress ? new ProgressTracker(graph, onProgress) : undefined;
-    let settlePolls = 0;
-    let checkQueue = false;
-    const ours = (m: SocketMessage): boolean => {
-      // the "current node" replay after a reconnect has no prompt_id; the socket is ours alone
-      const id = (m.data as { prompt_id?: string }).prompt_id;
-      return id === undefined ? m.type === 'executing' : id === promptId;
-    };
-    // any frame (status broadcasts too) shows ComfyUI alive, though its HTTP may be slow while it works
-    let lastContact = Date.now();
-    const offMessage = socket.onMessage((m) => {
-      lastContact = Date.now();
-      if (!ours(m)) return;
-      progress?.handle(m);
-      const finished = (m.type === 'executing' && m.data.node === null && m.data.prompt_id === promptId) || m.type === 'execution_success' || m.type === 'execution_error' || m.type === 'execution_interrupted';
-      if (finished) {
-        settlePolls = SETTLE_POLLS;
-        waker.wake();
-      }
-    });
-    const offState = socket.onState((s) => {
-      log.info(s === 'up' ? 'ComfyUI websocket reconnected; checking /history and /queue' : 'ComfyUI websocket dropped; polling /history');
-      checkQueue = true;
-      waker.wake();
-    });
+  /** Polls /history until the prompt's entry is there; watch.close() is the caller's. */
+  private async monitor(promptId: string, watch: CompletionWatch, signal: AbortSignal): Promise<HistoryEntry> {
     const lostAfterMs = this.opts.lostAfterMs ?? 15_000;
     // one stalled request alone must not outlast lostAfterMs: the verdict needs several polls unanswered
     const pollTimeoutMs = Math.max(1, Math.min(this.opts.requestTimeoutMs ?? 30_000, Math.floor(lostAfterMs / 3)));
-    try {
-      for (;;) {
-        const interval = settlePolls > 0 ? (this.opts.settlePollMs ?? 30) : socket.isUp ? (this.opts.idlePollIntervalMs ?? 5000) : (this.opts.pollIntervalMs ?? 1000);
-        await waker.wait(interval, signal);
-        if (settlePolls > 0) settlePolls -= 1;
-        try {
-          const entry = await this.history(promptId, signal, pollTimeoutMs);
-          lastContact = Date.now();
-          if (entry) return entry;
-          if (checkQueue) {
-            checkQueue = false;
-            if (!(await this.isQueued(promptId, signal, pollTimeoutMs))) {
-              // it may have finished between the two reads
-              const again = await this.history(promptId, signal, pollTimeoutMs);
-              if (again) return again;
-              throw comfyError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
-            }
-          }
-        } catch (err) {
-          if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
-          if (Date.now() - lastContact > lostAfterMs) {
-            throw comfyError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
-          }
-          checkQueue = true;
+    const intervals = { settleMs: this.opts.settlePollMs ?? 30, idleMs: this.opts.idlePollIntervalMs ?? 5000, downMs: this.opts.pollIntervalMs ?? 1000 };
+    for (;;) {
+      await watch.nextPoll(intervals, signal);
+      try {
+        const entry = await this.history(promptId, signal, pollTimeoutMs);
+        watch.contact();
+        if (entry) return entry;
+        if (watch.takeQueueCheck() && !(await this.isQueued(promptId, signal, pollTimeoutMs))) {
+          // it may have finished between the two reads
+          const again = await this.history(promptId, signal, pollTimeoutMs);
+          if (again) return again;
+          throw comfyError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
         }
+      } catch (err) {
+        if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
+        if (watch.silentForMs() > lostAfterMs) {
+          throw comfyError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
+        }
+        watch.requestQueueCheck();
       }
-    } finally {
-      offMessage();
-      offState();
     }
   }
 
