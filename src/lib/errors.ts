@@ -1,8 +1,8 @@
 // One error class for the whole worker. Callers branch on `code`, never on message text
 // (as with undici's coded errors; a code that is not retryable plays BullMQ's UnrecoverableError).
-// The codes are not listed here: each module declares its own (src/runpod/errors.ts,
-// src/comfy/errors.ts, …) and makes its errors with `codedErrors`, so a module cannot throw a code
-// it does not declare and this file knows no application. The one code every module shares is
+// The codes are not listed here: each module declares its own (in its errors.ts) and makes its
+// errors with `codedErrors`, so a module cannot throw a code it does not declare and this file
+// knows no application. The one code every module shares is
 // INTERNAL: a bug, anything not converted at a module edge.
 
 export const INTERNAL = 'INTERNAL';

@@ -1,4 +1,4 @@
-// The one entry point handler/ calls: picks the mode from argv and config, runs until done or
+// The one entry point the host application calls: picks the mode from argv and config, runs until done or
 // SIGTERM, and resolves the process exit code (the caller exits with it).
 import os from 'node:os';
 import { toWorkerError } from '../lib/errors';
