@@ -15,6 +15,8 @@ import {
   buildPrompt,
   checkModels,
   DEFAULT_VARIANT,
+  MAX_PROMPT_CHARS,
+  MAX_SEED,
   randomSeed,
   VARIANTS,
   type VariantName,
@@ -46,6 +48,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
   return {
     variants: VARIANTS,
     defaultVariant: DEFAULT_VARIANT,
+    fieldLimits: { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED },
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
     buildPrompt: (params) => {
@@ -138,7 +141,7 @@ export function createApp(config: Config, logger: Logger): App {
   const runJob = createSteadyDancerJob({
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url, engine),
     inputs: inputsPort(config, logger, workerBucket, s3),
-    comfy: createComfyPort({ supervisor, unavailable, before: engine.settled }),
+    comfy: createComfyPort({ supervisor, unavailable, before: engine.settled, extraArgsName: config.comfy.names?.extraArgs }),
     storage: storagePort(config, store),
     probe: (file) => probeVideo(file, { ffprobePath: config.media.ffprobePath }),
     logger,

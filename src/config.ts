@@ -6,10 +6,12 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { ComfySettings } from './comfy';
 import type { AttentionPreference, VramPreference } from './gpu';
+import type { JobErrorCode } from './job/errors';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
 import type { MediaLimits } from './media';
 import type { RuntimeSettings } from './runpod';
+import type { WorkerBucketSettings } from './s3';
 import { parseAllowedEndpoint } from './s3/endpoint-guard';
 
 const optionalString = z
@@ -129,12 +131,7 @@ const EnvSchema = z.object({
 export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
 
 
-export interface BucketConfig {
-  readonly endpointUrl: string | undefined;
-  readonly accessKeyId: string | undefined;
-  readonly secretAccessKey: string | undefined;
-  readonly name: string | undefined;
-  readonly region: string;
+export interface BucketConfig extends WorkerBucketSettings {
   readonly keyPrefix: string;
   readonly publicUrl: string | undefined;
   readonly presignExpiresS: number;
@@ -194,7 +191,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new WorkerError('CONFIG_INVALID', `Invalid environment: ${problems}`, {
+    throw new WorkerError<JobErrorCode>('CONFIG_INVALID', `Invalid environment: ${problems}`, {
       details: { variables: parsed.error.issues.map((i) => i.path.join('.')) },
     });
   }
@@ -217,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       refreshWorker: e.REFRESH_WORKER,
       shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
       jobTimeoutMs: e.JOB_TIMEOUT_S * 1000,
+      names: { jobTimeout: 'JOB_TIMEOUT_S', shutdownGrace: 'SHUTDOWN_GRACE_S' },
     },
     comfy: {
       dir: comfyDir,
@@ -226,6 +224,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       extraArgs: splitArgs(e.COMFYUI_ARGS),
       startupTimeoutMs: e.COMFYUI_STARTUP_TIMEOUT_S * 1000,
       extraModelPathsConfig: e.COMFYUI_EXTRA_MODEL_PATHS_CONFIG,
+      names: { url: 'COMFYUI_URL', startupTimeout: 'COMFYUI_STARTUP_TIMEOUT_S', extraArgs: 'COMFYUI_ARGS' },
     },
     bucket: {
       endpointUrl: e.BUCKET_ENDPOINT_URL,

@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { WorkerError, isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
+import { CompletionWatch } from './completion';
 import type { ComfyEndpoint } from './endpoint';
 import { executionError, partiallyRejectedError, promptRejectedError } from './errors';
 import {
@@ -21,16 +22,17 @@ import {
   UploadResponseSchema,
   type HistoryEntry,
   type PromptAccepted,
-  type SocketMessage,
 } from './messages';
 import { listOutputFiles, resolveInside, type ComfyFileRef, type ComfyOutputFile } from './outputs';
 import { ProgressTracker, type ComfyProgress } from './progress';
 import { ComfySocket } from './socket';
-import { Waker } from './waker';
+import { comfyError } from './errors';
 
 export interface ComfyClientOptions {
   endpoint: ComfyEndpoint;
   logger: Logger;
+  /** What the host calls ComfyUI's extra arguments, named where one has to change. */
+  extraArgsName?: string;
   fetch?: typeof fetch;
   WebSocket?: typeof WebSocket;
   /** Each HTTP call (a /history or /queue poll: at most a third of lostAfterMs). Default 30 s. */
@@ -77,7 +79,6 @@ export interface CleanupTarget {
   promptId?: string;
 }
 
-const SETTLE_POLLS = 60;
 const CLEANUP_TIMEOUT_MS = 3000;
 
 export class ComfyClient {
@@ -101,7 +102,7 @@ export class ComfyClient {
         form.append('type', 'input');
         const r = await this.request('/upload/image', { method: 'POST', body: form }, signal);
         if (r.status === 413) {
-          throw new WorkerError('INVALID_INPUT', `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in COMFYUI_ARGS.`, {
+          throw comfyError('INVALID_INPUT', `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in ${this.opts.extraArgsName ?? "ComfyUI's arguments"}.`, {
             details: { field: file.name, bytes: blob.size },
           });
         }
@@ -120,8 +121,8 @@ export class ComfyClient {
       opts.signal.aborted
         ? isWorkerError(opts.signal.reason)
           ? opts.signal.reason
-          : new WorkerError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
-        : new WorkerError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, { details: { timeoutMs } });
+          : comfyError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
+        : comfyError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, { details: { timeoutMs } });
 
     const ourId = randomUUID();
     const clientId = randomUUID();
@@ -148,7 +149,9 @@ export class ComfyClient {
       // a partly rejected prompt is queued all the same; the catch below abandons it
       if (Object.keys(accepted.node_errors).length > 0) throw partiallyRejectedError(accepted.node_errors);
       log.info('ComfyUI prompt queued', { promptId });
-      const entry = await this.monitor(promptId, graph, socket, signal, opts.onProgress, log);
+      const progress = opts.onProgress ? new ProgressTracker(graph, opts.onProgress) : undefined;
+      const watch = new CompletionWatch(socket, promptId, log, progress ? (m) => progress.handle(m) : undefined);
+      const entry = await this.monitor(promptId, watch, signal).finally(() => watch.close());
       const outputs = listOutputFiles(entry.outputs);
       const failure = failureOf(entry);
       if (failure) {
@@ -190,7 +193,7 @@ export class ComfyClient {
     } catch (err) {
       await rm(dest, { force: true });
       if (signal?.aborted) throw err;
-      throw new WorkerError('COMFY_UNAVAILABLE', `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`, {
+      throw comfyError('COMFY_UNAVAILABLE', `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`, {
         cause: err,
         retryable: true,
         details: { filename: file.filename, subfolder: file.subfolder },
@@ -239,77 +242,36 @@ export class ComfyClient {
     }
     const accepted = r.ok ? PromptAcceptedSchema.safeParse(body) : undefined;
     if (!accepted?.success) {
-      throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
+      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
     }
     return accepted.data;
   }
 
-  private async monitor(
-    promptId: string,
-    graph: Record<string, unknown>,
-    socket: ComfySocket,
-    signal: AbortSignal,
-    onProgress: ((p: ComfyProgress) => void) | undefined,
-    log: Logger,
-  ): Promise<HistoryEntry> {
-    const waker = new Waker();
-    const progress = onProgress ? new ProgressTracker(graph, onProgress) : undefined;
-    let settlePolls = 0;
-    let checkQueue = false;
-    const ours = (m: SocketMessage): boolean => {
-      // the "current node" replay after a reconnect has no prompt_id; the socket is ours alone
-      const id = (m.data as { prompt_id?: string }).prompt_id;
-      return id === undefined ? m.type === 'executing' : id === promptId;
-    };
-    // any frame (status broadcasts too) shows ComfyUI alive, though its HTTP may be slow while it works
-    let lastContact = Date.now();
-    const offMessage = socket.onMessage((m) => {
-      lastContact = Date.now();
-      if (!ours(m)) return;
-      progress?.handle(m);
-      const finished = (m.type === 'executing' && m.data.node === null && m.data.prompt_id === promptId) || m.type === 'execution_success' || m.type === 'execution_error' || m.type === 'execution_interrupted';
-      if (finished) {
-        settlePolls = SETTLE_POLLS;
-        waker.wake();
-      }
-    });
-    const offState = socket.onState((s) => {
-      log.info(s === 'up' ? 'ComfyUI websocket reconnected; checking /history and /queue' : 'ComfyUI websocket dropped; polling /history');
-      checkQueue = true;
-      waker.wake();
-    });
+  /** Polls /history until the prompt's entry is there; watch.close() is the caller's. */
+  private async monitor(promptId: string, watch: CompletionWatch, signal: AbortSignal): Promise<HistoryEntry> {
     const lostAfterMs = this.opts.lostAfterMs ?? 15_000;
     // one stalled request alone must not outlast lostAfterMs: the verdict needs several polls unanswered
     const pollTimeoutMs = Math.max(1, Math.min(this.opts.requestTimeoutMs ?? 30_000, Math.floor(lostAfterMs / 3)));
-    try {
-      for (;;) {
-        const interval = settlePolls > 0 ? (this.opts.settlePollMs ?? 30) : socket.isUp ? (this.opts.idlePollIntervalMs ?? 5000) : (this.opts.pollIntervalMs ?? 1000);
-        await waker.wait(interval, signal);
-        if (settlePolls > 0) settlePolls -= 1;
-        try {
-          const entry = await this.history(promptId, signal, pollTimeoutMs);
-          lastContact = Date.now();
-          if (entry) return entry;
-          if (checkQueue) {
-            checkQueue = false;
-            if (!(await this.isQueued(promptId, signal, pollTimeoutMs))) {
-              // it may have finished between the two reads
-              const again = await this.history(promptId, signal, pollTimeoutMs);
-              if (again) return again;
-              throw new WorkerError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
-            }
-          }
-        } catch (err) {
-          if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
-          if (Date.now() - lastContact > lostAfterMs) {
-            throw new WorkerError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
-          }
-          checkQueue = true;
+    const intervals = { settleMs: this.opts.settlePollMs ?? 30, idleMs: this.opts.idlePollIntervalMs ?? 5000, downMs: this.opts.pollIntervalMs ?? 1000 };
+    for (;;) {
+      await watch.nextPoll(intervals, signal);
+      try {
+        const entry = await this.history(promptId, signal, pollTimeoutMs);
+        watch.contact();
+        if (entry) return entry;
+        if (watch.takeQueueCheck() && !(await this.isQueued(promptId, signal, pollTimeoutMs))) {
+          // it may have finished between the two reads
+          const again = await this.history(promptId, signal, pollTimeoutMs);
+          if (again) return again;
+          throw comfyError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
         }
+      } catch (err) {
+        if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
+        if (watch.silentForMs() > lostAfterMs) {
+          throw comfyError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
+        }
+        watch.requestQueueCheck();
       }
-    } finally {
-      offMessage();
-      offState();
     }
   }
 
@@ -349,13 +311,13 @@ export class ComfyClient {
       return await this.fetch(`${this.baseUrl}${route}`, { ...init, signal: AbortSignal.any(signals) });
     } catch (err) {
       if (signal?.aborted) throw err;
-      throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, { cause: err, retryable: true });
+      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, { cause: err, retryable: true });
     }
   }
 
   private async httpError(what: string, r: Response): Promise<WorkerError> {
     const text = await r.text().catch(() => '');
-    return new WorkerError('COMFY_UNAVAILABLE', `ComfyUI could not ${what}: HTTP ${r.status} ${text.slice(0, 300)}`, {
+    return comfyError('COMFY_UNAVAILABLE', `ComfyUI could not ${what}: HTTP ${r.status} ${text.slice(0, 300)}`, {
       retryable: r.status >= 500 || r.status === 429,
       details: { status: r.status },
     });
@@ -402,10 +364,10 @@ function failureOf(entry: HistoryEntry): WorkerError | undefined {
     if (type === 'execution_error') return executionError(readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_error)'));
     if (type === 'execution_interrupted') {
       const d = readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_interrupted)');
-      return new WorkerError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
+      return comfyError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
     }
   }
-  return new WorkerError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
+  return comfyError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
 }
 
 function executionTime(entry: HistoryEntry): number | undefined {
@@ -419,7 +381,7 @@ function executionTime(entry: HistoryEntry): number | undefined {
 }
 
 function missingOutput(file: ComfyFileRef): WorkerError {
-  return new WorkerError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`, {
+  return comfyError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`, {
     details: { filename: file.filename, subfolder: file.subfolder, type: file.type },
   });
 }
@@ -430,7 +392,7 @@ async function readJson(r: Response, what: string): Promise<unknown> {
     return await r.json();
   } catch (err) {
     if (err instanceof SyntaxError) throw unreadable(what, err.message, err);
-    throw new WorkerError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, { cause: err, retryable: true });
+    throw comfyError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, { cause: err, retryable: true });
   }
 }
 
@@ -443,9 +405,9 @@ function readAnswer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 }
 
 function unreadable(what: string, problem: string, cause: unknown): never {
-  throw new WorkerError('INTERNAL', `ComfyUI's answer to ${what} is not what this worker reads (${problem}); is ComfyUI the version pinned in workflows/pins.json?`, {
+  throw comfyError('INTERNAL', `ComfyUI's answer to ${what} is not what this worker reads (${problem}).`, {
     cause,
-    details: { answer: what },
+    details: { answer: what, unreadable: true },
   });
 }
 

@@ -1,5 +1,22 @@
-// ComfyUI failures → WorkerError codes, keeping the real reason (node id/type, input, exception).
-import { WorkerError } from '../lib/errors';
+// ComfyUI's error codes, and its failures → WorkerErrors, keeping the real reason (node id/type, input, exception).
+import { codedErrors, type WorkerError } from '../lib/errors';
+
+export const COMFY_ERROR_CODES = [
+  'WORKFLOW_REJECTED', // ComfyUI refused the prompt (validation, missing node)
+  'COMFY_UNAVAILABLE', // ComfyUI did not start or is unreachable
+  'COMFY_CRASHED', // ComfyUI died while the prompt ran
+  'OUT_OF_MEMORY', // CUDA / torch out of memory
+  'EXECUTION_FAILED', // a node raised during execution
+  'OUTPUT_MISSING', // the prompt finished but an output file is not there
+  'INVALID_INPUT', // an input file ComfyUI cannot take
+  'TIMEOUT', // the call's own deadline passed
+  'CANCELLED', // the caller aborted
+  'INTERNAL', // an answer this client cannot read, or a bug
+] as const;
+
+export type ComfyErrorCode = (typeof COMFY_ERROR_CODES)[number];
+
+export const comfyError = codedErrors(COMFY_ERROR_CODES);
 import type { ExecutionErrorData, NodeErrors, PromptRejected } from './messages';
 
 const OOM_TYPE = /OutOfMemoryError/;
@@ -36,7 +53,7 @@ export function promptRejectedError(body: PromptRejected): WorkerError {
     (typeof extra.class_type === 'string' ? extra.class_type : undefined) ?? /node (\S+) does not exist/.exec(error.message)?.[1];
   const hint = missingClass ? ` Node type "${missingClass}" is not installed in ComfyUI: install its custom node pack or fix the workflow.` : '';
   const message = `ComfyUI rejected the workflow (${error.type}): ${error.message}${error.details ? ` ${error.details}` : ''}${text ? ` — ${text}` : ''}.${hint}`;
-  return new WorkerError('WORKFLOW_REJECTED', message, {
+  return comfyError('WORKFLOW_REJECTED', message, {
     details: { errorType: error.type, ...(missingClass ? { missingNodeType: missingClass } : {}), nodeErrors: nodes },
   });
 }
@@ -44,7 +61,7 @@ export function promptRejectedError(body: PromptRejected): WorkerError {
 /** A 200 from POST /prompt that still lists node_errors: some outputs would be silently skipped. */
 export function partiallyRejectedError(nodeErrors: NodeErrors): WorkerError {
   const { text, nodes } = describeNodeErrors(nodeErrors);
-  return new WorkerError('WORKFLOW_REJECTED', `ComfyUI would skip part of the workflow: ${text}. Fix those nodes' inputs.`, {
+  return comfyError('WORKFLOW_REJECTED', `ComfyUI would skip part of the workflow: ${text}. Fix those nodes' inputs.`, {
     details: { errorType: 'node_errors_on_accept', nodeErrors: nodes },
   });
 }
@@ -55,7 +72,7 @@ export function executionError(e: ExecutionErrorData): WorkerError {
   const firstLine = (e.exception_message ?? '').split('\n')[0]?.trim() ?? '';
   const details = { nodeId: e.node_id, nodeType: e.node_type, exceptionType: e.exception_type, exceptionMessage: e.exception_message };
   if (isOutOfMemory(e)) {
-    return new WorkerError('OUT_OF_MEMORY', `Out of GPU memory in ${where}: ${firstLine}. Use a smaller size or fewer frames, or a GPU with more memory.`, { details });
+    return comfyError('OUT_OF_MEMORY', `Out of GPU memory in ${where}: ${firstLine}. Use a smaller size or fewer frames, or a GPU with more memory.`, { details });
   }
-  return new WorkerError('EXECUTION_FAILED', `${where} failed: ${e.exception_type ?? 'Error'}: ${firstLine}`, { details });
+  return comfyError('EXECUTION_FAILED', `${where} failed: ${e.exception_type ?? 'Error'}: ${firstLine}`, { details });
 }

@@ -1,4 +1,5 @@
-// ComfyUI's wire shapes, parsed rather than cast (shared/reference/comfyui-api.md §1–§3).
+// ComfyUI's wire shapes (POST /prompt answers, websocket frames, /history entries), parsed rather
+// than cast: an answer of a shape this worker cannot read fails the job instead of being misread.
 import { z } from 'zod';
 
 const promptId = z.string();

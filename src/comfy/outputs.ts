@@ -1,7 +1,7 @@
 // Files named in a history entry's `outputs` (reference §4). Generic rule: any entry with `filename` and
 // `type` is a file; its place is <dir for type>/<subfolder>/<filename>; `fullpath` is never trusted.
 import path from 'node:path';
-import { WorkerError } from '../lib/errors';
+import { comfyError } from './errors';
 
 export type ComfyFileType = 'output' | 'temp' | 'input';
 
@@ -73,7 +73,7 @@ export function resolveInside(dir: string, subfolder: string, filename: string):
   const root = path.resolve(dir);
   const full = path.resolve(root, subfolder, filename);
   if (filename.includes('/') || filename.includes('\\') || filename === '..' || !full.startsWith(root + path.sep)) {
-    throw new WorkerError('EXECUTION_FAILED', `ComfyUI reported an output outside its folder: ${path.join(subfolder, filename)}`, {
+    throw comfyError('EXECUTION_FAILED', `ComfyUI reported an output outside its folder: ${path.join(subfolder, filename)}`, {
       details: { subfolder, filename },
     });
   }

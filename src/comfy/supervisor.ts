@@ -11,6 +11,7 @@ import { comfyArgs, comfyLayout } from './args';
 import type { ComfyEndpoint } from './endpoint';
 import { describeMissingClasses, type NodePack } from './node-packs';
 import { OutputLines } from './output-lines';
+import { comfyError } from './errors';
 
 /** Where ComfyUI lives and how to run it (src/config.ts builds it from COMFYUI_* variables). */
 export interface ComfySettings {
@@ -24,6 +25,15 @@ export interface ComfySettings {
   /** An extra_model_paths.yaml passed with --extra-model-paths-config when the file exists
    * (ComfyUI reads <dir>/extra_model_paths.yaml by itself). */
   readonly extraModelPathsConfig: string | undefined;
+  /** What the host calls these settings, for messages that say what to change. */
+  readonly names?: ComfySettingNames;
+}
+
+/** The host's names of the settings the messages point at (this worker: its environment variables). */
+export interface ComfySettingNames {
+  readonly url?: string;
+  readonly startupTimeout?: string;
+  readonly extraArgs?: string;
 }
 
 export interface ComfySupervisorOptions {
@@ -197,7 +207,7 @@ export class ComfySupervisor {
       boot.problem = problem;
       this.log.warn(`ComfyUI at ${baseUrl} does not answer (${problem}); waiting for it (restarting?)`, { url: baseUrl, timeoutS: this.timeoutS() });
     } else {
-      this.log.info('Using the running ComfyUI at COMFYUI_URL', { url: baseUrl });
+      this.log.info(`Using the running ComfyUI${this.opts.config.names?.url ? ` at ${this.opts.config.names.url}` : ''}`, { url: baseUrl });
     }
     void this.probeUntilReady(boot);
   }
@@ -288,7 +298,7 @@ export class ComfySupervisor {
       // only the deadline or this boot's end (exit, stop) get here: probe() absorbs every other failure
       if (deadline.aborted && !boot.abort.signal.aborted) {
         const last = boot.problem ?? 'no probe was answered';
-        this.bootFailed(boot, 'restart', `ComfyUI at ${endpoint.baseUrl} was not ready within ${this.timeoutS()} s (COMFYUI_STARTUP_TIMEOUT_S); last problem: ${last}.`, { timeoutMs, lastError: last });
+        this.bootFailed(boot, 'restart', `ComfyUI at ${endpoint.baseUrl} was not ready within ${this.timeoutS()} s${this.opts.config.names?.startupTimeout ? ` (${this.opts.config.names.startupTimeout})` : ''}; last problem: ${last}.`, { timeoutMs, lastError: last });
       }
     }
   }
@@ -382,7 +392,7 @@ export class ComfySupervisor {
     const how = err ? `could not be started (${(err as Error).message})` : `exited with ${code !== null ? `code ${code}` : `signal ${sig}`}`;
     if (boot.state === 'ready') {
       const quoted = this.lines?.quote();
-      const crash = new WorkerError('COMFY_CRASHED', `ComfyUI ${how} while running.${quoted ? `\nLast ComfyUI output:\n${quoted}` : ''}`, {
+      const crash = comfyError('COMFY_CRASHED', `ComfyUI ${how} while running.${quoted ? `\nLast ComfyUI output:\n${quoted}` : ''}`, {
         details: { exitCode: code, signal: sig, pid: child?.pid },
       });
       this.lastError = `ComfyUI ${how} while running.`;
@@ -472,5 +482,5 @@ export function failureReason(err: unknown, timeoutMs: number): string {
 }
 
 function unavailable(message: string, details: Record<string, unknown> = {}): WorkerError {
-  return new WorkerError('COMFY_UNAVAILABLE', message, { details });
+  return comfyError('COMFY_UNAVAILABLE', message, { details });
 }

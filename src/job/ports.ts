@@ -1,8 +1,13 @@
 // What the SteadyDancer job needs from the other parts, as narrow interfaces. handler/ adapts the
-// real ComfyUI, media, storage and workflow modules to them; tests pass plain objects.
+// real ComfyUI, media, storage and workflow modules to them; tests pass plain objects. The values that
+// cross a port are the modules' own types, re-exported here, never declared a second time.
+import type { ComfyProgress } from '../comfy';
 import type { Logger } from '../lib/logger';
 import type { BucketCredentials } from '../s3';
-import type { ResolvedJobInput, VariantLimits } from './schema';
+import type { StoredVideo, VideoInfo } from '../storage';
+import type { FieldLimits, ResolvedJobInput, VariantLimits } from './schema';
+
+export type { ComfyProgress, StoredVideo, VideoInfo };
 
 /** A job's own bucket (RunPod's `s3Config`), validated and checked by StoragePort.jobBucket. */
 export type JobBucket = BucketCredentials;
@@ -28,13 +33,6 @@ export interface InputsPort {
     files: JobFilesPort,
     opts: { signal: AbortSignal; logger: Logger; bucket?: JobBucket },
   ): Promise<FetchedFile>;
-}
-
-export interface ComfyProgress {
-  readonly percent: number;
-  readonly nodeType?: string;
-  readonly step?: number;
-  readonly steps?: number;
 }
 
 /** Names a video in ComfyUI's folders (the session may hand out a richer object; it gets it back as is). */
@@ -68,24 +66,6 @@ export interface ComfyPort {
   readonly healthy: boolean;
 }
 
-export interface VideoInfo {
-  readonly width: number;
-  readonly height: number;
-  readonly frames: number;
-  readonly fps: number;
-  readonly bytes: number;
-}
-
-export interface StoredVideo {
-  readonly url: string;
-  readonly bucket?: string;
-  readonly key?: string;
-  readonly bytes: number;
-  /** True when `url` is a data: URI carrying the video itself. */
-  readonly inline?: true;
-  readonly path?: string;
-}
-
 export interface StoragePort {
   /**
    * A job's raw `s3Config` → its bucket, or INVALID_INPUT naming the field (wrong shape, an endpoint
@@ -101,6 +81,8 @@ export interface StoragePort {
 export interface WorkflowPort<V extends string = string> {
   readonly variants: Readonly<Record<V, VariantLimits>>;
   readonly defaultVariant: V;
+  /** Prompt length and seed range, the same for every variant. */
+  readonly fieldLimits: FieldLimits;
   randomSeed(): number;
   /** Model files the variant needs that the image lacks (empty when ready). */
   missingModels(variant: V): readonly string[];

@@ -2,8 +2,6 @@
 // defaults come from the variant registry, so adding a variant changes nothing here. The schema is
 // built once per variant (its bounds in every message) and picked by the input's `variant`.
 import { z } from 'zod';
-import { WorkerError } from '../lib/errors';
-import { MAX_PROMPT_CHARS, MAX_SEED } from '../workflow/build';
 import {
   describeValue,
   fits,
@@ -12,11 +10,18 @@ import {
   unknownFieldMessage,
   type NumberRule,
 } from './input-rules';
+import { jobError } from './errors';
 
 export interface NumberBounds {
   readonly min: number;
   readonly max: number;
   readonly multipleOf?: number;
+}
+
+/** Limits of the fields every variant shares (the workflow's, handed over through WorkflowPort). */
+export interface FieldLimits {
+  readonly maxPromptChars: number;
+  readonly maxSeed: number;
 }
 
 /** What the schema needs to know of a variant (src/workflow's registry satisfies it). */
@@ -68,14 +73,14 @@ const mediaSource = z
   .trim()
   .min(1, { error: `must not be empty: send ${SOURCE_FORMS}` });
 
-const text = (field: 'prompt' | 'negative_prompt') =>
+const text = (field: 'prompt' | 'negative_prompt', maxChars: number) =>
   z
     .string({
       error: (iss) =>
-        `must be text of at most ${MAX_PROMPT_CHARS} characters, got ${describeValue(iss.input)} (send a string such as "a person dancing", or leave it out for the variant's ${field})`,
+        `must be text of at most ${maxChars} characters, got ${describeValue(iss.input)} (send a string such as "a person dancing", or leave it out for the variant's ${field})`,
     })
-    .max(MAX_PROMPT_CHARS, {
-      error: (iss) => `must be at most ${MAX_PROMPT_CHARS} characters, got ${(iss.input as string).length} (shorten it)`,
+    .max(maxChars, {
+      error: (iss) => `must be at most ${maxChars} characters, got ${(iss.input as string).length} (shorten it)`,
     })
     .optional();
 
@@ -83,7 +88,7 @@ const keyPrefix = z
   .string({ error: (iss) => `must be a string such as "dances/", got ${describeValue(iss.input)} (or leave it out for BUCKET_KEY_PREFIX)` })
   .refine((s) => keyPrefixMessage(s) === undefined, { error: (iss) => keyPrefixMessage(iss.input as string) });
 
-const seedRule: NumberRule = { min: 0, max: MAX_SEED, integer: true, scope: '', example: 1234, omitted: 'a random seed' };
+const seedRule = (maxSeed: number): NumberRule => ({ min: 0, max: maxSeed, integer: true, scope: '', example: 1234, omitted: 'a random seed' });
 
 function numberField(rule: NumberRule) {
   return z
@@ -129,7 +134,7 @@ function numberRules<V extends string>(
 }
 
 /** The input object, checking numbers against `rules` (one variant's bounds). */
-function inputObject<V extends string>(names: readonly [V, ...V[]], defaultVariant: V, rules: Record<RangedField, NumberRule>) {
+function inputObject<V extends string>(names: readonly [V, ...V[]], defaultVariant: V, rules: Record<RangedField, NumberRule>, fields: FieldLimits) {
   const quoted = names.map((n) => `"${n}"`).join(', ');
   return z.strictObject({
     reference_image: mediaSource,
@@ -143,9 +148,9 @@ function inputObject<V extends string>(names: readonly [V, ...V[]], defaultVaria
     height: numberField(rules.height),
     num_frames: numberField(rules.num_frames),
     fps: numberField(rules.fps),
-    seed: numberField(seedRule),
-    prompt: text('prompt'),
-    negative_prompt: text('negative_prompt'),
+    seed: numberField(seedRule(fields.maxSeed)),
+    prompt: text('prompt', fields.maxPromptChars),
+    negative_prompt: text('negative_prompt', fields.maxPromptChars),
     steps: numberField(rules.steps),
     cfg: numberField(rules.cfg),
     shift: numberField(rules.shift),
@@ -178,10 +183,14 @@ export interface JobInputSchema<V extends string> {
   schemaFor(raw: Readonly<Record<string, unknown>>): InputObject<V>;
 }
 
-export function createJobInputSchema<V extends string>(variants: Readonly<Record<V, VariantLimits>>, defaultVariant: NoInfer<V>): JobInputSchema<V> {
+export function createJobInputSchema<V extends string>(
+  variants: Readonly<Record<V, VariantLimits>>,
+  defaultVariant: NoInfer<V>,
+  fields: FieldLimits,
+): JobInputSchema<V> {
   const names = Object.keys(variants) as [V, ...V[]];
-  const byVariant = new Map<unknown, InputObject<V>>(names.map((v) => [v, inputObject(names, defaultVariant, numberRules(variants, v, defaultVariant))]));
-  const unknownVariant = inputObject(names, defaultVariant, numberRules(variants, undefined, defaultVariant));
+  const byVariant = new Map<unknown, InputObject<V>>(names.map((v) => [v, inputObject(names, defaultVariant, numberRules(variants, v, defaultVariant), fields)]));
+  const unknownVariant = inputObject(names, defaultVariant, numberRules(variants, undefined, defaultVariant), fields);
   const chosen = byVariant.get(defaultVariant) as InputObject<V>;
   return {
     shape: chosen.shape,
@@ -242,14 +251,14 @@ export function parseJobInput<V extends string>(
   randomSeed: () => number,
 ): ResolvedJobInput<V> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new WorkerError('INVALID_INPUT', 'input must be a JSON object with reference_image and pose_video', {
+    throw jobError('INVALID_INPUT', 'input must be a JSON object with reference_image and pose_video', {
       details: { field: 'input' },
     });
   }
   const parsed = schema.schemaFor(raw as Record<string, unknown>).safeParse(raw);
   if (!parsed.success) {
     const { message, fields } = describeIssues(parsed.error, schema.shape);
-    throw new WorkerError('INVALID_INPUT', message, { details: { fields } });
+    throw jobError('INVALID_INPUT', message, { details: { fields } });
   }
   const input = parsed.data;
   const d = variants[input.variant].defaults;

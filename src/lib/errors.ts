@@ -1,25 +1,11 @@
 // One error class for the whole worker. Callers branch on `code`, never on message text
-// (undici's coded errors, BullMQ's UnrecoverableError: see shared/STYLE.md).
+// (as with undici's coded errors; a code that is not retryable plays BullMQ's UnrecoverableError).
+// The codes are not listed here: each module declares its own (in its errors.ts) and makes its
+// errors with `codedErrors`, so a module cannot throw a code it does not declare and this file
+// knows no application. The one code every module shares is
+// INTERNAL: a bug, anything not converted at a module edge.
 
-export const ERROR_CODES = [
-  'INVALID_INPUT', // the job input is malformed; `details.field` names the field
-  'INPUT_FETCH_FAILED', // an input URL/S3 object could not be read
-  'MODEL_MISSING', // the image lacks a model file the variant needs
-  'WORKFLOW_REJECTED', // ComfyUI refused the prompt (validation, missing node)
-  'COMFY_UNAVAILABLE', // ComfyUI did not start or is unreachable
-  'COMFY_CRASHED', // ComfyUI died while the job ran
-  'OUT_OF_MEMORY', // CUDA / torch out of memory
-  'EXECUTION_FAILED', // a node raised during execution
-  'OUTPUT_MISSING', // the workflow finished but wrote no video
-  'OUTPUT_TOO_LARGE', // no bucket and the result exceeds RunPod's payload cap
-  'UPLOAD_FAILED', // the MP4 could not be stored
-  'TIMEOUT', // the job's deadline passed
-  'CANCELLED', // RunPod or the local API cancelled the job
-  'CONFIG_INVALID', // an environment variable is wrong
-  'INTERNAL', // a bug: anything not converted at a module edge
-] as const;
-
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export const INTERNAL = 'INTERNAL';
 
 export interface WorkerErrorOptions {
   cause?: unknown;
@@ -29,13 +15,13 @@ export interface WorkerErrorOptions {
   details?: Record<string, unknown>;
 }
 
-export class WorkerError extends Error {
+export class WorkerError<C extends string = string> extends Error {
   override readonly name = 'WorkerError';
-  readonly code: ErrorCode;
+  readonly code: C;
   readonly retryable: boolean;
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options: WorkerErrorOptions = {}) {
+  constructor(code: C, message: string, options: WorkerErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;
@@ -43,12 +29,20 @@ export class WorkerError extends Error {
   }
 }
 
-export function isWorkerError(err: unknown, code?: ErrorCode): err is WorkerError {
+/** A module's maker of WorkerErrors, typed to the module's own codes. */
+export type CodedError<C extends string> = (code: C, message: string, options?: WorkerErrorOptions) => WorkerError<C>;
+
+/** `codedErrors(MY_CODES)`: the module's maker; the list only fixes the type. */
+export function codedErrors<C extends string>(_codes: readonly C[]): CodedError<C> {
+  return (code, message, options) => new WorkerError(code, message, options);
+}
+
+export function isWorkerError<C extends string = string>(err: unknown, code?: C): err is WorkerError<C> {
   return err instanceof WorkerError && (code === undefined || err.code === code);
 }
 
 /** Wraps anything thrown into a WorkerError; an existing one is returned unchanged. */
-export function toWorkerError(err: unknown, fallback: ErrorCode = 'INTERNAL'): WorkerError {
+export function toWorkerError(err: unknown, fallback: string = INTERNAL): WorkerError {
   if (err instanceof WorkerError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new WorkerError(fallback, message, { cause: err });

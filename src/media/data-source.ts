@@ -2,6 +2,7 @@
 // (Buffer.from(…, 'base64') silently skips garbage, so it cannot be the validator).
 import { writeFile } from 'node:fs/promises';
 import { invalidInput, tooLarge, type InputField } from './errors';
+import type { InputSource } from './input-source';
 
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
@@ -35,4 +36,17 @@ export async function writeBase64(field: InputField, source: string, dest: strin
   const bytes = Buffer.from(b64, 'base64');
   await writeFile(dest, bytes);
   return bytes.byteLength;
+}
+
+/** data: URIs, and strings with no scheme at all (bare base64). */
+export function dataSource(maxBytes: number): InputSource {
+  return {
+    forms: ['a data: URI'],
+    retried: false,
+    accepts: (scheme) => scheme === undefined || scheme === 'data',
+    fetch: ({ field, source, dest }) => {
+      if (source.length === 0) throw invalidInput(field, 'is empty', { reason: 'empty' });
+      return writeBase64(field, source, dest, maxBytes);
+    },
+  };
 }

@@ -1,10 +1,20 @@
 // The coded errors of input fetching, each naming the job field at fault.
-import { WorkerError } from '../lib/errors';
+import { codedErrors, type WorkerError } from '../lib/errors';
+
+export const MEDIA_ERROR_CODES = [
+  'INVALID_INPUT', // an input is malformed, too large or not what it claims; `details.field` names it
+  'INPUT_FETCH_FAILED', // an input URL/S3 object could not be read
+  'INTERNAL', // a bug: anything not converted at a module edge
+] as const;
+
+export type MediaErrorCode = (typeof MEDIA_ERROR_CODES)[number];
+
+export const mediaError = codedErrors(MEDIA_ERROR_CODES);
 
 export type InputField = 'reference_image' | 'pose_video';
 
 export function invalidInput(field: InputField, message: string, details: Record<string, unknown> = {}): WorkerError {
-  return new WorkerError('INVALID_INPUT', `${field}: ${message}`, { details: { field, ...details } });
+  return mediaError('INVALID_INPUT', `${field}: ${message}`, { details: { field, ...details } });
 }
 
 export function fetchFailed(
@@ -12,7 +22,7 @@ export function fetchFailed(
   message: string,
   opts: { retryable: boolean; cause?: unknown; details?: Record<string, unknown> },
 ): WorkerError {
-  return new WorkerError('INPUT_FETCH_FAILED', `${field}: ${message}`, {
+  return mediaError('INPUT_FETCH_FAILED', `${field}: ${message}`, {
     retryable: opts.retryable,
     cause: opts.cause,
     details: { field, ...opts.details },

@@ -8,6 +8,7 @@ import { WorkerError } from '../lib/errors';
 import { redactText } from '../lib/redact';
 import { isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
 import { describeUrl, fetchFailed, formatSeconds, invalidInput, tooLarge, type InputField } from './errors';
+import type { InputRequest, InputSource } from './input-source';
 import { TooLargeError, writeCapped } from './sink';
 
 export interface HttpTimeouts {
@@ -63,8 +64,25 @@ class Timeout extends Error {
   }
 }
 
-export class HttpSource {
+export class HttpSource implements InputSource {
+  readonly forms = ['https://', 'http://'];
+  readonly retried = true;
+
   constructor(private readonly opts: HttpSourceOptions) {}
+
+  accepts(scheme: string | undefined): boolean {
+    return scheme === 'http' || scheme === 'https';
+  }
+
+  fetch({ field, source, dest, signal }: InputRequest): Promise<number> {
+    let url: URL;
+    try {
+      url = new URL(source);
+    } catch {
+      throw invalidInput(field, 'is not a valid URL', { reason: 'url' });
+    }
+    return this.download(field, url, dest, signal);
+  }
 
   /** Resolves `url`'s host and refuses private targets; returns the addresses to pin, or undefined when unchecked. */
   private async checkTarget(field: InputField, url: URL): Promise<ResolvedAddress[] | undefined> {

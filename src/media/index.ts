@@ -4,4 +4,4 @@ export { InputFetcher, type FetchedInput, type FetchOptions, type InputFetcherOp
 export type { FetchLike, HttpTimeouts } from './http-source';
 export type { InputField } from './errors';
 export { sniffMediaType, type SniffedType } from './sniff';
-export type { ImageInfo, MediaLimits, VideoInfo } from './media-limits';
+export type { ImageInfo, MediaLimits, InputVideoInfo } from './media-limits';

@@ -7,12 +7,13 @@ import { retry } from '../lib/retry';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
 import { systemLookup, type Lookup } from './address-guard';
-import { writeBase64 } from './data-source';
+import { dataSource } from './data-source';
 import { formatSeconds, invalidInput, type InputField } from './errors';
 import { defaultFetch, HttpSource, type FetchLike, type HttpTimeouts } from './http-source';
+import type { InputSource } from './input-source';
 import type { JobFiles } from './job-files';
-import { checkImage, checkVideo, type ImageInfo, type MediaLimits, type VideoInfo } from './media-limits';
-import { downloadS3 } from './s3-source';
+import { checkImage, checkVideo, type ImageInfo, type MediaLimits, type InputVideoInfo } from './media-limits';
+import { s3Source } from './s3-source';
 import { isAccepted, sniffMediaType, SNIFF_BYTES } from './sniff';
 
 export interface FetchedInput {
@@ -25,7 +26,7 @@ export interface FetchedInput {
   /** With the dot: `.png`, `.mp4`… */
   ext: string;
   /** What the content check found: the image's size, or the video's stream, size, frames and length. */
-  media: ImageInfo | VideoInfo;
+  media: ImageInfo | InputVideoInfo;
 }
 
 export interface InputFetcherOptions {
@@ -79,20 +80,23 @@ async function readHead(file: string): Promise<Uint8Array> {
 }
 
 export class InputFetcher {
-  private readonly http: HttpSource;
-  private readonly s3: S3ClientFactory;
+  /** The schemes served, each a file of its own; the order is the order the refusal lists them in. */
+  private readonly sources: readonly InputSource[];
 
   constructor(private readonly opts: InputFetcherOptions) {
-    this.s3 = opts.s3 ?? createS3Client;
-    this.http = new HttpSource({
-      fetch: opts.fetch ?? defaultFetch,
-      lookup: opts.lookup ?? systemLookup,
-      allowPrivateUrls: opts.allowPrivateUrls,
-      allowAddresses: opts.allowAddresses ?? [],
-      maxBytes: opts.maxBytes,
-      maxRedirects: opts.maxRedirects ?? 5,
-      timeouts: opts.timeouts ?? {},
-    });
+    this.sources = [
+      new HttpSource({
+        fetch: opts.fetch ?? defaultFetch,
+        lookup: opts.lookup ?? systemLookup,
+        allowPrivateUrls: opts.allowPrivateUrls,
+        allowAddresses: opts.allowAddresses ?? [],
+        maxBytes: opts.maxBytes,
+        maxRedirects: opts.maxRedirects ?? 5,
+        timeouts: opts.timeouts ?? {},
+      }),
+      s3Source({ s3: opts.s3 ?? createS3Client, maxBytes: opts.maxBytes }),
+      dataSource(opts.maxBytes),
+    ];
   }
 
   async fetch(field: InputField, source: string, expect: 'image' | 'video', files: Pick<JobFiles, 'dir'>, opts: FetchOptions): Promise<FetchedInput> {
@@ -118,7 +122,7 @@ export class InputFetcher {
     }
   }
 
-  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | VideoInfo> {
+  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | InputVideoInfo> {
     const { limits } = this.opts;
     if (expect === 'image') return checkImage(field, file, mime, limits);
     return checkVideo(field, file, limits, {
@@ -128,30 +132,16 @@ export class InputFetcher {
     });
   }
 
-  private download(field: InputField, source: string, dest: string, opts: FetchOptions): Promise<number> {
+  private async download(field: InputField, source: string, dest: string, opts: FetchOptions): Promise<number> {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase();
-    if (scheme === undefined || scheme === 'data') {
-      if (scheme === undefined && source.length === 0) throw invalidInput(field, 'is empty', { reason: 'empty' });
-      return writeBase64(field, source, dest, this.opts.maxBytes);
+    const handler = this.sources.find((s) => s.accepts(scheme));
+    if (!handler) {
+      const forms = this.sources.flatMap((s) => s.forms);
+      const listed = `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)}`;
+      throw invalidInput(field, `unsupported URL scheme "${scheme}:"; use ${listed}`, { reason: 'scheme' });
     }
-    if (scheme === 'http' || scheme === 'https') {
-      let url: URL;
-      try {
-        url = new URL(source);
-      } catch {
-        throw invalidInput(field, 'is not a valid URL', { reason: 'url' });
-      }
-      return this.withRetries(() => this.http.download(field, url, dest, opts.signal), opts, field);
-    }
-    if (scheme === 's3') {
-      const bucket = opts.bucket;
-      return this.withRetries(
-        () => downloadS3(field, source, dest, { s3: this.s3, bucket, maxBytes: this.opts.maxBytes, signal: opts.signal }),
-        opts,
-        field,
-      );
-    }
-    throw invalidInput(field, `unsupported URL scheme "${scheme}:"; use https://, http://, s3:// or a data: URI`, { reason: 'scheme' });
+    const request = { field, source, dest, signal: opts.signal, ...(opts.bucket ? { bucket: opts.bucket } : {}) };
+    return handler.retried ? this.withRetries(() => handler.fetch(request), opts, field) : handler.fetch(request);
   }
 
   /**

@@ -25,7 +25,7 @@ export interface ImageInfo {
   height: number;
 }
 
-export interface VideoInfo {
+export interface InputVideoInfo {
   codec: string;
   width: number;
   height: number;
@@ -67,7 +67,7 @@ export async function checkImage(field: InputField, file: string, mime: string, 
   return size;
 }
 
-export async function checkVideo(field: InputField, file: string, limits: MediaLimits, ffprobe: FfprobeOptions): Promise<VideoInfo> {
+export async function checkVideo(field: InputField, file: string, limits: MediaLimits, ffprobe: FfprobeOptions): Promise<InputVideoInfo> {
   let facts;
   try {
     facts = await probeInputVideo(file, ffprobe);

@@ -6,6 +6,7 @@ import type { BucketCredentials } from '../s3';
 import type { S3ClientFactory } from '../s3';
 import { classifyS3Error, describeS3Failure } from '../s3';
 import { fetchFailed, invalidInput, tooLarge, type InputField } from './errors';
+import type { InputSource } from './input-source';
 import { TooLargeError, writeCapped } from './sink';
 
 export function parseS3Uri(field: InputField, uri: string): { bucket: string; key: string } {
@@ -47,4 +48,14 @@ export async function downloadS3(
   } finally {
     client.destroy();
   }
+}
+
+/** s3://bucket/key, read with the request's bucket credentials. */
+export function s3Source(opts: { s3: S3ClientFactory; maxBytes: number }): InputSource {
+  return {
+    forms: ['s3://'],
+    retried: true,
+    accepts: (scheme) => scheme === 's3',
+    fetch: ({ field, source, dest, bucket, signal }) => downloadS3(field, source, dest, { s3: opts.s3, bucket, maxBytes: opts.maxBytes, signal }),
+  };
 }

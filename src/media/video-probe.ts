@@ -1,8 +1,8 @@
 // What an input video really holds, read with ffprobe before anything is queued: its first video
 // stream's codec and size, how long it is, how many frames its header promises and how many the file
 // holds (a cut-off download has fewer), and whether a frame decodes at all.
-import { WorkerError } from '../lib/errors';
 import { isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
+import { mediaError } from './errors';
 
 export interface VideoFacts {
   codec: string;
@@ -63,7 +63,7 @@ async function probe(file: string, args: string[], opts: FfprobeOptions): Promis
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     if (isFfprobeMissing(error, file)) {
-      throw new WorkerError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}" (FFPROBE_PATH); install ffmpeg in the image`, { cause: error });
+      throw mediaError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}" (FFPROBE_PATH); install ffmpeg in the image`, { cause: error });
     }
     throw new UnreadableVideo(ffprobeReason(error, file, opts.timeoutMs ?? 30_000));
   }

@@ -1,5 +1,5 @@
 // The rp-py command-line flags (argparse `parse_known_args`: unknown flags are ignored).
-import { WorkerError } from '../lib/errors';
+import { runpodError } from './errors';
 
 export interface WorkerArgs {
   serveApi: boolean;
@@ -18,7 +18,7 @@ const BOOL_FLAGS = new Set(['--rp_serve_api', '--rp_debugger']);
 
 function wholeNumber(flag: string, v: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new WorkerError('CONFIG_INVALID', `${flag} expects a whole number from ${min} to ${max}, got "${v}"`, { details: { flag } });
+  if (!Number.isInteger(n) || n < min || n > max) throw runpodError('CONFIG_INVALID', `${flag} expects a whole number from ${min} to ${max}, got "${v}"`, { details: { flag } });
   return n;
 }
 
@@ -33,7 +33,7 @@ export function parseArgs(argv: readonly string[]): WorkerArgs {
     if (BOOL_FLAGS.has(name)) bools.add(name);
     else if (VALUE_FLAGS.has(name)) {
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new WorkerError('CONFIG_INVALID', `${name} needs a value`, { details: { flag: name } });
+      if (value === undefined) throw runpodError('CONFIG_INVALID', `${name} needs a value`, { details: { flag: name } });
       values.set(name, value);
     }
   }

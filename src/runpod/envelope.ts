@@ -3,6 +3,7 @@ import { formatError, isWorkerError, WorkerError } from '../lib/errors';
 import { redactText } from '../lib/redact';
 import type { ResultBody } from './types';
 import { pythonJsonDumps, wireBody } from './wire-json';
+import { runpodError } from './errors';
 
 /** The runpod-python protocol version whose wire format we follow; sent where rp-py sends its version. */
 export const RUNPOD_PROTOCOL_VERSION = '1.12.0';
@@ -76,12 +77,12 @@ export function serialiseResult(body: ResultBody, maxBytes: number): { text: str
   try {
     text = wireBody(body);
   } catch (err) {
-    problem = new WorkerError('INTERNAL', `the job's result cannot be encoded as JSON (${(err as Error).message}); return plain data`, { cause: err });
+    problem = runpodError('INTERNAL', `the job's result cannot be encoded as JSON (${(err as Error).message}); return plain data`, { cause: err });
   }
   if (text !== undefined) {
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes <= maxBytes) return { text, body };
-    problem = new WorkerError(
+    problem = runpodError(
       'OUTPUT_TOO_LARGE',
       `the job's result is ${bytes} bytes, over RunPod's ${maxBytes}-byte limit; store large outputs in a bucket and return URLs`,
       { details: { bytes, maxBytes } },

@@ -3,6 +3,7 @@
 import { WorkerError } from '../lib/errors';
 import { fromReturned, fromRuntimeError, fromStreamThrown, fromThrown, type ErrorOrigin } from './envelope';
 import type { Handler, JobContext, JobOutcome, ResultBody, RunpodJob } from './types';
+import { runpodError } from './errors';
 
 export interface ExecuteOptions {
   handler: Handler;
@@ -11,7 +12,7 @@ export interface ExecuteOptions {
   ctx: JobContext;
   /** The job's deadline: then the handler's signal aborts with WorkerError TIMEOUT. */
   timeoutMs: number;
-  /** The setting that set the deadline, named in the TIMEOUT message (e.g. `JOB_TIMEOUT_S`). */
+  /** The setting that set the deadline, named in the TIMEOUT message (e.g. an environment variable's name). */
   timeoutSetting: string;
   origin: ErrorOrigin;
   /** Final stream body carries every chunk instead of `[]` (rp-py `return_aggregate_stream`). */
@@ -52,7 +53,7 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
 }
 
 function abandonedBody(signal: AbortSignal, abandonGraceMs: number): ResultBody {
-  const reason = signal.reason instanceof WorkerError ? signal.reason : new WorkerError('INTERNAL', 'the job was aborted');
+  const reason = signal.reason instanceof WorkerError ? signal.reason : runpodError('INTERNAL', 'the job was aborted');
   return fromRuntimeError(
     new WorkerError(reason.code, `${reason.message} (the handler did not stop within ${abandonGraceMs} ms of the abort)`, { cause: reason }),
   );
@@ -61,7 +62,7 @@ function abandonedBody(signal: AbortSignal, abandonGraceMs: number): ResultBody 
 export async function executeJob(opts: ExecuteOptions): Promise<JobOutcome> {
   const deadline = new AbortController();
   const timer = setTimeout(
-    () => deadline.abort(new WorkerError('TIMEOUT', `the job ran longer than ${opts.timeoutSetting} (${opts.timeoutMs} ms)`)),
+    () => deadline.abort(runpodError('TIMEOUT', `the job ran longer than ${opts.timeoutSetting} (${opts.timeoutMs} ms)`)),
     opts.timeoutMs,
   );
   // The first abort wins: its reason is the one the handler and the outcome see.

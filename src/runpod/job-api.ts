@@ -1,10 +1,10 @@
 // RunPod's internal job API as the worker sees it: take, done, stream, stop. One outcome per status
 // (rp-py `rp_job.get_job`, `rp_http`, `get_stop_signals`); headers are built per request, never shared.
-import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { HttpAnswer, HttpTransport } from './http-transport';
 import { batchTakeUrl, isAddressableId, jobUrl, stopUrl, takeUrl, withQuery } from './urls';
 import type { RunpodJob } from './types';
+import { runpodError } from './errors';
 
 export interface JobApiOptions {
   takeTemplate: string;
@@ -87,7 +87,7 @@ export class JobApi {
     if (res.status === 204) return { kind: 'none' };
     if (res.status === 400) return { kind: 'none-400' };
     if (res.status === 429) return { kind: 'throttled' };
-    if (!isOk(res)) return { kind: 'failed', error: new WorkerError('INTERNAL', `job take answered HTTP ${res.status}`, { details: { status: res.status }, retryable: true }) };
+    if (!isOk(res)) return { kind: 'failed', error: runpodError('INTERNAL', `job take answered HTTP ${res.status}`, { details: { status: res.status }, retryable: true }) };
     if (!isJson(res) || text.trim() === '') return { kind: 'none' };
     let payload: unknown;
     try {
@@ -109,13 +109,13 @@ export class JobApi {
 
   /** POST to the job-done URL; throws a WorkerError carrying `details.status` on a non-2xx answer. */
   async postDone(jobId: string, text: string, isStream: boolean, signal?: AbortSignal): Promise<void> {
-    if (!this.opts.doneTemplate) throw new WorkerError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_OUTPUT is not set; results cannot be posted');
+    if (!this.opts.doneTemplate) throw runpodError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_OUTPUT is not set; results cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.doneTemplate, this.opts.workerId, jobId), { isStream: String(isStream) }), jobId, text, signal);
   }
 
   /** POST one stream chunk; rp-py always sends `isStream=false` here. */
   async postStream(jobId: string, text: string, signal?: AbortSignal): Promise<void> {
-    if (!this.opts.streamTemplate) throw new WorkerError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_STREAM is not set; stream chunks cannot be posted');
+    if (!this.opts.streamTemplate) throw runpodError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_STREAM is not set; stream chunks cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.streamTemplate, this.opts.workerId, jobId), { isStream: 'false' }), jobId, text, signal);
   }
 
@@ -132,11 +132,11 @@ export class JobApi {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
-      throw new WorkerError('INTERNAL', `posting to RunPod failed: ${(err as Error).message}`, { cause: err, retryable: true, details: { network: true } });
+      throw runpodError('INTERNAL', `posting to RunPod failed: ${(err as Error).message}`, { cause: err, retryable: true, details: { network: true } });
     }
     if (!isOk(res)) {
       const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
-      throw new WorkerError('INTERNAL', `RunPod answered HTTP ${res.status} to a job post`, { retryable, details: { status: res.status } });
+      throw runpodError('INTERNAL', `RunPod answered HTTP ${res.status} to a job post`, { retryable, details: { status: res.status } });
     }
   }
 
@@ -154,7 +154,7 @@ export class JobApi {
     const { text } = res;
     if (res.status === 204) return { kind: 'ids', ids: [] };
     if (res.status === 429) return { kind: 'throttled' };
-    if (!isOk(res)) return { kind: 'failed', error: new WorkerError('INTERNAL', `job stop poll answered HTTP ${res.status}`, { details: { status: res.status } }) };
+    if (!isOk(res)) return { kind: 'failed', error: runpodError('INTERNAL', `job stop poll answered HTTP ${res.status}`, { details: { status: res.status } }) };
     if (!isJson(res)) return { kind: 'ids', ids: [] };
     try {
       const payload: unknown = JSON.parse(text);

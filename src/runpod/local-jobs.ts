@@ -1,14 +1,16 @@
 // The local API's queue: jobs run in the background with the configured concurrency, through the
 // same executeJob as production, and keep RunPod's statuses so clients see what they would see there.
 import { randomUUID } from 'node:crypto';
-import { isWorkerError, WorkerError } from '../lib/errors';
+import { isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import { serialiseResult } from './envelope';
 import { executeJob } from './execute';
-import type { Handler, RunpodJob } from './types';
+import { JobTracker } from './job-tracker';
+import { UNNAMED_SETTINGS, type Handler, type RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
 import type { WebhookGuard } from './webhook-guard';
+import { runpodError } from './errors';
 
 export type LocalStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 const FINAL: ReadonlySet<LocalStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
@@ -36,9 +38,6 @@ interface LocalJob {
   timeoutMs: number;
   /** Where timeoutMs came from, named in the TIMEOUT message. */
   timeoutSetting: string;
-  controller?: AbortController;
-  /** Set while the handler runs (a cancelled job's handler may still be settling). */
-  settled?: Promise<void>;
   waiters: Set<() => void>;
 }
 
@@ -47,6 +46,8 @@ export interface LocalJobsOptions {
   logger: Logger;
   concurrency: number;
   jobTimeoutMs: number;
+  /** What the host calls the job timeout, for TIMEOUT messages. */
+  jobTimeoutName?: string;
   timing: RuntimeTiming;
   fetch: typeof fetch;
   returnAggregateStream: boolean;
@@ -77,7 +78,8 @@ export class LocalJobs {
   /** Final jobs by id → when they became final, oldest first (one retention keeps that order by expiry). */
   private readonly finished = new Map<string, number>();
   private readonly queue: string[] = [];
-  private running = 0;
+  /** Jobs whose handler runs (a cancelled job's handler may still be settling: its slot stays busy). */
+  private readonly running = new JobTracker();
   private counts = { completed: 0, failed: 0, retried: 0 };
   private readonly now: () => number;
   private closed = false;
@@ -99,7 +101,7 @@ export class LocalJobs {
       stream: [],
       streamSent: 0,
       timeoutMs: ownTimeout ? timeout : this.opts.jobTimeoutMs,
-      timeoutSetting: ownTimeout ? 'policy.executionTimeout' : 'JOB_TIMEOUT_S',
+      timeoutSetting: ownTimeout ? 'policy.executionTimeout' : (this.opts.jobTimeoutName ?? UNNAMED_SETTINGS.jobTimeout),
       waiters: new Set(),
     };
     this.jobs.set(id, entry);
@@ -124,7 +126,7 @@ export class LocalJobs {
     for (const [id, finishedAt] of this.finished) {
       if (finishedAt + retentionMs > now && this.finished.size <= maxFinished) break;
       // A cancelled job whose handler still settles stays: close() must find it to abort it.
-      if (this.jobs.get(id)?.settled !== undefined) continue;
+      if (this.running.has(id)) continue;
       this.finished.delete(id);
       this.jobs.delete(id);
     }
@@ -188,7 +190,7 @@ export class LocalJobs {
       this.queue.splice(this.queue.indexOf(id), 1);
       this.finish(j, 'CANCELLED');
     } else if (j.status === 'IN_PROGRESS') {
-      j.controller?.abort(new WorkerError('CANCELLED', 'the job was cancelled through the local API'));
+      this.running.cancel(id, runpodError('CANCELLED', 'the job was cancelled through the local API'));
       // The slot stays busy until the handler settles; the status is final now, as on RunPod.
       this.finish(j, 'CANCELLED');
     }
@@ -217,32 +219,26 @@ export class LocalJobs {
   }
 
   health(): Record<string, unknown> {
-    const idle = Math.max(0, this.opts.concurrency - this.running);
+    const inProgress = this.running.size;
+    const idle = Math.max(0, this.opts.concurrency - inProgress);
     return {
-      jobs: { completed: this.counts.completed, failed: this.counts.failed, inProgress: this.running, inQueue: this.queue.length, retried: this.counts.retried },
-      workers: { idle: idle > 0 ? 1 : 0, initializing: 0, ready: idle > 0 ? 1 : 0, running: this.running > 0 ? 1 : 0, throttled: 0, unhealthy: 0 },
+      jobs: { completed: this.counts.completed, failed: this.counts.failed, inProgress, inQueue: this.queue.length, retried: this.counts.retried },
+      workers: { idle: idle > 0 ? 1 : 0, initializing: 0, ready: idle > 0 ? 1 : 0, running: inProgress > 0 ? 1 : 0, throttled: 0, unhealthy: 0 },
     };
   }
 
   private pump(): void {
-    while (!this.closed && this.running < this.opts.concurrency && this.queue.length > 0) {
+    while (!this.closed && this.running.size < this.opts.concurrency && this.queue.length > 0) {
       const id = this.queue.shift() as string;
       const j = this.jobs.get(id);
       if (!j) continue;
-      this.running++;
-      j.settled = this.run(j).finally(() => {
-        j.settled = undefined;
-        this.running--;
-        this.pump();
-      });
+      void this.running.track(id, (signal) => this.run(j, signal)).finally(() => this.pump());
     }
   }
 
-  private async run(j: LocalJob): Promise<void> {
+  private async run(j: LocalJob, signal: AbortSignal): Promise<void> {
     const { opts } = this;
     const logger = opts.logger.child({ requestId: j.job.id });
-    const controller = new AbortController();
-    j.controller = controller;
     j.status = 'IN_PROGRESS';
     j.startedAt = this.now();
     this.changed(j);
@@ -250,7 +246,7 @@ export class LocalJobs {
       handler: opts.handler,
       job: j.job,
       ctx: {
-        signal: controller.signal,
+        signal,
         progress: (update) => {
           if (j.status !== 'IN_PROGRESS') return;
           j.output = update; // RunPod shows progress as the job's output while it runs
@@ -310,7 +306,7 @@ export class LocalJobs {
             signal: AbortSignal.timeout(this.opts.timing.postTimeoutMs),
           });
           await res.arrayBuffer();
-          if (!res.ok) throw new WorkerError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
+          if (!res.ok) throw runpodError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
         },
         { attempts: this.opts.timing.webhookAttempts, minDelayMs: this.opts.timing.webhookRetryDelayMs, factor: 1, jitter: false },
       );
@@ -324,11 +320,6 @@ export class LocalJobs {
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     this.purge();
-    const running = [...this.jobs.values()].filter((j) => j.settled !== undefined);
-    const timer = setTimeout(() => {
-      for (const j of running) j.controller?.abort(new WorkerError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } }));
-    }, graceMs);
-    await Promise.all(running.map((j) => j.settled));
-    clearTimeout(timer);
+    await this.running.drain(graceMs, () => runpodError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } }));
   }
 }

@@ -3,11 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { executeJob } from './execute';
-import type { Handler, RunpodJob } from './types';
+import { UNNAMED_SETTINGS, type Handler, type RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
+import { runpodError } from './errors';
 
 export interface LocalTestOptions {
   handler: Handler;
@@ -15,6 +15,8 @@ export interface LocalTestOptions {
   testInput: string | undefined;
   cwd: string;
   jobTimeoutMs: number;
+  /** What the host calls the job timeout, for TIMEOUT messages. */
+  jobTimeoutName?: string;
   timing: RuntimeTiming;
   returnAggregateStream: boolean;
   hostname: string;
@@ -65,7 +67,7 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
   const job: RunpodJob = { ...fields, id: typeof fields.id === 'string' ? fields.id : localTestId(), input: fields.input };
   const jobLogger = logger.child({ requestId: job.id });
   const controller = new AbortController();
-  const onShutdown = (): void => controller.abort(new WorkerError('CANCELLED', 'interrupted (SIGTERM/SIGINT)'));
+  const onShutdown = (): void => controller.abort(runpodError('CANCELLED', 'interrupted (SIGTERM/SIGINT)'));
   opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
   try {
     const outcome = await executeJob({
@@ -73,7 +75,7 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
       job,
       ctx: { signal: controller.signal, progress: (update) => jobLogger.info('progress', { progress: update }), logger: jobLogger, mode: 'test_input' },
       timeoutMs: opts.jobTimeoutMs,
-      timeoutSetting: 'JOB_TIMEOUT_S',
+      timeoutSetting: opts.jobTimeoutName ?? UNNAMED_SETTINGS.jobTimeout,
       origin: { hostname: opts.hostname, workerId: 'local' },
       returnAggregateStream: opts.returnAggregateStream,
       abandonGraceMs: opts.timing.abandonGraceMs,

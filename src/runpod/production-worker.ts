@@ -1,7 +1,6 @@
 // Production mode: take loop, job runs, stop-signal loop and heartbeat under one shutdown
 // (rp-py `JobScaler`). `run()` and `close()` are safe to call twice (BullMQ's Worker lifecycle).
 import { randomUUID } from 'node:crypto';
-import { WorkerError } from '../lib/errors';
 import { delay } from '../lib/delay';
 import type { Logger } from '../lib/logger';
 import { backoffDelay } from '../lib/retry';
@@ -11,10 +10,12 @@ import { Heartbeat } from './heartbeat';
 import type { HttpTransport } from './http-transport';
 import { JobApi } from './job-api';
 import { JobReporter } from './job-reporter';
+import { JobTracker } from './job-tracker';
 import { pingUrl } from './urls';
 import { wireBody } from './wire-json';
-import type { Handler, RunpodJob, RuntimeSettings } from './types';
+import { UNNAMED_SETTINGS, type Handler, type RunpodJob, type RuntimeSettings } from './types';
 import type { RuntimeTiming } from './timing';
+import { runpodError } from './errors';
 
 export interface ProductionWorkerOptions {
   config: RuntimeSettings;
@@ -30,14 +31,6 @@ export interface ProductionWorkerOptions {
   onReady?: () => void;
 }
 
-interface ActiveJob {
-  job: RunpodJob;
-  controller: AbortController;
-  /** RunPod asked to stop it: nothing is posted (as rp-py). */
-  stopped: boolean;
-  done: Promise<void>;
-}
-
 /** Resolves after `ms`, or early (without error) when the signal aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return delay(ms, signal).catch(() => {});
@@ -46,10 +39,10 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 export class ProductionWorker {
   readonly workerId: string;
   private readonly api: JobApi;
-  private readonly active = new Map<string, ActiveJob>();
+  /** Jobs RunPod stopped stay here until their handler settles, but are no longer pinged for. */
+  private readonly active = new JobTracker((ids) => this.heartbeat?.setJobs(ids));
   private readonly takeController = new AbortController();
   private readonly stopPollController = new AbortController();
-  private readonly slotWaiters = new Set<() => void>();
   private heartbeat: Heartbeat | undefined;
   private running: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
@@ -58,7 +51,7 @@ export class ProductionWorker {
 
   constructor(private readonly opts: ProductionWorkerOptions) {
     const { config } = opts;
-    if (!config.jobTakeUrl) throw new WorkerError('CONFIG_INVALID', 'production mode needs RUNPOD_WEBHOOK_GET_JOB');
+    if (!config.jobTakeUrl) throw runpodError('CONFIG_INVALID', 'production mode needs RUNPOD_WEBHOOK_GET_JOB');
     this.workerId = config.podId ?? randomUUID();
     this.api = new JobApi({
       takeTemplate: config.jobTakeUrl,
@@ -127,26 +120,19 @@ export class ProductionWorker {
     const { logger, config } = this.opts;
     logger.info('shutting down: no new jobs', { running: this.active.size, graceMs: config.shutdownGraceMs });
     // Aborts the take long poll and any backoff at once; the take loop then drains and stops the rest.
-    this.takeController.abort(new WorkerError('CANCELLED', 'worker shutting down'));
+    this.takeController.abort(runpodError('CANCELLED', 'worker shutting down'));
     if (!this.running) this.resolveClosed();
     await this.closed;
   }
 
   private async drainAndStop(): Promise<void> {
     const { logger, config } = this.opts;
-    const drained = Promise.all([...this.active.values()].map((a) => a.done));
-    const graceTimer = setTimeout(() => {
-      for (const a of this.active.values()) {
-        logger.warn('shutdown grace period over; aborting the job', { requestId: a.job.id });
-        a.controller.abort(
-          new WorkerError('TIMEOUT', `the worker is shutting down and the job did not finish within SHUTDOWN_GRACE_S (${config.shutdownGraceMs} ms)`, {
-            details: { reason: 'shutdown' },
-          }),
-        );
-      }
-    }, config.shutdownGraceMs);
-    await drained;
-    clearTimeout(graceTimer);
+    const grace = config.names?.shutdownGrace ?? UNNAMED_SETTINGS.shutdownGrace;
+    await this.active.drain(
+      config.shutdownGraceMs,
+      () => runpodError('TIMEOUT', `the worker is shutting down and the job did not finish within ${grace} (${config.shutdownGraceMs} ms)`, { details: { reason: 'shutdown' } }),
+      (id) => logger.warn('shutdown grace period over; aborting the job', { requestId: id }),
+    );
     this.stopPollController.abort();
     await this.heartbeat?.stop();
     logger.info('worker stopped');
@@ -157,26 +143,13 @@ export class ProductionWorker {
     return this.opts.config.concurrency - this.active.size;
   }
 
-  private waitForSlot(signal: AbortSignal): Promise<void> {
-    if (this.need() > 0 || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.slotWaiters.delete(done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      this.slotWaiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
   /** `ready` runs once the first take is on its way (or, if it could not be sent, has failed). */
   private async takeLoop(ready: () => void): Promise<void> {
     const { logger, timing } = this.opts;
     const signal = this.takeController.signal;
     let failures = 0;
     while (!signal.aborted) {
-      await this.waitForSlot(signal);
+      await this.active.waitForSlot(this.opts.config.concurrency, signal);
       if (signal.aborted) break;
       const result = await this.api.take(this.need(), this.active.size > 0, signal, ready);
       ready();
@@ -230,16 +203,9 @@ export class ProductionWorker {
   }
 
   private stopJob(id: string): void {
-    const a = this.active.get(id);
-    if (!a || a.stopped) return;
-    a.stopped = true;
-    this.opts.logger.info('RunPod stopped the job; aborting it', { requestId: id });
-    a.controller.abort(new WorkerError('CANCELLED', 'RunPod stopped the job (cancelled or timed out)'));
-    this.syncHeartbeat();
-  }
-
-  private syncHeartbeat(): void {
-    this.heartbeat?.setJobs([...this.active.values()].filter((a) => !a.stopped).map((a) => a.job.id));
+    this.active.cancel(id, runpodError('CANCELLED', 'RunPod stopped the job (cancelled or timed out)'), () =>
+      this.opts.logger.info('RunPod stopped the job; aborting it', { requestId: id }),
+    );
   }
 
   private start(job: RunpodJob): void {
@@ -247,35 +213,27 @@ export class ProductionWorker {
       this.opts.logger.warn('job taken twice while still running; ignoring the duplicate', { requestId: job.id });
       return;
     }
-    const controller = new AbortController();
-    const entry: ActiveJob = { job, controller, stopped: false, done: Promise.resolve() };
-    this.active.set(job.id, entry);
-    this.syncHeartbeat();
-    entry.done = this.runJob(entry).finally(() => {
-      this.active.delete(job.id);
-      this.syncHeartbeat();
-      for (const wake of [...this.slotWaiters]) wake();
-    });
+    void this.active.track(job.id, (signal) => this.runJob(job, signal));
   }
 
-  private async runJob(entry: ActiveJob): Promise<void> {
+  private async runJob(job: RunpodJob, signal: AbortSignal): Promise<void> {
     const { config, timing } = this.opts;
-    const { job, controller } = entry;
     const logger = this.opts.logger.child({ requestId: job.id });
     const reporter = new JobReporter(job.id, this.api, timing, logger);
     logger.info('job started');
     const outcome = await executeJob({
       handler: this.opts.handler,
       job,
-      ctx: { signal: controller.signal, progress: (u) => reporter.progress(u), logger, mode: 'production' },
+      ctx: { signal, progress: (u) => reporter.progress(u), logger, mode: 'production' },
       timeoutMs: config.jobTimeoutMs,
-      timeoutSetting: 'JOB_TIMEOUT_S',
+      timeoutSetting: config.names?.jobTimeout ?? UNNAMED_SETTINGS.jobTimeout,
       origin: { hostname: this.opts.hostname, workerId: this.workerId },
       returnAggregateStream: this.opts.returnAggregateStream,
       abandonGraceMs: timing.abandonGraceMs,
       sendChunk: (chunk) => reporter.chunk(wireBody(chunk)),
     });
-    if (entry.stopped) {
+    // RunPod asked to stop it: nothing is posted (as rp-py).
+    if (this.active.isCancelled(job.id)) {
       logger.info('job stopped by RunPod; nothing posted');
       return;
     }

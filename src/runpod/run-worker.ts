@@ -1,4 +1,4 @@
-// The one entry point handler/ calls: picks the mode from argv and config, runs until done or
+// The one entry point the host application calls: picks the mode from argv and config, runs until done or
 // SIGTERM, and resolves the process exit code (the caller exits with it).
 import os from 'node:os';
 import { toWorkerError } from '../lib/errors';
@@ -24,12 +24,14 @@ export interface RunWorkerOptions {
   fetch?: typeof fetch;
   /** Local API: folder served under `<url>/files/` (ctx.filesBaseUrl points there). */
   filesDir?: string;
-  /** Runs once, after jobs have drained, before runWorker resolves (e.g. stop ComfyUI). */
+  /** Runs once, after jobs have drained, before runWorker resolves (e.g. stop a child process). */
   onShutdown?: () => Promise<void>;
   /** Stream handlers: post every chunk again in the final result (rp-py `return_aggregate_stream`). */
   returnAggregateStream?: boolean;
   /** Aborting it shuts down like SIGTERM (tests, embedding). */
   shutdownSignal?: AbortSignal;
+  /** The application's name, first in the User-Agent of requests to RunPod. Default `node-runpod-worker`. */
+  appName?: string;
   /** Listen to SIGTERM/SIGINT on `process`. Default true. */
   handleSignals?: boolean;
   /** Overrides of intervals and deadlines (tests use short ones). */
@@ -50,7 +52,7 @@ export interface RunWorkerOptions {
   onReady?: () => void;
 }
 
-const USER_AGENT = `steadydancer-worker (RunPod worker protocol; Node ${process.version})`;
+const userAgent = (appName: string): string => `${appName} (RunPod worker protocol; Node ${process.version})`;
 
 /** Which mode the parsed flags and config select (rp-py order: serve API, then test input / no take URL, then production). */
 export function selectMode(args: Pick<WorkerArgs, 'serveApi' | 'testInput'>, config: Pick<RuntimeSettings, 'jobTakeUrl'>): WorkerMode {
@@ -77,28 +79,82 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+  const onShutdown = (): void => mode?.close();
+  let mode: ModeRunner | undefined;
   try {
     const args = parseArgs(opts.argv);
     if (args.debugger) logger.warn('--rp_debugger is not supported by this worker; ignored');
-    const mode = selectMode(args, config);
-    const hostname = config.podHostname ?? os.hostname();
-    logger.info('worker mode', { mode });
-    if (mode === 'test_input') {
+    const selected = selectMode(args, config);
+    logger.info('worker mode', { mode: selected });
+    const common = { opts, args, logger, timing, hostname: config.podHostname ?? os.hostname() };
+    mode = selected === 'test_input' ? testInputMode(common) : selected === 'api' ? apiMode(common) : productionMode(common);
+    if (shutdown.signal.aborted) mode.close();
+    shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    return await mode.run();
+  } catch (err) {
+    logger.error('the worker stopped on an error', { error: toWorkerError(err) });
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    linked?.removeEventListener('abort', onLinked);
+    shutdown.signal.removeEventListener('abort', onShutdown);
+    if (opts.onShutdown) {
+      try {
+        await opts.onShutdown();
+      } catch (err) {
+        logger.error('onShutdown failed', { error: err });
+      }
+    }
+  }
+}
+
+/** A mode as runWorker drives it: `run()` until done (the exit code), `close()` on SIGTERM. */
+interface ModeRunner {
+  run(): Promise<number>;
+  close(): void;
+}
+
+interface ModeContext {
+  opts: RunWorkerOptions;
+  args: WorkerArgs;
+  logger: Logger;
+  timing: RuntimeTiming;
+  /** Named in error payloads. */
+  hostname: string;
+}
+
+/** One job from --test_input or ./test_input.json, its result printed. */
+function testInputMode({ opts, args, logger, timing, hostname }: ModeContext): ModeRunner {
+  const stop = new AbortController();
+  return {
+    run: () => {
       opts.onReady?.();
-      return await runLocalTest({
+      return runLocalTest({
         handler: opts.handler,
         logger,
         testInput: args.testInput,
         cwd: opts.cwd ?? process.cwd(),
-        jobTimeoutMs: config.jobTimeoutMs,
+        jobTimeoutMs: opts.config.jobTimeoutMs,
+        jobTimeoutName: opts.config.names?.jobTimeout,
         timing,
         returnAggregateStream: opts.returnAggregateStream ?? false,
         hostname,
         print: opts.print ?? ((t) => process.stdout.write(t)),
-        shutdownSignal: shutdown.signal,
+        shutdownSignal: stop.signal,
       });
-    }
-    if (mode === 'api') {
+    },
+    close: () => stop.abort(),
+  };
+}
+
+/** The local API (--rp_serve_api) until close(), then its jobs drained within the grace period. */
+function apiMode({ opts, args, logger, timing, hostname }: ModeContext): ModeRunner {
+  const { config } = opts;
+  let requestClose!: () => void;
+  const closeRequested = new Promise<void>((resolve) => (requestClose = resolve));
+  return {
+    run: async () => {
       const api = await startLocalApi({
         host: args.apiHost,
         port: args.apiPort,
@@ -106,6 +162,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
         logger,
         concurrency: args.apiConcurrency ?? config.concurrency,
         jobTimeoutMs: config.jobTimeoutMs,
+        jobTimeoutName: config.names?.jobTimeout,
         timing,
         fetch: opts.fetch ?? globalThis.fetch,
         returnAggregateStream: opts.returnAggregateStream ?? false,
@@ -116,41 +173,26 @@ export async function runWorker(opts: RunWorkerOptions): Promise<number> {
       });
       opts.onListening?.(api.url);
       opts.onReady?.();
-      await new Promise<void>((resolve) => {
-        if (shutdown.signal.aborted) resolve();
-        shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await closeRequested;
       await api.close(config.shutdownGraceMs);
       return 0;
-    }
-    const worker = new ProductionWorker({
-      config,
-      hostname,
-      handler: opts.handler,
-      logger,
-      transport: opts.fetch ? fetchTransport(opts.fetch) : createHttpTransport(),
-      timing,
-      returnAggregateStream: opts.returnAggregateStream ?? false,
-      userAgent: USER_AGENT,
-      ...(opts.onReady ? { onReady: opts.onReady } : {}),
-    });
-    const onShutdownSignal = (): void => void worker.close();
-    if (shutdown.signal.aborted) void worker.close();
-    shutdown.signal.addEventListener('abort', onShutdownSignal, { once: true });
-    return await worker.run();
-  } catch (err) {
-    logger.error('the worker stopped on an error', { error: toWorkerError(err) });
-    return 1;
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    linked?.removeEventListener('abort', onLinked);
-    if (opts.onShutdown) {
-      try {
-        await opts.onShutdown();
-      } catch (err) {
-        logger.error('onShutdown failed', { error: err });
-      }
-    }
-  }
+    },
+    close: () => requestClose(),
+  };
+}
+
+/** RunPod's job API: take, run, post, heartbeat. */
+function productionMode({ opts, logger, timing, hostname }: ModeContext): ModeRunner {
+  const worker = new ProductionWorker({
+    config: opts.config,
+    hostname,
+    handler: opts.handler,
+    logger,
+    transport: opts.fetch ? fetchTransport(opts.fetch) : createHttpTransport(),
+    timing,
+    returnAggregateStream: opts.returnAggregateStream ?? false,
+    userAgent: userAgent(opts.appName ?? 'node-runpod-worker'),
+    ...(opts.onReady ? { onReady: opts.onReady } : {}),
+  });
+  return { run: () => worker.run(), close: () => void worker.close() };
 }

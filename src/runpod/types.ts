@@ -49,11 +49,10 @@ export interface JobOutcome {
 }
 
 /**
- * The runtime's settings, RunPod's environment parsed by the host application (src/config.ts does it
- * for this worker). Declared here so the runtime depends on nothing outside src/runpod.
+ * The runtime's settings, RunPod's environment parsed by the host application. Declared here so the runtime depends on nothing outside src/runpod.
  */
 export interface RuntimeSettings {
-  /** `RUNPOD_WEBHOOK_GET_JOB`: production mode iff set. */
+  /** RunPod's `RUNPOD_WEBHOOK_GET_JOB`: production mode iff set. */
   readonly jobTakeUrl: string | undefined;
   readonly jobDoneUrl: string | undefined;
   readonly jobStreamUrl: string | undefined;
@@ -68,6 +67,17 @@ export interface RuntimeSettings {
   readonly concurrency: number;
   readonly refreshWorker: boolean;
   readonly shutdownGraceMs: number;
-  /** `JOB_TIMEOUT_S`: a job's signal aborts with WorkerError TIMEOUT after it. */
+  /** A job's signal aborts with WorkerError TIMEOUT after it. */
   readonly jobTimeoutMs: number;
+  /** What the host calls these settings, for messages that say what to change. */
+  readonly names?: RuntimeSettingNames;
 }
+
+/** The host's names of the settings the runtime's messages point at (this worker: its environment variables). */
+export interface RuntimeSettingNames {
+  readonly jobTimeout?: string;
+  readonly shutdownGrace?: string;
+}
+
+/** What the messages call a setting the host did not name. */
+export const UNNAMED_SETTINGS: Required<RuntimeSettingNames> = { jobTimeout: 'the job timeout', shutdownGrace: 'the shutdown grace period' };

@@ -2,7 +2,7 @@
 // rp-py appends `&k=v` blindly; we add `?` when the template has no query yet (a documented deviation).
 // Ids are percent-encoded into one path segment (rp-py pastes them raw): an id holding `/`, `../`,
 // `?`, `#`, `%`, spaces or non-ASCII must reach the URL of its own job, never another one.
-import { WorkerError } from '../lib/errors';
+import { runpodError } from './errors';
 
 /** Plain, literal replacement of every occurrence (no `$&` patterns from ids). */
 function replaceLiteral(text: string, token: string, value: string): string {
@@ -19,7 +19,7 @@ export function isAddressableId(id: string): boolean {
 
 /** An id as one path segment (encodeURIComponent: real ids, `[A-Za-z0-9-]`, come out unchanged). */
 export function idSegment(id: string, what: 'job' | 'worker'): string {
-  if (!isAddressableId(id)) throw new WorkerError('INTERNAL', `the ${what} id ${JSON.stringify(id)} cannot be put into a RunPod URL`, { details: { [`${what}Id`]: id } });
+  if (!isAddressableId(id)) throw runpodError('INTERNAL', `the ${what} id ${JSON.stringify(id)} cannot be put into a RunPod URL`, { details: { [`${what}Id`]: id } });
   return encodeURIComponent(id);
 }
 

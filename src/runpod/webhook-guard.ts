@@ -6,14 +6,16 @@
 // runtime stays free of it): this worker passes src/media's, the same one its input URLs go through.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { WorkerError } from '../lib/errors';
+import { runpodError } from './errors';
 
 /** Resolves when the local API may POST to `url`; throws a WorkerError saying why not. */
 export type WebhookGuard = (url: URL) => Promise<void>;
 
 export interface WebhookGuardOptions {
-  /** ALLOW_PRIVATE_URLS: every address is allowed. */
+  /** Every address is allowed. */
   allowPrivate: boolean;
+  /** What the host calls the `allowPrivate` setting, named in the refusal (e.g. an environment variable's name). */
+  allowPrivateName?: string;
   /** True for an address a public URL must not reach. */
   isPrivateAddress: (ip: string) => boolean;
   /** Every address a hostname resolves to. Default: the system resolver. */
@@ -31,15 +33,15 @@ export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
     try {
       addresses = isIP(host) ? [host] : await lookup(host);
     } catch (err) {
-      throw new WorkerError('INVALID_INPUT', `cannot resolve host ${host} (${(err as { code?: string }).code ?? 'DNS error'})`, { cause: err, details: { field: 'webhook' } });
+      throw runpodError('INVALID_INPUT', `cannot resolve host ${host} (${(err as { code?: string }).code ?? 'DNS error'})`, { cause: err, details: { field: 'webhook' } });
     }
-    if (addresses.length === 0) throw new WorkerError('INVALID_INPUT', `host ${host} has no address`, { details: { field: 'webhook' } });
+    if (addresses.length === 0) throw runpodError('INVALID_INPUT', `host ${host} has no address`, { details: { field: 'webhook' } });
     const refused = addresses.find((a) => opts.isPrivateAddress(a));
     if (refused !== undefined) {
-      throw new WorkerError(
+      throw runpodError(
         'INVALID_INPUT',
         `${url.protocol}//${url.host} resolves to ${refused}, a private, loopback or link-local address, which is refused; ` +
-          'use a public URL, or set ALLOW_PRIVATE_URLS=true on a trusted network',
+          `use a public URL, or ${opts.allowPrivateName ? `set ${opts.allowPrivateName}=true` : 'allow private addresses'} on a trusted network`,
         { details: { field: 'webhook', address: refused } },
       );
     }

@@ -1,5 +1,5 @@
 // One place that builds S3 clients, so every client gets the settings R2 and other
-// S3-compatibles need (shared/reference/platform-notes.md §2), per-request timeouts, the
+// S3-compatibles need (path-style addressing, checksums only where required), per-request timeouts, the
 // endpoint guard's lookup for a job's bucket, and our logger for the SDK's own lines.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';

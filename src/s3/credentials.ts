@@ -1,8 +1,7 @@
 // Where outputs go: the worker's BUCKET_* variables, or a job's own `s3Config` (RunPod's shape).
 import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
-import type { BucketConfig } from '../config';
-import { WorkerError } from '../lib/errors';
+import { s3Error } from './errors';
 
 export interface BucketCredentials {
   /** S3-compatible endpoint without the bucket (R2: https://<account>.r2.cloudflarestorage.com). Absent = AWS. */
@@ -18,6 +17,15 @@ export interface BucketCredentials {
    * the worker's own bucket (the operator's) uses the system resolver.
    */
   lookup?: LookupFunction;
+}
+
+/** The worker's own bucket as configured (BUCKET_* variables); any part may be missing. */
+export interface WorkerBucketSettings {
+  readonly endpointUrl: string | undefined;
+  readonly accessKeyId: string | undefined;
+  readonly secretAccessKey: string | undefined;
+  readonly name: string | undefined;
+  readonly region: string;
 }
 
 const requiredString = (what: string) =>
@@ -42,7 +50,7 @@ export type S3ConfigInput = z.infer<typeof S3ConfigSchema>;
 /** Validates a job's `s3Config`; INVALID_INPUT names every bad field (`s3Config.endpointUrl: …`). */
 export function parseS3Config(raw: unknown): S3ConfigInput {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new WorkerError('INVALID_INPUT', 's3Config: must be an object with accessId, accessSecret, bucketName and endpointUrl', {
+    throw s3Error('INVALID_INPUT', 's3Config: must be an object with accessId, accessSecret, bucketName and endpointUrl', {
       details: { fields: ['s3Config'] },
     });
   }
@@ -50,7 +58,7 @@ export function parseS3Config(raw: unknown): S3ConfigInput {
   if (parsed.success) return parsed.data;
   const fields = parsed.error.issues.map((i) => ['s3Config', ...i.path].join('.'));
   const message = parsed.error.issues.map((i, n) => `${fields[n]}: ${i.message}`).join('; ');
-  throw new WorkerError('INVALID_INPUT', message, { details: { fields } });
+  throw s3Error('INVALID_INPUT', message, { details: { fields } });
 }
 
 /**
@@ -68,7 +76,7 @@ function splitEndpoint(endpointUrl: string): { endpoint: string; bucketInPath: s
 }
 
 /** The worker's bucket, or undefined when none is configured. Half a configuration is an error. */
-export function bucketFromConfig(c: BucketConfig): BucketCredentials | undefined {
+export function bucketFromConfig(c: WorkerBucketSettings): BucketCredentials | undefined {
   const given = {
     BUCKET_ENDPOINT_URL: c.endpointUrl,
     BUCKET_ACCESS_KEY_ID: c.accessKeyId,
@@ -83,7 +91,7 @@ export function bucketFromConfig(c: BucketConfig): BucketCredentials | undefined
     .map(([k]) => k);
   if (bucket === undefined) missing.push('BUCKET_NAME (or a bucket as the path of BUCKET_ENDPOINT_URL)');
   if (missing.length > 0) {
-    throw new WorkerError('CONFIG_INVALID', `The output bucket is only partly configured: set ${missing.join(', ')}, or unset all BUCKET_* variables`, {
+    throw s3Error('CONFIG_INVALID', `The output bucket is only partly configured: set ${missing.join(', ')}, or unset all BUCKET_* variables`, {
       details: { variables: missing },
     });
   }
@@ -101,7 +109,7 @@ export function bucketFromS3Config(s3Config: S3ConfigInput, region = 'auto'): Bu
   const { endpoint, bucketInPath } = splitEndpoint(s3Config.endpointUrl);
   const bucket = s3Config.bucketName || bucketInPath;
   if (!bucket) {
-    throw new WorkerError('INVALID_INPUT', 's3Config.bucketName: is empty and endpointUrl has no bucket as its path; set bucketName', {
+    throw s3Error('INVALID_INPUT', 's3Config.bucketName: is empty and endpointUrl has no bucket as its path; set bucketName', {
       details: { fields: ['s3Config.bucketName'] },
     });
   }

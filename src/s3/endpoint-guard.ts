@@ -8,6 +8,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { WorkerError } from '../lib/errors';
 import { isPrivateAddress, type Lookup, type ResolvedAddress } from '../media/address-guard';
 import { bucketFromS3Config, parseS3Config, type BucketCredentials } from './credentials';
+import { s3Error } from './errors';
 
 /**
  * One ALLOWED_S3_ENDPOINTS entry: a URL prefix (`https://acc.r2.cloudflarestorage.com`, or with a
@@ -63,7 +64,7 @@ function matches(entry: AllowedEndpoint, url: URL): boolean {
 
 /** A refusal that says nothing of what is (or is not) at the address: no port-scan or DNS oracle. */
 function refused(): WorkerError {
-  return new WorkerError(
+  return s3Error(
     'INVALID_INPUT',
     `${FIELD}: this endpoint cannot be used; it must be a public S3 endpoint whose host resolves to public addresses only`,
     { details: { fields: [FIELD], reason: 'endpoint_refused' } },
@@ -88,7 +89,7 @@ export class EndpointGuard {
   constructor(private readonly policy: EndpointPolicy) {
     this.allowed = policy.allowedEndpoints.map((entry) => {
       const parsed = parseAllowedEndpoint(entry);
-      if (!parsed) throw new WorkerError('CONFIG_INVALID', `ALLOWED_S3_ENDPOINTS: "${entry}" is neither an http(s):// URL prefix nor a host`, { details: { variables: ['ALLOWED_S3_ENDPOINTS'] } });
+      if (!parsed) throw s3Error('CONFIG_INVALID', `ALLOWED_S3_ENDPOINTS: "${entry}" is neither an http(s):// URL prefix nor a host`, { details: { variables: ['ALLOWED_S3_ENDPOINTS'] } });
       return parsed;
     });
   }
@@ -103,7 +104,7 @@ export class EndpointGuard {
     // Matched against where objects go (path style: endpoint/bucket), so a prefix may pin a bucket too.
     const objectsBase = new URL(`${url.origin}/${encodeURIComponent(creds.bucket)}`);
     if (this.allowed.length > 0 && !this.allowed.some((entry) => matches(entry, objectsBase))) {
-      throw new WorkerError('INVALID_INPUT', `${FIELD}: this worker only accepts the bucket endpoints its operator listed (ALLOWED_S3_ENDPOINTS)`, {
+      throw s3Error('INVALID_INPUT', `${FIELD}: this worker only accepts the bucket endpoints its operator listed (ALLOWED_S3_ENDPOINTS)`, {
         details: { fields: [FIELD], reason: 'endpoint_not_allowed' },
       });
     }

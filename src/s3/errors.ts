@@ -1,4 +1,14 @@
-// Classifying AWS SDK / network failures without reading message text.
+// S3's error codes, and classifying AWS SDK / network failures without reading message text.
+import { codedErrors } from '../lib/errors';
+
+export const S3_ERROR_CODES = [
+  'INVALID_INPUT', // a job's own bucket settings are malformed or refused; `details.field` names the field
+  'CONFIG_INVALID', // the worker's bucket settings are wrong
+] as const;
+
+export type S3ErrorCode = (typeof S3_ERROR_CODES)[number];
+
+export const s3Error = codedErrors(S3_ERROR_CODES);
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',

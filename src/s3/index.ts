@@ -8,6 +8,7 @@ export {
   S3ConfigSchema,
   type BucketCredentials,
   type S3ConfigInput,
+  type WorkerBucketSettings,
 } from './credentials';
 export { createS3Client, s3ClientFactory, DEFAULT_S3_TIMEOUTS, type S3ClientFactory, type S3ClientSettings, type S3Timeouts } from './client';
 export { EndpointGuard, parseAllowedEndpoint, type EndpointPolicy } from './endpoint-guard';

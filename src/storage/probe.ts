@@ -1,7 +1,7 @@
 // Output metadata read from the file itself with ffprobe (never from the workflow's settings).
 import { stat } from 'node:fs/promises';
-import { WorkerError } from '../lib/errors';
 import { isFfprobeMissing, parseRate, runFfprobe } from '../lib/ffprobe';
+import { storageError } from './errors';
 
 export interface VideoInfo {
   width: number;
@@ -49,10 +49,10 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     if (isFfprobeMissing(error, path)) {
-      throw new WorkerError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, { cause: error });
+      throw storageError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, { cause: error });
     }
     const reason = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
-    throw new WorkerError('OUTPUT_MISSING', `Output ${path} is not a readable video: ${reason}`, {
+    throw storageError('OUTPUT_MISSING', `Output ${path} is not a readable video: ${reason}`, {
       cause: error,
       details: { path },
     });

@@ -3,12 +3,12 @@
 // moved or removed: it stays until this settles (every request in flight included).
 import { stat } from 'node:fs/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { describeS3Failure, classifyS3Error } from '../s3';
 import { BufferPool, FileRangeBody } from './file-body';
 import { MultipartUpload, type ObjectTarget } from './multipart';
 import { OutageGaveUp, retryThroughOutage, type OutageRetryOptions } from './outage-retry';
+import { storageError } from './errors';
 
 export interface UploadPolicy {
   /** How long an upload keeps retrying while no S3 request succeeds (UPLOAD_RETRY_BUDGET_S). */
@@ -123,7 +123,7 @@ export async function uploadFile(client: S3Client, req: UploadRequest, opts: Upl
     const tried = gaveUp && gaveUp.attempts > 1 ? ` (gave up after ${gaveUp.attempts} attempts in ${Math.round((now() - started) / 1000)} s)` : '';
     opts.logger.error('upload failed', { bucket: req.bucket, key: req.key, reason, attempts: gaveUp?.attempts, failingForMs: gaveUp?.failingForMs, why: gaveUp?.reason, error: last });
     if (job) {
-      throw new WorkerError(
+      throw storageError(
         'UPLOAD_FAILED',
         `Could not upload ${req.key} to the job's bucket ${req.bucket} — check s3Config: endpointUrl, bucketName, accessId and accessSecret`,
         { retryable: failure.retryable, details: { bucket: req.bucket, key: req.key } },
@@ -135,7 +135,7 @@ export async function uploadFile(client: S3Client, req: UploadRequest, opts: Upl
         : failure.status === 404
           ? ' — check that the bucket exists'
           : '';
-    throw new WorkerError('UPLOAD_FAILED', `Could not upload ${req.key} to bucket ${req.bucket}: ${reason}${tried}${hint}`, {
+    throw storageError('UPLOAD_FAILED', `Could not upload ${req.key} to bucket ${req.bucket}: ${reason}${tried}${hint}`, {
       retryable: failure.retryable,
       details: { bucket: req.bucket, key: req.key, status: failure.status, reason: failure.code },
     });

@@ -1,13 +1,13 @@
 // Where a finished MP4 goes: the bucket (job's or worker's), inline base64, or a local folder.
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { WorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BucketCredentials } from '../s3';
 import { createS3Client, type S3ClientFactory } from '../s3';
 import { uploadFile, type UploadOptions, type UploadPolicy } from './upload';
 import { contentDisposition, presignGet, publicObjectUrl } from './urls';
+import { storageError } from './errors';
 
 export const VIDEO_CONTENT_TYPE = 'video/mp4';
 /** 7 MiB raw ≈ 9.3 MiB of base64: one such video still fits RunPod's 10 MB /run result. */
@@ -65,7 +65,7 @@ export interface VideoFile {
 /** Job ids and names become key segments: keep them to one harmless path segment each. */
 function safeSegment(s: string, what: string): string {
   const cleaned = s.replace(/[^A-Za-z0-9._-]/g, '_');
-  if (!cleaned || cleaned === '.' || cleaned === '..') throw new WorkerError('INTERNAL', `Unusable ${what} "${s}" for a storage key`);
+  if (!cleaned || cleaned === '.' || cleaned === '..') throw storageError('INTERNAL', `Unusable ${what} "${s}" for a storage key`);
   return cleaned;
 }
 
@@ -135,7 +135,7 @@ export class VideoStore {
   private async inline(filePath: string, bytes: number): Promise<StoredVideo> {
     const max = this.opts.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     if (bytes > max) {
-      throw new WorkerError(
+      throw storageError(
         'OUTPUT_TOO_LARGE',
         `The video is ${bytes} bytes, more than the ${max} bytes that can be returned inline (RunPod caps result size). ` +
           'Configure a bucket: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME on the endpoint, or send s3Config with the job',

@@ -12,7 +12,7 @@ export const DEFAULT_VARIANT: VariantName = 'turbo';
 
 /**
  * Node ids every template shares, so buildPrompt knows where each job value goes.
- * (Ids follow shared/reference/steadydancer-workflow.md §3; 34 is the crop of the driving video.)
+ * (Every workflows/*.json template uses these same ids; 34 is the crop of the driving video.)
  */
 export const NODES = {
   modelLoader: { id: '10', classType: 'WanVideoModelLoader' },

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { build } from 'esbuild';
 import { ComfyClient } from '../../src/comfy/client';
+import { loadConfig } from '../../src/config';
 import { ComfySupervisor, failureReason, type ComfySettings, type ComfyStatus, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
@@ -14,6 +15,7 @@ import { FakeComfyUI } from '../fakes/comfyui';
 import { recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
 import { freePort } from '../support/free-port';
 
+const APP_NAMES = loadConfig({}).comfy.names;
 const REQUIRED = ['VHS_VideoCombine', 'WanVideoSampler'] as const;
 let bundleDir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -52,7 +54,7 @@ async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Parti
   const spawned: number[] = [];
   const { config: configOverrides, ...rest } = overrides;
   const supervisor = new ComfySupervisor({
-    config: { dir, python: process.execPath, url: undefined, port: await freePort(), extraArgs: ['--verbose', 'INFO'], startupTimeoutMs: 10_000, extraModelPathsConfig: undefined, ...configOverrides },
+    config: { dir, python: process.execPath, url: undefined, port: await freePort(), extraArgs: ['--verbose', 'INFO'], startupTimeoutMs: 10_000, extraModelPathsConfig: undefined, names: APP_NAMES, ...configOverrides },
     workDir,
     requiredNodeClasses: REQUIRED,
     logger: silentLogger,
@@ -307,7 +309,7 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
   const external = (url: string, over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number } = {}): ComfySupervisor => {
     const { startupTimeoutMs = 10_000, ...rest } = over;
     const supervisor = new ComfySupervisor({
-      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs, extraModelPathsConfig: undefined },
+      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs, extraModelPathsConfig: undefined, names: APP_NAMES },
       workDir: os.tmpdir(),
       requiredNodeClasses: REQUIRED,
       logger: silentLogger,
@@ -379,6 +381,21 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
     expect(waiting.length).toBeGreaterThan(0);
     expect(waiting[0]!.fields).toMatchObject({ waitedS: expect.any(Number), timeoutS: 1 });
     expect(supervisor.status()).toEqual({ state: 'unhealthy', url, lastError: err.message });
+  });
+
+  it('names no setting in the timeout when the host gives no names', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const supervisor = new ComfySupervisor({
+      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs: 500, extraModelPathsConfig: undefined },
+      workDir: os.tmpdir(),
+      requiredNodeClasses: REQUIRED,
+      logger: silentLogger,
+      probeIntervalMs: 20,
+      now: leapingClock(),
+    });
+    cleanups.push(() => supervisor.stop());
+    const err = await rejection(supervisor.ready());
+    expect(err.message).toBe(`ComfyUI at ${url} was not ready within 1 s; last problem: ECONNREFUSED.`);
   });
 
   it('names an HTTP error of the probe as its last problem', async () => {

@@ -1,5 +1,5 @@
 // A loopback fake of ComfyUI's HTTP + websocket API, faithful to ComfyUI 0.3.64 (the pinned release
-// checked against a real server, see test/comfy/real-comfyui.test.ts) and to shared/reference/comfyui-api.md:
+// checked against a real server, see test/comfy/real-comfyui.test.ts):
 // - a socket gets `status` first; prompt events go only to the socket whose id is the prompt's client_id;
 //   events sent while that client has no socket are lost (no replay); a reconnect replaces the old socket;
 // - ordering: execution_start, execution_cached, per node executing/progress/executed, execution_success

@@ -1,5 +1,5 @@
 // A loopback fake of RunPod's internal job API (job-take, job-take-batch, job-done, job-stream,
-// job-stop, ping), following runpod-protocol.md: takes are long polls held until a job is queued,
+// job-stop, ping), as RunPod serves it (docs/protocol.md): takes are long polls held until a job is queued,
 // 204 when the hold ends; scripted answers (400, 429, 500, bodies) are served first, in order.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ENV_VARS } from '../../src/config';
 import { createJobInputSchema, parseJobInput, type JobInputSchema } from '../../src/job/schema';
 import { isWorkerError } from '../../src/lib/errors';
-import { DEFAULT_VARIANT, VARIANTS, type VariantName } from '../../src/workflow';
+import { DEFAULT_VARIANT, MAX_PROMPT_CHARS, MAX_SEED, VARIANTS, type VariantName } from '../../src/workflow';
 import { ROOT, read, readJson, run, type ModelManifest, type Pins } from './helpers';
 
 const dockerfile = read('Dockerfile');
@@ -390,7 +390,7 @@ describe('.runpod/', () => {
   });
 
   it('tests.json is one small, fast job of the real schema (a Hub test renders on a cold worker)', () => {
-    const schema = createJobInputSchema(VARIANTS, DEFAULT_VARIANT);
+    const schema = createJobInputSchema(VARIANTS, DEFAULT_VARIANT, { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED });
     expect(tests.tests).toHaveLength(1);
     for (const t of tests.tests) {
       expect({ test: t.name, problems: parseProblems(schema, t.input) }).toEqual({ test: t.name, problems: '' });

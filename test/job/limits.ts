@@ -1,5 +1,9 @@
 // Variant limits for job tests, shaped like src/workflow's registry entries.
-import type { VariantLimits } from '../../src/job/schema';
+import type { FieldLimits, VariantLimits } from '../../src/job/schema';
+import { MAX_PROMPT_CHARS, MAX_SEED } from '../../src/workflow';
+
+/** The workflow's own limits of the fields every variant shares. */
+export const FIELD_LIMITS: FieldLimits = { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED };
 
 const bounds = {
   width: { min: 256, max: 1280, multipleOf: 16 },

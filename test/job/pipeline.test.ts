@@ -4,7 +4,7 @@ import type { ComfySession, ComfyVideo, InputsPort, JobDeps, StoragePort } from 
 import type { ProgressUpdate } from '../../src/job/progress';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
-import { TEST_VARIANTS } from './limits';
+import { FIELD_LIMITS, TEST_VARIANTS } from './limits';
 
 type Events = string[];
 
@@ -41,6 +41,7 @@ function setup(overrides: {
     workflow: {
       variants: TEST_VARIANTS,
       defaultVariant: 'turbo',
+      fieldLimits: FIELD_LIMITS,
       randomSeed: () => 42,
       missingModels: (v) => (v === 'quality' ? (overrides.missing ?? []) : []),
       buildPrompt: (params) => ({ params }),
@@ -77,7 +78,7 @@ function setup(overrides: {
       put: async (file, opts) => {
         if (opts.bucket) events.push(`put into ${opts.bucket.bucket}`);
         events.push(`put ${file.jobId}/${file.name}`);
-        return { url: `https://cdn.example/${file.keyPrefix ?? ''}${file.jobId}/${file.name}`, bucket: 'b', key: `${file.jobId}/${file.name}`, bytes: 1234 };
+        return { url: `https://cdn.example/${file.keyPrefix ?? ''}${file.jobId}/${file.name}`, bucket: 'b', key: `${file.jobId}/${file.name}`, content_type: 'video/mp4', bytes: 1234 };
       },
       ...overrides.storage,
     },

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { createJobInputSchema, parseJobInput } from '../../src/job/schema';
 import { DEFAULT_VARIANT, VARIANTS } from '../../src/workflow';
-import { TEST_VARIANTS } from './limits';
+import { FIELD_LIMITS, TEST_VARIANTS } from './limits';
 
 /** Field names of the README's input table (first column, backticked, comma-separated). */
 function readmeFields(): string[] {
@@ -20,7 +20,7 @@ function readmeFields(): string[] {
 }
 
 function schemaFields(): string[] {
-  const shape = createJobInputSchema(TEST_VARIANTS, 'turbo').shape;
+  const shape = createJobInputSchema(TEST_VARIANTS, 'turbo', FIELD_LIMITS).shape;
   const fields: string[] = [];
   for (const [key, value] of Object.entries(shape)) {
     const inner = (value as { unwrap?: () => { shape?: Record<string, unknown> } }).unwrap?.();
@@ -37,7 +37,7 @@ describe('README input table', () => {
 });
 
 describe('shipped example inputs', () => {
-  const schema = createJobInputSchema(VARIANTS, DEFAULT_VARIANT);
+  const schema = createJobInputSchema(VARIANTS, DEFAULT_VARIANT, FIELD_LIMITS);
   const parse = (input: unknown) => parseJobInput(schema, VARIANTS, input, () => 1);
 
   it('test_input.json is a valid job for the real variants', () => {

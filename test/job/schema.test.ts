@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { createJobInputSchema, parseJobInput } from '../../src/job/schema';
 import { isWorkerError, type WorkerError } from '../../src/lib/errors';
-import { TEST_VARIANTS } from './limits';
+import { FIELD_LIMITS, TEST_VARIANTS } from './limits';
 
-const schema = createJobInputSchema(TEST_VARIANTS, 'turbo');
+const schema = createJobInputSchema(TEST_VARIANTS, 'turbo', FIELD_LIMITS);
 const parse = (raw: unknown) => parseJobInput(schema, TEST_VARIANTS, raw, () => 777);
 const base = { reference_image: 'https://example.com/p.png', pose_video: 'https://example.com/d.mp4' };
 

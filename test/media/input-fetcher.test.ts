@@ -350,6 +350,11 @@ describe('InputFetcher: refusals', () => {
     expect(err.details).toMatchObject({ field: 'reference_image', reason });
   });
 
+  it('names every accepted form when it refuses a scheme', async () => {
+    const err = await failure(fetcher().fetch('pose_video', 'ftp://host/dance.mp4', 'video', files, { signal: signal() }));
+    expect(err.message).toBe('pose_video: unsupported URL scheme "ftp:"; use https://, http://, s3:// or a data: URI');
+  });
+
   it('refuses base64 over the cap before decoding it', async () => {
     const err = await failure(fetcher({ maxBytes: 100 }).fetch('reference_image', Buffer.alloc(300).toString('base64'), 'image', files, { signal: signal() }));
     expect(err.details).toMatchObject({ maxBytes: 100, bytes: 300 });

@@ -1,5 +1,6 @@
 // Shared set-up for the runtime tests: a config pointing at the fake job API, short timings,
 // a logger that keeps its lines, and a handle on one running runWorker.
+import { loadConfig } from '../../src/config';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { runWorker, type Handler, type RunWorkerOptions, type RuntimeSettings, type RuntimeTiming } from '../../src/runpod';
 import type { FakeJobApi } from '../fakes/runpod-job-api';
@@ -39,6 +40,7 @@ export function prodConfig(api: FakeJobApi, over: Partial<RuntimeSettings> = {})
     refreshWorker: false,
     shutdownGraceMs: 5_000,
     jobTimeoutMs: 10_000,
+    names: loadConfig({}).runpod.names,
     ...over,
   };
 }

@@ -276,6 +276,7 @@ describe('webhook targets', () => {
   const dns: Record<string, string[]> = { 'hooks.example': ['93.184.216.34'], 'internal.example': ['93.184.216.34', '10.0.0.7'] };
   const guard = createWebhookGuard({
     allowPrivate: false,
+    allowPrivateName: 'ALLOW_PRIVATE_URLS',
     isPrivateAddress,
     lookup: async (host) => {
       const found = dns[host];

@@ -1,6 +1,6 @@
 """workflows/models.json entries -> what to write for each, how to check it, what to expect.
 
-The expectations below are the facts the benchmark's figures rest on (issue 11, gpu-run.md):
+The expectations below are the facts the benchmark's figures rest on (issue 11):
 if the pinned loaders build something else from the same keys, the generator stops.
 """
 from __future__ import annotations
