@@ -1,9 +1,9 @@
 // The SteadyDancer job: validate → fetch inputs (while ComfyUI boots) → upload them to ComfyUI →
 // fill the variant's graph → queue and monitor → collect the MP4s → upload → return URLs → clean up.
 import path from 'node:path';
-import { WorkerError, formatError, toWorkerError } from '../lib/errors';
+import { WorkerError, formatError, isWorkerError, toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { BucketOverride, ComfySession, ComfyVideo, FetchedFile, JobDeps, JobFilesPort } from './ports';
+import type { BucketOverride, ComfySession, ComfyVideo, FetchedFile, JobDeps, JobFilesPort, WorkflowPort } from './ports';
 import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
 import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
 
@@ -51,6 +51,14 @@ export interface JobFailure {
 export function safeJobId(id: string): string {
   const cleaned = id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 96);
   return cleaned || 'job';
+}
+
+/** OUT_OF_MEMORY with the advice for the settings this job ran with in place of ComfyUI's generic one. */
+function withMemoryAdvice(err: unknown, workflow: WorkflowPort<string>, job: ResolvedJobInput<string>): unknown {
+  if (!isWorkerError(err, 'OUT_OF_MEMORY') || !workflow.outOfMemoryAdvice) return err;
+  const advice = workflow.outOfMemoryAdvice({ width: job.width, height: job.height, num_frames: job.num_frames });
+  const summary = typeof err.details['summary'] === 'string' ? err.details['summary'] : err.message;
+  return new WorkerError('OUT_OF_MEMORY', `${summary} ${advice}`, { details: { ...err.details, advice }, cause: err.cause });
 }
 
 export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
@@ -106,10 +114,14 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       });
       rt.progress(stageUpdate('queued'));
       const queued = now();
-      const result = await session.runPrompt(prompt, {
-        signal: rt.signal,
-        onProgress: (p) => rt.progress(inferenceUpdate(p)),
-      });
+      const result = await session
+        .runPrompt(prompt, {
+          signal: rt.signal,
+          onProgress: (p) => rt.progress(inferenceUpdate(p)),
+        })
+        .catch((err: unknown) => {
+          throw withMemoryAdvice(err, deps.workflow, input);
+        });
       comfyVideos.push(...result.videos);
       const inferred = now();
       if (result.videos.length === 0) {
