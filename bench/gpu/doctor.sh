@@ -2,7 +2,7 @@
 # After setup.sh: what the machine has, whether the attention kernels compute attention (the worker's
 # own start-up check), and whether ComfyUI with every pinned pack imports. Writes into ${OUT:-/tmp/sd-out}.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 WORK=${GPU_WORK:-/tmp/sd}; OUTDIR=${OUT:-/tmp/sd-out}; mkdir -p "$OUTDIR"
 # shellcheck disable=SC1091
 source "$WORK/env.sh"
