@@ -19,7 +19,6 @@ from gguf import GGMLQuantizationType as Q
 
 from .comfy_env import ComfyEnv, patched
 from .diffusion import DIM, FFN_DIM, I2V_IN_CHANNELS, LOADER_SETTINGS, LoaderExpectationError
-from .gguf_layout import GGUFSpec
 
 GGUF_LINEARS = 40 * 12  # every block linear: q/k/v/o x2, k_img/v_img, ffn.0/ffn.2
 # SteadyDancer's LayerNorm2D keeps (1, C, 1, 1) affine parameters; llama-quantize stores them as (C, 1, 1)
@@ -131,7 +130,3 @@ def check_values(env: ComfyEnv, readers) -> dict[str, float | str]:
                 raise LoaderExpectationError(f"{t.name}: {t.tensor_type.name} blocks dequantize to non-finite values")
             out[t.tensor_type.name] = round(float(values.float().std()), 5)
     return out
-
-
-def model_shapes(spec: GGUFSpec) -> dict[str, tuple[int, ...]]:
-    return {t.name: t.model_shape for t in spec.tensors}
