@@ -18,7 +18,8 @@ ARG CUDA_VERSION=12.8.1
 ARG UBUNTU_VERSION=24.04
 # baked | volume
 ARG MODELS=baked
-# fp8 | fp16, and the variants whose files to bake ("all" or a comma list)
+# fp8 | fp16 | gguf-q4_k_m | gguf-q5_k_m | gguf-q6_k (workflows/models.json precisions), and the variants
+# whose files to bake ("all" or a comma list)
 ARG PRECISION=fp8
 ARG VARIANTS=all
 
@@ -64,7 +65,7 @@ COPY workflows/models.json /opt/steadydancer/workflows/
 # The Hugging Face token arrives as a BuildKit secret: it is never stored in a layer.
 FROM model-fetcher AS model-diffusion
 ARG MODELS PRECISION VARIANTS
-RUN --mount=type=secret,id=hf_token,required=false /opt/steadydancer/builder/fetch_model_slot.sh steadydancer-fp8,steadydancer-fp16
+RUN --mount=type=secret,id=hf_token,required=false /opt/steadydancer/builder/fetch_model_slot.sh steadydancer-fp8,steadydancer-fp16,steadydancer-gguf-q4_k_m,steadydancer-gguf-q5_k_m,steadydancer-gguf-q6_k
 FROM model-fetcher AS model-text-encoder
 ARG MODELS PRECISION VARIANTS
 RUN --mount=type=secret,id=hf_token,required=false /opt/steadydancer/builder/fetch_model_slot.sh umt5-xxl-bf16

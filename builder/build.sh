@@ -6,7 +6,8 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: builder/build.sh [options]
-  --precision fp8|fp16     weights to bake (default fp8; a value of models.json precisions)
+  --precision P            weights to bake: fp8 (default), fp16, gguf-q4_k_m, gguf-q5_k_m or gguf-q6_k
+                           (a value of workflows/models.json precisions)
   --models baked|volume    bake models into the image, or read /runpod-volume/models (default baked)
   --variants LIST          variants whose files to bake: "all" or e.g. "turbo,quality" (default all)
   --repo NAME              image repository, e.g. docker.io/me/steadydancer-worker (default steadydancer-worker,
@@ -70,7 +71,7 @@ done
 
 # --- validate against the manifests (no jq/python needed on the build machine) ----------------
 [[ $models == baked || $models == volume ]] || die "--models must be baked or volume, got '$models'"
-[[ $precision =~ ^[a-z0-9]+$ ]] || die "--precision must be a simple name like fp8, got '$precision'"
+[[ $precision =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "--precision must be a simple name like fp8 or gguf-q5_k_m, got '$precision'"
 # One line without white space, so a pretty-printed array still matches "key":[...,"value",...].
 manifest=$(tr -d ' \t\r\n' <"$root/workflows/models.json")
 grep -Eq "\"precisions\":\[[^]]*\"${precision}\"" <<<"$manifest" \

@@ -2,7 +2,7 @@
 """Downloads the model files a build needs, as listed in workflows/models.json.
 
 Runs inside the image build (standard library only, so it needs nothing but Python):
-  * selects files by precision (fp8/fp16) and by the variants baked into the image;
+  * selects files by precision (fp8, fp16, gguf-<quant>) and by the variants baked into the image;
   * downloads them in parallel into <dest>/<folder>/<path>, the layout ComfyUI and the
     workflow templates expect;
   * resumes a partial download (<file>.part + HTTP Range) after a dropped connection, but only a
@@ -269,7 +269,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", type=Path, required=True, help="workflows/models.json")
     p.add_argument("--dest", type=Path, required=True, help="models root (ComfyUI's models/ or a volume)")
-    p.add_argument("--precision", required=True, help="fp8 or fp16 (a value of files[].precisions)")
+    p.add_argument("--precision", required=True, help="fp8, fp16, gguf-q5_k_m, ... (a value of files[].precisions)")
     p.add_argument("--variants", default="all", help="comma list of variants, or 'all'")
     p.add_argument("--ids", default="", help="comma list of manifest ids: only these files (one image layer's slot)")
     p.add_argument("--allow-empty", action="store_true", help="with --ids: selecting no file is not an error")

@@ -8,7 +8,10 @@ questions the workflow depends on:
   import, run and return a tensor of the right shape that is uninitialised memory (the 2.2 release tag on
   Hopper bound its sm90 op to the fake implementation). So every candidate is compared with an fp32
   reference on random input; the worker only uses a mode whose output agrees.
-* What card is this? Total memory decides whether the model stays resident between jobs.
+* What card is this? Its total memory decides how the model fits (resident, offloaded, block swap, VAE
+  tiling). With STEADYDANCER_GPU_MEMORY_GB set (the process cap the worker's ComfyUI hook applies, to
+  rehearse a smaller card on a big one) the report also carries memory_cap_bytes, which the worker
+  then plans for.
 
 Usage: attention_check.py [--modes sageattn,sdpa] [--bench] [--seq N]
 Exit code 0 with the JSON on stdout whenever the check itself ran (a failing mode is data, not an
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -99,6 +103,14 @@ def _time_ms(torch, fn, *args, reps=10):
     return round(times[len(times) // 2], 3)
 
 
+def _memory_cap(total):
+    """{"memory_cap_bytes": n} under STEADYDANCER_GPU_MEMORY_GB (GiB, as the ComfyUI hook reads it), else {}."""
+    cap = os.environ.get("STEADYDANCER_GPU_MEMORY_GB", "").strip()
+    if not cap:
+        return {}
+    return {"memory_cap_bytes": min(total, int(float(cap) * 1024**3))}
+
+
 def run(modes, seq, heads, head_dim, bench):
     t0 = time.monotonic()
     import torch
@@ -113,6 +125,7 @@ def run(modes, seq, heads, head_dim, bench):
         "gpu": props.name,
         "capability": f"{props.major}.{props.minor}",
         "total_memory_bytes": int(props.total_memory),
+        **_memory_cap(int(props.total_memory)),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),

@@ -2,6 +2,7 @@
 // the start), the input fetcher, the video store, the workflow registry, and the job on top.
 import { ComfySupervisor } from '../src/comfy';
 import type { Config } from '../src/config';
+import { outOfMemoryAdvice } from '../src/gpu';
 import { createSteadyDancerJob } from '../src/job/pipeline';
 import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
 import type { Logger } from '../src/lib/logger';
@@ -52,8 +53,22 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
     buildPrompt: (params) => {
-      const { attention, residentModel } = engine.current();
-      return buildPrompt({ ...params, precision: config.modelPrecision, engine: { attention, residentModel } });
+      const { attention, residentModel, blockSwap, vaeTilingAbovePixels } = engine.current();
+      return buildPrompt({
+        ...params,
+        precision: config.modelPrecision,
+        engine: { attention, residentModel, blockSwap, vaeTilingAbovePixels },
+      });
+    },
+    outOfMemoryAdvice: (job) => {
+      const settings = engine.current();
+      return outOfMemoryAdvice({
+        plan: { mode: settings.memoryMode, blockSwap: settings.blockSwap, vaeTilingAbovePixels: settings.vaeTilingAbovePixels },
+        vram: config.engine.vram,
+        precision: config.modelPrecision,
+        cardGiB: settings.cardGiB,
+        job,
+      });
     },
   };
 }

@@ -22,6 +22,7 @@ export function startEngine(config: Config, logger: Logger, localGpu: boolean): 
     settings = chooseEngineSettings({
       attention: config.engine.attention,
       vram: config.engine.vram,
+      blockSwap: config.engine.blockSwap,
       precision: config.modelPrecision,
       report,
       ...('error' in result ? { checkError: result.error } : {}),
@@ -30,8 +31,20 @@ export function startEngine(config: Config, logger: Logger, localGpu: boolean): 
     const fields = {
       attention: settings.attention,
       residentModel: settings.residentModel,
+      memoryMode: settings.memoryMode,
+      blockSwap: settings.blockSwap,
+      vaeTilingAbovePixels: settings.vaeTilingAbovePixels,
       reasons: settings.reasons,
-      ...(report ? { gpu: report.gpu, capability: report.capability, memoryGiB: Math.round(report.total_memory_bytes / 1024 ** 3), torch: report.torch, sageattention: report.sageattention } : {}),
+      ...(report
+        ? {
+            gpu: report.gpu,
+            capability: report.capability,
+            memoryGiB: Math.round(report.total_memory_bytes / 1024 ** 3),
+            ...(report.memory_cap_bytes ? { memoryCapGiB: Number((report.memory_cap_bytes / 1024 ** 3).toFixed(1)) } : {}),
+            torch: report.torch,
+            sageattention: report.sageattention,
+          }
+        : {}),
     };
     if (sage && !sage.ok) {
       // A broken kernel is an image problem the operator must hear about, not a silent slowdown.

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ComfySettings } from './comfy';
-import type { AttentionPreference, VramPreference } from './gpu';
+import type { AttentionPreference, BlockSwapPreference, VramPreference } from './gpu';
 import type { JobErrorCode } from './job/errors';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
@@ -13,6 +13,8 @@ import type { MediaLimits } from './media';
 import type { RuntimeSettings } from './runpod';
 import type { WorkerBucketSettings } from './s3';
 import { parseAllowedEndpoint } from './s3/endpoint-guard';
+import { MODEL_BLOCKS } from './workflow/build';
+import { PRECISIONS, type Precision } from './workflow/manifest';
 
 const optionalString = z
   .string()
@@ -56,6 +58,20 @@ const list = (valid: (entry: string) => boolean, expected: string) =>
       for (const entry of entries.filter((e) => !valid(e))) ctx.addIssue({ code: 'custom', message: `"${entry}" is not ${expected}` });
       return entries;
     });
+
+/** `auto` (the card table) or a number of transformer blocks to swap, 0 to MODEL_BLOCKS. */
+const blockSwap = z
+  .string()
+  .optional()
+  .transform((v, ctx): BlockSwapPreference => {
+    if (v === undefined || v.trim() === '' || v.trim().toLowerCase() === 'auto') return 'auto';
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > MODEL_BLOCKS) {
+      ctx.addIssue({ code: 'custom', message: `expected auto or a whole number of blocks from 0 to ${MODEL_BLOCKS}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
 
 /** RunPod's levels (NOTSET TRACE DEBUG INFO WARN ERROR or 0-5) mapped onto ours. */
 function parseLogLevel(v: string | undefined): LogLevel {
@@ -110,10 +126,11 @@ const EnvSchema = z.object({
   OUTPUT_DIR: optionalString,
   WORK_DIR: optionalString,
   MODELS_DIR: optionalString,
-  MODEL_PRECISION: z.enum(['fp8', 'fp16']).default('fp8'),
+  MODEL_PRECISION: z.enum(PRECISIONS).default('fp8'),
   FFPROBE_PATH: optionalString,
   ATTENTION_MODE: z.enum(['auto', 'sageattn', 'sdpa']).default('auto'),
-  VRAM_MODE: z.enum(['auto', 'high', 'low']).default('auto'),
+  VRAM_MODE: z.enum(['auto', 'high', 'low', 'minimal']).default('auto'),
+  BLOCK_SWAP: blockSwap,
   GPU_CHECK_SCRIPT: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
   // Input content limits: far above what a job uses (outputs are at most 1280 px; at most 321 frames
@@ -163,11 +180,12 @@ export interface Config {
     readonly limits: MediaLimits;
   };
   /** Weights the image carries (an image build choice, not a job field). */
-  readonly modelPrecision: 'fp8' | 'fp16';
+  readonly modelPrecision: Precision;
   /** How the model runs on the card; the start-up GPU check settles `auto`. */
   readonly engine: {
     readonly attention: AttentionPreference;
     readonly vram: VramPreference;
+    readonly blockSwap: BlockSwapPreference;
     /** docker/attention_check.py as the image installs it. */
     readonly checkScript: string;
   };
@@ -260,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     engine: {
       attention: e.ATTENTION_MODE,
       vram: e.VRAM_MODE,
+      blockSwap: e.BLOCK_SWAP,
       checkScript: e.GPU_CHECK_SCRIPT ?? '/opt/steadydancer/attention_check.py',
     },
   });

@@ -43,6 +43,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MAX_INPUT_VIDEO_SECONDS: '0' })).toThrow(/MAX_INPUT_VIDEO_SECONDS: expected a whole number from 1/);
   });
 
+  it('reads the weights and the memory settings: precisions of the manifest, VRAM_MODE, BLOCK_SWAP', () => {
+    expect(loadConfig({}).modelPrecision).toBe('fp8');
+    expect(loadConfig({}).engine).toMatchObject({ vram: 'auto', blockSwap: 'auto' });
+    const c = loadConfig({ MODEL_PRECISION: 'gguf-q5_k_m', VRAM_MODE: 'minimal', BLOCK_SWAP: '16' });
+    expect(c.modelPrecision).toBe('gguf-q5_k_m');
+    expect(c.engine).toMatchObject({ vram: 'minimal', blockSwap: 16 });
+    expect(loadConfig({ BLOCK_SWAP: 'AUTO' }).engine.blockSwap).toBe('auto');
+    expect(loadConfig({ BLOCK_SWAP: '0' }).engine.blockSwap).toBe(0);
+    expect(() => loadConfig({ BLOCK_SWAP: '41' })).toThrow(/BLOCK_SWAP: expected auto or a whole number of blocks from 0 to 40, got "41"/);
+    expect(() => loadConfig({ BLOCK_SWAP: 'some' })).toThrow(/BLOCK_SWAP/);
+    expect(() => loadConfig({ MODEL_PRECISION: 'gguf-q3_k' })).toThrow(/MODEL_PRECISION/);
+    expect(() => loadConfig({ VRAM_MODE: 'tiny' })).toThrow(/VRAM_MODE/);
+  });
+
   it('names every bad variable in one CONFIG_INVALID error', () => {
     try {
       loadConfig({ PRESIGN_EXPIRES_S: '604801', ALLOW_PRIVATE_URLS: 'maybe', COMFYUI_URL: 'ftp://x' });

@@ -1,43 +1,67 @@
 #!/usr/bin/env bash
 # The whole GPU benchmark in one call on a bare CUDA machine (bench/gpu/README.md):
 # setup (SageAttention builds in the background while the synthetic weights are written), then
-# bench/gpu/run.mjs with the given arguments. Results land in bench/results/ and, with logs, in $OUT.
-#   bench/gpu/device.sh [--precision fp8|fp16] [run.mjs arguments...]
+# bench/gpu/run.mjs with the given arguments, or once per line of a plan file. Results land in
+# bench/results/ and, with logs, in $OUT. Setup and weights are kept for the machine's life, so a
+# second call on the same (warm) machine goes straight to the runs.
+#   bench/gpu/device.sh [--precision P[,P...]] [run.mjs arguments...]
+#   bench/gpu/device.sh [--precision P[,P...]] --plan bench/gpu/plans/FILE.txt
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 export GPU_WORK=${GPU_WORK:-/tmp/sd}
 OUTDIR=${OUT:-/tmp/sd-out}
 mkdir -p "$OUTDIR" "$GPU_WORK"
 precision=fp8
-if [ "${1:-}" = --precision ]; then precision=$2; shift 2; fi
+plan=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --precision) precision=$2; shift 2 ;;
+    --plan) plan=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+if [ -n "$plan" ] && [ ! -f "$plan" ]; then echo "device.sh: no plan file $plan" >&2; exit 2; fi
+weights_tag=${precision//,/+}
 t0=$(date +%s)
 stamp() { echo "[device $(( $(date +%s) - t0 )) s] $*"; }
 
 bash bench/gpu/setup.sh sage || exit 1
 stamp "SageAttention build started"
 models="$GPU_WORK/ComfyUI/models"
-if [ ! -e "$models/synthetic-weights-$precision.json" ]; then
+if [ ! -e "$models/synthetic-weights-$weights_tag.json" ]; then
   # Specs come from the loaders built on the CPU (CUDA hidden), values from a CPU random pool.
   CUDA_VISIBLE_DEVICES='' PYTHONPATH="$GPU_WORK/site:$GPU_WORK/stubs" python3 bench/gpu/make_weights.py --device cpu --comfy-dir "$GPU_WORK/ComfyUI" \
     --root "$models" --precision "$precision" --pose-size "${POSE_SIZE:-tiny}" \
-    --manifest "$models/synthetic-weights-$precision.json" > "$GPU_WORK/weights-$precision.log" 2>&1 \
-    || { tail -30 "$GPU_WORK/weights-$precision.log"; exit 1; }
+    --manifest "$models/synthetic-weights-$weights_tag.json" > "$GPU_WORK/weights-$weights_tag.log" 2>&1 \
+    || { tail -30 "$GPU_WORK/weights-$weights_tag.log"; exit 1; }
 fi
-stamp "weights written: $(tail -1 "$GPU_WORK/weights-$precision.log")"
+stamp "weights written: $(tail -1 "$GPU_WORK/weights-$weights_tag.log")"
 bash bench/gpu/setup.sh > "$GPU_WORK/setup.log" 2>&1 || { tail -30 "$GPU_WORK/setup.log" "$GPU_WORK/sage-build.log"; exit 1; }
 stamp "setup done"
 # shellcheck disable=SC1091
 source "$GPU_WORK/env.sh"
-export MODELS_DIR="$models" GPU_CHECK_SCRIPT="$PWD/docker/attention_check.py" MODEL_PRECISION="$precision"
+# A run.mjs line without --precision runs the first of the precisions written.
+export MODELS_DIR="$models" GPU_CHECK_SCRIPT="$PWD/docker/attention_check.py" MODEL_PRECISION="${precision%%,*}"
 export COMFYUI_ARGS="--front-end-root $GPU_WORK/frontend --disable-api-nodes ${EXTRA_COMFYUI_ARGS:-}"
 # A freshly built SageAttention wheel comes back (xz) so the next run can skip the build.
 for w in "$GPU_WORK"/wheels/sageattention-*.whl; do
   [ -f "$w" ] && [ ! -e "$OUTDIR/$(basename "$w").xz" ] && xz -T0 -6 -c "$w" > "$OUTDIR/$(basename "$w").xz"
 done
 # Each arm's result is written straight into $OUT, so a run cut short still returns what finished.
-node bench/gpu/run.mjs --precision "$precision" --work "$GPU_WORK/bench" --out "$OUTDIR" "$@"
-rc=$?
+rc=0
+if [ -n "$plan" ]; then
+  # One run.mjs call per plan line (its arguments, split on white space); a failed line does not stop the rest.
+  while read -r line || [ -n "$line" ]; do
+    case $line in '' | '#'*) continue ;; esac
+    read -r -a args <<< "$line"
+    stamp "plan: ${args[*]}"
+    node bench/gpu/run.mjs --work "$GPU_WORK/bench" --out "$OUTDIR" "${args[@]}" < /dev/null || rc=$?
+  done < "$plan"
+else
+  node bench/gpu/run.mjs --precision "${precision%%,*}" --work "$GPU_WORK/bench" --out "$OUTDIR" "$@"
+  rc=$?
+fi
 stamp "runner exit $rc"
 tar -czf "$OUTDIR/gpu-logs.tgz" --exclude='*.mp4' --exclude='*.png' -C "$GPU_WORK" \
-  bench setup.log sage-build.log "weights-$precision.log" 2>/dev/null
+  bench setup.log sage-build.log "weights-$weights_tag.log" 2>/dev/null
 exit $rc

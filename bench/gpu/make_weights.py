@@ -3,6 +3,7 @@
 path under a models root, with the keys, shapes and dtypes the pinned loaders expect.
 
   python bench/gpu/make_weights.py --comfy-dir ComfyUI --root /models --precision fp8,fp16 --check
+  python bench/gpu/make_weights.py --comfy-dir ComfyUI --root /models --precision gguf-q5_k_m --check
   python bench/gpu/make_weights.py --comfy-dir ComfyUI --root /models --check-only
   python bench/gpu/make_weights.py --comfy-dir ComfyUI --selftest
 
@@ -20,8 +21,10 @@ import time
 
 import torch
 from synthetic import pose
-from synthetic.catalog import ONNX_ROLES, Catalog, Entry, describe, read_models_json, select
+from synthetic.catalog import DIFFUSION_PRECISIONS, ONNX_ROLES, STD, Catalog, Entry, describe, read_models_json, select
 from synthetic.comfy_env import load_comfy
+from synthetic.gguf_layout import GGUFSpec
+from synthetic.gguf_writer import GGUFSource, write_gguf
 from synthetic.writer import RandomSource, write_safetensors
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,7 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--comfy-dir", required=True, help="pinned ComfyUI tree with the custom node packs inside")
     p.add_argument("--root", help="models root: files go to <root>/<folder>/<path>")
     p.add_argument("--models-json", default=os.path.join(REPO, "workflows", "models.json"))
-    p.add_argument("--precision", default="fp8", help="fp8, fp16 or fp8,fp16 (which diffusion files)")
+    p.add_argument("--precision", default="fp8",
+                   help=f"comma list of {', '.join(DIFFUSION_PRECISIONS)} (which diffusion files; the rest are shared)")
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     p.add_argument("--only", help="comma list of models.json ids, e.g. wan21-vae,clip-vision-h")
     p.add_argument("--pose-size", choices=["tiny", "real"], default="real",
@@ -52,7 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--root is required unless --selftest")
     args.precisions = args.precision.split(",")
     args.variant_list = args.variants.split(",")
-    for name, values, allowed in (("--precision", args.precisions, ["fp8", "fp16"]),
+    for name, values, allowed in (("--precision", args.precisions, list(DIFFUSION_PRECISIONS)),
                                   ("--variants", args.variant_list, VARIANTS)):
         if not values or set(values) - set(allowed):
             p.error(f"{name} takes a comma list of {', '.join(allowed)}")
@@ -98,6 +102,7 @@ def write_all(catalog: Catalog, chosen: list[Entry], args: argparse.Namespace) -
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     source = None if args.zeros else RandomSource(device, args.seed)
+    quantized = None if source is None else GGUFSource(source, STD, args.seed)
     print(f"writing {len(chosen)} files under {args.root} (values: {'zeros' if args.zeros else device.type})")
     records = []
     for e in chosen:
@@ -108,7 +113,10 @@ def write_all(catalog: Catalog, chosen: list[Entry], args: argparse.Namespace) -
             written = write_pose(catalog, e, args.pose_size)
         else:
             spec = catalog.spec(e)
-            size = write_safetensors(e.file(args.root), spec, source)
+            if isinstance(spec, GGUFSpec):
+                size = write_gguf(e.file(args.root), spec, quantized)
+            else:
+                size = write_safetensors(e.file(args.root), spec, source)
             written = [{"id": e.id, "role": e.role, "path": e.relpath, "bytes": size, **describe(spec)}]
         seconds = time.time() - t0
         for r in written:

@@ -8,6 +8,7 @@
 //
 //   node bench/gpu/run.mjs --variant turbo --frames 81 --warm 2 \
 //     --arm 'resident-sage:VRAM_MODE=high' --arm 'offload-sdpa:VRAM_MODE=low,ATTENTION_MODE=sdpa'
+//   node bench/gpu/run.mjs --precision gguf-q5_k_m --warm 1 --arm 'cap16-auto:STEADYDANCER_GPU_MEMORY_GB=15.5'
 //
 // Needs (bench/gpu/README.md): COMFYUI_DIR with the pinned packs and custom_nodes/steadydancer_runtime,
 // COMFYUI_PYTHON, MODELS_DIR filled by make_weights.py, ffmpeg and ffprobe on PATH, dist/handler.cjs.
@@ -192,7 +193,13 @@ async function runArm(arm, input, envInfo, port) {
   const ready = at(/^ComfyUI is ready/);
   if (start && ready) result.comfyui_boot_s = (Date.parse(ready.time) - Date.parse(start.time)) / 1000;
   const engine = at(/^engine settings|SageAttention failed the start-up check/);
-  if (engine) result.engine = { attention: engine.attention, residentModel: engine.residentModel, reasons: engine.reasons };
+  if (engine) {
+    result.engine = {
+      attention: engine.attention, residentModel: engine.residentModel, memoryMode: engine.memoryMode,
+      blockSwap: engine.blockSwap, vaeTilingAbovePixels: engine.vaeTilingAbovePixels,
+      memoryGiB: engine.memoryGiB, memoryCapGiB: engine.memoryCapGiB, reasons: engine.reasons,
+    };
+  }
   if (existsSync(timings)) Object.assign(result, summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length));
   return result;
 }

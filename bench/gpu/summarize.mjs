@@ -31,6 +31,7 @@ export function summarizeTimings(text, expectedPrompts) {
     } else if (r.ev === 'prompt_end') {
       current.seconds = round(r.t - current.t0);
       current.peak_vram_bytes_torch = r.peak_bytes;
+      current.peak_reserved_bytes_torch = r.peak_reserved_bytes;
     }
   }
   const perPrompt = prompts.map((p) => {
@@ -63,6 +64,7 @@ export function summarizeTimings(text, expectedPrompts) {
     return {
       seconds: p.seconds,
       peak_vram_gib_torch: p.peak_vram_bytes_torch ? round(p.peak_vram_bytes_torch / 1024 ** 3, 2) : null,
+      peak_reserved_gib_torch: p.peak_reserved_bytes_torch ? round(p.peak_reserved_bytes_torch / 1024 ** 3, 2) : null,
       nodes: p.nodes.filter((n) => !n.cached).map(({ node, class: cls, s }) => ({ node, class: cls, s })),
       sampler: sampler ? { s: sampler.s, steps } : null,
     };

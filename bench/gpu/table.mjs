@@ -20,7 +20,12 @@ export function loadResults(dir = path.join(root, 'bench/results')) {
 
 function settingsLabel(r) {
   const e = r.engine ?? {};
-  const parts = [e.attention ?? r.settings?.ATTENTION_MODE ?? '?', e.residentModel === undefined ? '' : e.residentModel ? 'resident' : 'offload'];
+  const parts = [
+    e.attention ?? r.settings?.ATTENTION_MODE ?? '?',
+    e.residentModel === undefined ? '' : e.residentModel ? 'resident' : 'offload',
+    e.blockSwap ? `${e.blockSwap}/40 blocks swapped` : '',
+    e.vaeTilingAbovePixels !== undefined && e.vaeTilingAbovePixels !== null && r.width * r.height > e.vaeTilingAbovePixels ? 'VAE tiled' : '',
+  ];
   for (const [k, v] of Object.entries(r.settings ?? {})) if (!['ATTENTION_MODE', 'VRAM_MODE'].includes(k)) parts.push(`${k}=${v}`);
   return parts.filter(Boolean).join(', ');
 }

@@ -72,7 +72,11 @@ export function executionError(e: ExecutionErrorData): WorkerError {
   const firstLine = (e.exception_message ?? '').split('\n')[0]?.trim() ?? '';
   const details = { nodeId: e.node_id, nodeType: e.node_type, exceptionType: e.exception_type, exceptionMessage: e.exception_message };
   if (isOutOfMemory(e)) {
-    return comfyError('OUT_OF_MEMORY', `Out of GPU memory in ${where}: ${firstLine}. Use a smaller size or fewer frames, or a GPU with more memory.`, { details });
+    // `summary` without the generic advice: the job replaces the advice with one for its own settings.
+    const summary = `Out of GPU memory in ${where}: ${firstLine}.`;
+    return comfyError('OUT_OF_MEMORY', `${summary} Use a smaller size or fewer frames, or a GPU with more memory.`, {
+      details: { ...details, summary },
+    });
   }
   return comfyError('EXECUTION_FAILED', `${where} failed: ${e.exception_type ?? 'Error'}: ${firstLine}`, { details });
 }

@@ -1,37 +1,46 @@
 // How the workflow runs on this card, decided once at start from the GPU check:
 // - attention: SageAttention only where it was just shown to compute attention on this GPU (a build
 //   can import, run and return uninitialised memory); otherwise exact SDPA.
-// - resident model: keep the diffusion model on the GPU between jobs where the card holds it with
-//   room to spare (saves ~4 s a job of moving 16-30 GB); offload after each job elsewhere.
-// Both are exact choices: they change speed and memory, never the numbers of a job.
+// - memory: resident model, offload, block swap and VAE tiling from the card's memory (memory-plan.ts).
+// Attention and memory settings change speed and memory, not a job's numbers (VAE tiling only where an
+// untiled pass would not fit: see memory-plan.ts).
+import type { Precision } from '../workflow/manifest';
+import { chooseMemoryPlan, type BlockSwapPreference, type MemoryMode, type VramPreference } from './memory-plan';
 import type { GpuReport } from './report';
 
 export type AttentionPreference = 'auto' | 'sageattn' | 'sdpa';
-export type VramPreference = 'auto' | 'high' | 'low';
 export type AttentionMode = 'sageattn' | 'sdpa';
 
 export interface EngineSettings {
   readonly attention: AttentionMode;
   readonly residentModel: boolean;
+  /** Transformer blocks kept in CPU memory and swapped in per step; 0 = none. */
+  readonly blockSwap: number;
+  /** Frame area above which VAE encode/decode run tiled; null = never. */
+  readonly vaeTilingAbovePixels: number | null;
+  readonly memoryMode: MemoryMode;
+  /** Card memory the settings were chosen for (the process cap when set), GiB; undefined when unknown. */
+  readonly cardGiB: number | undefined;
   /** One line per decision, for the start-up log. */
   readonly reasons: readonly string[];
 }
 
 const GIB = 1024 ** 3;
-/**
- * Smallest card (total memory) on which the model stays resident, per diffusion-model precision:
- * the resident model plus the text encoder loaded beside it for a new prompt, the sampler's
- * activations at 81 frames 480x832 and the VAE decode (bench/results: peak with a resident model).
- */
-export const RESIDENT_MIN_GIB = { fp8: 44, fp16: 75 } as const;
 
 export interface EngineChoice {
   attention: AttentionPreference;
   vram: VramPreference;
-  precision: keyof typeof RESIDENT_MIN_GIB;
+  blockSwap?: BlockSwapPreference;
+  precision: Precision;
   /** The check's report; undefined when it could not run (reason in checkError). */
   report: GpuReport | undefined;
   checkError?: string;
+}
+
+/** The memory the process may use: the cap the check applied (STEADYDANCER_GPU_MEMORY_GB), else the card's. */
+export function cardMemoryGiB(report: GpuReport | undefined): number | undefined {
+  if (!report) return undefined;
+  return (report.memory_cap_bytes ?? report.total_memory_bytes) / GIB;
 }
 
 export function chooseEngineSettings(c: EngineChoice): EngineSettings {
@@ -58,25 +67,26 @@ export function chooseEngineSettings(c: EngineChoice): EngineSettings {
     reasons.push(`attention sdpa: SageAttention not used: ${why}`);
   }
 
-  let residentModel: boolean;
-  if (c.vram !== 'auto') {
-    residentModel = c.vram === 'high';
-    reasons.push(`${residentModel ? 'resident model' : 'model offloaded after each job'}: VRAM_MODE=${c.vram}`);
-  } else if (!c.report) {
-    residentModel = false;
-    reasons.push('model offloaded after each job: card memory unknown (the GPU check did not run)');
-  } else {
-    const gib = c.report.total_memory_bytes / GIB;
-    const need = RESIDENT_MIN_GIB[c.precision];
-    residentModel = gib >= need;
-    reasons.push(
-      residentModel
-        ? `resident model: ${gib.toFixed(0)} GiB card >= ${need} GiB for ${c.precision}`
-        : `model offloaded after each job: ${gib.toFixed(0)} GiB card < ${need} GiB for ${c.precision} (set VRAM_MODE=high to override)`,
-    );
-  }
-  return { attention, residentModel, reasons };
+  const cardGiB = cardMemoryGiB(c.report);
+  const memory = chooseMemoryPlan({ vram: c.vram, blockSwap: c.blockSwap ?? 'auto', precision: c.precision, cardGiB });
+  return {
+    attention,
+    residentModel: memory.residentModel,
+    blockSwap: memory.blockSwap,
+    vaeTilingAbovePixels: memory.vaeTilingAbovePixels,
+    memoryMode: memory.mode,
+    cardGiB,
+    reasons: [...reasons, ...memory.reasons],
+  };
 }
 
 /** What a job uses before the check has settled or where it cannot run: the template's safe side. */
-export const UNCHECKED_ENGINE: EngineSettings = { attention: 'sdpa', residentModel: false, reasons: ['not checked yet'] };
+export const UNCHECKED_ENGINE: EngineSettings = {
+  attention: 'sdpa',
+  residentModel: false,
+  blockSwap: 0,
+  vaeTilingAbovePixels: null,
+  memoryMode: 'low',
+  cardGiB: undefined,
+  reasons: ['not checked yet'],
+};

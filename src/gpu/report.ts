@@ -15,6 +15,8 @@ export const GpuReportSchema = z.object({
   gpu: z.string(),
   capability: z.string(),
   total_memory_bytes: z.number().int().positive(),
+  /** Present when STEADYDANCER_GPU_MEMORY_GB caps the process: the memory it may use, in bytes. */
+  memory_cap_bytes: z.number().int().positive().optional(),
   torch: z.string(),
   sageattention: z.string().nullable().optional(),
   modes: z.record(z.string(), ModeResult),

@@ -1,9 +1,9 @@
 // The SteadyDancer job: validate → fetch inputs (while ComfyUI boots) → upload them to ComfyUI →
 // fill the variant's graph → queue and monitor → collect the MP4s → upload → return URLs → clean up.
 import path from 'node:path';
-import { formatError, toWorkerError } from '../lib/errors';
+import { WorkerError, formatError, isWorkerError, toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort, StoredVideo, VideoInfo } from './ports';
+import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort, StoredVideo, VideoInfo, WorkflowPort } from './ports';
 import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
 import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
 import { jobError } from './errors';
@@ -82,6 +82,15 @@ function stopwatch(now: () => number) {
   };
 }
 
+/** OUT_OF_MEMORY with the advice for the settings this job ran with in place of ComfyUI's generic one. */
+function withMemoryAdvice(err: unknown, workflow: WorkflowPort<string>, job: ResolvedJobInput<string>): unknown {
+  if (!isWorkerError(err, 'OUT_OF_MEMORY') || !workflow.outOfMemoryAdvice) return err;
+  const advice = workflow.outOfMemoryAdvice({ width: job.width, height: job.height, num_frames: job.num_frames });
+  const summary = typeof err.details['summary'] === 'string' ? err.details['summary'] : err.message;
+  // The code stays ComfyUI's; only the advice is the job's.
+  return new WorkerError(err.code, `${summary} ${advice}`, { details: { ...err.details, advice }, cause: err.cause });
+}
+
 export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
   const schema = createJobInputSchema(deps.workflow.variants, deps.workflow.defaultVariant, deps.workflow.fieldLimits);
   const now = deps.now ?? Date.now;
@@ -123,7 +132,12 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       rt.progress(stageUpdate('queued'));
       clock.lap('queue');
 
-      const result = await scope.session.runPrompt(prompt, { signal: rt.signal, onProgress: (p) => rt.progress(inferenceUpdate(p)) });
+      const { input } = scope;
+      const result = await scope.session
+        .runPrompt(prompt, { signal: rt.signal, onProgress: (p) => rt.progress(inferenceUpdate(p)) })
+        .catch((err: unknown) => {
+          throw withMemoryAdvice(err, deps.workflow, input);
+        });
       scope.comfyVideos.push(...result.videos);
       // ComfyUI's own execution time: queueing, socket and /history round trips are the worker's
       clock.lap('inference', result.executionMs);

@@ -91,6 +91,12 @@ export interface WorkflowPort<V extends string = string> {
     poseVideoName: string;
     filenamePrefix: string;
   }): Record<string, unknown>;
+  /**
+   * What to try after ComfyUI ran out of GPU memory on this job, from the memory settings it ran with
+   * (mode, swapped blocks, VAE tiling, card size); absent where the worker knows nothing better than
+   * ComfyUI's own message.
+   */
+  outOfMemoryAdvice?(job: { width: number; height: number; num_frames: number }): string;
 }
 
 export interface JobDeps<V extends string = string> {

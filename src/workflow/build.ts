@@ -32,12 +32,22 @@ export interface WorkflowParams {
   engine?: EngineParams;
 }
 
-/** Exact run settings: they move time and memory, never a job's numbers. */
+/** How the model runs on this card: time and memory, not a job's numbers (VAE tiling: see vaeTilingAbovePixels). */
 export interface EngineParams {
   attention: 'sageattn' | 'sdpa';
   /** Keep the diffusion model on the GPU between jobs instead of offloading it after each. */
   residentModel: boolean;
+  /** Transformer blocks kept in CPU memory and swapped in for each step (WanVideoBlockSwap); 0 = none. */
+  blockSwap: number;
+  /**
+   * Frame area (width x height) above which VAE encode and decode run tiled; null = never. Tiles can leave
+   * faint seams, so this is set only where an untiled pass would not fit the card.
+   */
+  vaeTilingAbovePixels: number | null;
 }
+
+/** Transformer blocks of the 14B model: the most block swap can move (WanVideoBlockSwap allows 48, for LongCat). */
+export const MODEL_BLOCKS = 40;
 
 /** Largest seed we hand out: ComfyUI accepts up to 2^64-1, JSON numbers are exact up to 2^53-1. */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -109,6 +119,33 @@ function diffusionModelPath(precision: Precision): string {
   return file.path;
 }
 
+function removeBlockSwap(prompt: ApiPrompt): void {
+  node(prompt, 'blockSwap');
+  delete prompt[NODES.blockSwap.id];
+  delete node(prompt, 'modelLoader').inputs.block_swap_args;
+}
+
+function applyEngine(prompt: ApiPrompt, engine: EngineParams, pixels: number): void {
+  if (!Number.isInteger(engine.blockSwap) || engine.blockSwap < 0 || engine.blockSwap > MODEL_BLOCKS) {
+    throw new WorkerError('INTERNAL', `engine.blockSwap must be a whole number from 0 to ${MODEL_BLOCKS}, got ${engine.blockSwap}`);
+  }
+  Object.assign(node(prompt, 'modelLoader').inputs, {
+    attention_mode: engine.attention,
+    load_device: engine.residentModel ? 'main_device' : 'offload_device',
+  });
+  Object.assign(node(prompt, 'sampler').inputs, { force_offload: !engine.residentModel });
+  if (engine.blockSwap > 0) {
+    Object.assign(node(prompt, 'blockSwap').inputs, { blocks_to_swap: engine.blockSwap });
+    node(prompt, 'modelLoader').inputs.block_swap_args = [NODES.blockSwap.id, 0];
+  } else {
+    removeBlockSwap(prompt);
+  }
+  const tiled = engine.vaeTilingAbovePixels !== null && pixels > engine.vaeTilingAbovePixels;
+  node(prompt, 'poseEncode').inputs.enable_vae_tiling = tiled;
+  node(prompt, 'imageToVideoEncode').inputs.tiled_vae = tiled;
+  node(prompt, 'decode').inputs.enable_vae_tiling = tiled;
+}
+
 /** The API prompt for one job: a deep copy of the variant's template with the job's values filled in. */
 export function buildPrompt(params: WorkflowParams): ApiPrompt {
   if (!isVariantName(params.variant)) throw invalid('variant', `unknown variant "${String(params.variant)}"`);
@@ -116,13 +153,8 @@ export function buildPrompt(params: WorkflowParams): ApiPrompt {
   const prompt = structuredClone(VARIANTS[params.variant].template);
 
   Object.assign(node(prompt, 'modelLoader').inputs, { model: diffusionModelPath(params.precision ?? DEFAULT_PRECISION) });
-  if (params.engine) {
-    Object.assign(node(prompt, 'modelLoader').inputs, {
-      attention_mode: params.engine.attention,
-      load_device: params.engine.residentModel ? 'main_device' : 'offload_device',
-    });
-    Object.assign(node(prompt, 'sampler').inputs, { force_offload: !params.engine.residentModel });
-  }
+  if (params.engine) applyEngine(prompt, params.engine, params.width * params.height);
+  else removeBlockSwap(prompt);
   Object.assign(node(prompt, 'textEncode').inputs, {
     positive_prompt: params.prompt,
     negative_prompt: params.negative_prompt,

@@ -11,9 +11,9 @@ export {
   isVariantName,
 } from './variants';
 export type { VariantName, VariantSpec, VariantDefaults, VariantBounds, Range } from './variants';
-export { buildPrompt, randomSeed, MAX_SEED, MAX_PROMPT_CHARS } from './build';
+export { buildPrompt, randomSeed, MAX_SEED, MAX_PROMPT_CHARS, MODEL_BLOCKS } from './build';
 export type { WorkflowParams, EngineParams } from './build';
-export { MODEL_FILES, DEFAULT_PRECISION, modelFilesFor, modelFileLabel } from './manifest';
+export { MODEL_FILES, DEFAULT_PRECISION, PRECISIONS, isPrecision, modelFilesFor, modelFileLabel } from './manifest';
 export type { ModelFile, Precision } from './manifest';
 export { checkModels } from './models';
 export type { ModelCheck, CheckModelsOptions } from './models';

@@ -2,8 +2,17 @@
 // The image build downloads from it; the worker checks at start that the files exist.
 import manifest from '../../workflows/models.json' with { type: 'json' };
 
-export type Precision = 'fp8' | 'fp16';
+/**
+ * Diffusion-model weights an image can carry (workflows/models.json `precisions`; a test keeps the two
+ * equal). `gguf-<quant>` are MCG-NJU's GGUF quantizations, loaded by the same WanVideoModelLoader.
+ */
+export const PRECISIONS = ['fp8', 'fp16', 'gguf-q4_k_m', 'gguf-q5_k_m', 'gguf-q6_k'] as const;
+export type Precision = (typeof PRECISIONS)[number];
 export const DEFAULT_PRECISION: Precision = 'fp8';
+
+export function isPrecision(value: string): value is Precision {
+  return (PRECISIONS as readonly string[]).includes(value);
+}
 
 export interface ModelFile {
   id: string;

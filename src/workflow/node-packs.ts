@@ -9,6 +9,7 @@ import pins from '../../workflows/pins.json' with { type: 'json' };
 const PACK_CLASSES: Readonly<Record<string, readonly string[]>> = {
   'ComfyUI-WanVideoWrapper': [
     'WanVideoAddSteadyDancerEmbeds',
+    'WanVideoBlockSwap',
     'WanVideoClipVisionEncode',
     'WanVideoContextOptions',
     'WanVideoDecode',

@@ -12,16 +12,21 @@ export const DEFAULT_VARIANT: VariantName = 'turbo';
 
 /**
  * Node ids every template shares, so buildPrompt knows where each job value goes.
- * (Every workflows/*.json template uses these same ids; 34 is the crop of the driving video.)
+ * (Ids follow the SteadyDancer reference graph; 34 is the crop of the driving video, 13 the block swap
+ * settings buildPrompt links to the loader on cards that need them.)
  */
 export const NODES = {
   modelLoader: { id: '10', classType: 'WanVideoModelLoader' },
+  blockSwap: { id: '13', classType: 'WanVideoBlockSwap' },
   textEncode: { id: '22', classType: 'WanVideoTextEncodeCached' },
   referenceImage: { id: '30', classType: 'LoadImage' },
   poseVideo: { id: '31', classType: 'VHS_LoadVideo' },
   targetSize: { id: '34', classType: 'ImageResizeKJv2' },
+  poseEncode: { id: '43', classType: 'WanVideoEncode' },
+  imageToVideoEncode: { id: '47', classType: 'WanVideoImageToVideoEncode' },
   contextOptions: { id: '49', classType: 'WanVideoContextOptions' },
   sampler: { id: '50', classType: 'WanVideoSampler' },
+  decode: { id: '51', classType: 'WanVideoDecode' },
   output: { id: '52', classType: 'VHS_VideoCombine' },
 } as const;
 

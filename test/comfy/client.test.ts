@@ -147,6 +147,9 @@ describe('ComfyClient.runPrompt', () => {
     h.fake.behaviour = { outcome: 'oom' };
     const err = await rejection(h.client().runPrompt(vhsWorkflow(), run()));
     expect(err.code).toBe('OUT_OF_MEMORY');
+    // The job swaps the generic advice for one from its memory settings: the summary is the message without it.
+    expect(err.message.startsWith(String(err.details.summary))).toBe(true);
+    expect(err.details.summary).toMatch(/^Out of GPU memory in node \S+ \(\w+\): .+\.$/);
     expect(h.fake.requests.find((r) => r.path === '/free')?.body).toEqual({ unload_models: true, free_memory: true });
   });
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { chooseEngineSettings, parseGpuReport, RESIDENT_MIN_GIB, type GpuReport } from '../../src/gpu';
+import { cardMemoryGiB, chooseEngineSettings, parseGpuReport, RESIDENT_MIN_GIB, type GpuReport } from '../../src/gpu';
 
 const GIB = 1024 ** 3;
 
@@ -41,15 +41,35 @@ describe('chooseEngineSettings', () => {
   });
 
   it('keeps the model resident from the card size per precision, and follows VRAM_MODE', () => {
-    const at = (memGiB: number, precision: 'fp8' | 'fp16', vram: 'auto' | 'high' | 'low' = 'auto') =>
+    const at = (memGiB: number, precision: 'fp8' | 'fp16' | 'gguf-q5_k_m', vram: 'auto' | 'high' | 'low' = 'auto') =>
       chooseEngineSettings({ attention: 'auto', vram, precision, report: report({ memGiB, sage: goodSage }) }).residentModel;
     expect(at(RESIDENT_MIN_GIB.fp8, 'fp8')).toBe(true);
     expect(at(RESIDENT_MIN_GIB.fp8 - 1, 'fp8')).toBe(false);
     expect(at(79.2, 'fp16')).toBe(true);
     expect(at(47.5, 'fp16')).toBe(false);
+    expect(at(RESIDENT_MIN_GIB['gguf-q5_k_m'], 'gguf-q5_k_m')).toBe(true);
     expect(at(23.6, 'fp8', 'high')).toBe(true);
     expect(at(139.8, 'fp8', 'low')).toBe(false);
     expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: undefined }).residentModel).toBe(false);
+  });
+
+  it('plans for the process cap the check reports (STEADYDANCER_GPU_MEMORY_GB), not the whole card', () => {
+    const capped = { ...report({ memGiB: 139.8, sage: goodSage }), memory_cap_bytes: Math.round(15.5 * GIB) };
+    expect(cardMemoryGiB(capped)).toBeCloseTo(15.5, 5);
+    const s = chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: capped });
+    expect(s).toMatchObject({ residentModel: false, memoryMode: 'low', blockSwap: 20 });
+    expect(s.cardGiB).toBeCloseTo(15.5, 5);
+    expect(s.reasons.join('\n')).toMatch(/block swap 20 of 40: 16 GB card class, fp8 \(estimate\)/);
+    expect(cardMemoryGiB(report({ memGiB: 23.6 }))).toBeCloseTo(23.6, 5);
+    expect(cardMemoryGiB(undefined)).toBeUndefined();
+  });
+
+  it('carries the memory plan (block swap, VAE tiling) and the operator override into the settings', () => {
+    const small = chooseEngineSettings({ attention: 'sdpa', vram: 'auto', blockSwap: 6, precision: 'gguf-q4_k_m', report: report({ memGiB: 15.7 }) });
+    expect(small).toMatchObject({ attention: 'sdpa', memoryMode: 'low', blockSwap: 6 });
+    expect(small.vaeTilingAbovePixels).toBeGreaterThan(480 * 832);
+    const big = chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ memGiB: 139.8 }) });
+    expect(big).toMatchObject({ memoryMode: 'high', residentModel: true, blockSwap: 0, vaeTilingAbovePixels: null });
   });
 });
 
@@ -64,5 +84,11 @@ describe('parseGpuReport', () => {
     expect(parseGpuReport('{"ok": false, "error": "no CUDA device visible to PyTorch"}')).toEqual({ error: 'no CUDA device visible to PyTorch' });
     expect(parseGpuReport('')).toEqual({ error: 'the check printed no report' });
     expect('error' in parseGpuReport('{"ok": true, "gpu": "x"}')).toBe(true);
+  });
+
+  it('reads the memory cap when the check ran under STEADYDANCER_GPU_MEMORY_GB', () => {
+    const line = JSON.stringify({ ...report({ sage: goodSage }), memory_cap_bytes: 16642998272 });
+    const parsed = parseGpuReport(line);
+    expect('report' in parsed && parsed.report.memory_cap_bytes).toBe(16642998272);
   });
 });

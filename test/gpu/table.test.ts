@@ -36,6 +36,10 @@ describe('GPU results and the README table', () => {
     expect(table.split('\n')).toHaveLength(5);
     expect(table).toContain('| turbo 81f 480×832 | fp8 | sageattn, resident | 40.0 | 18.3 | 2.46 | 12.3 | 30.2 / – | yes | NVIDIA H200, torch 2.11.0 | `gpu-x.json` |');
     expect(() => replaceTable('no markers', table)).toThrow(/markers/);
+    const capped = { ...fake, file: 'gpu-y.json', settings: { STEADYDANCER_GPU_MEMORY_GB: '15.5' },
+      engine: { attention: 'sdpa', residentModel: false, blockSwap: 12, vaeTilingAbovePixels: 300_000 } };
+    expect(renderTable([capped])).toContain('| sdpa, offload, 12/40 blocks swapped, VAE tiled, STEADYDANCER_GPU_MEMORY_GB=15.5 |');
+    expect(renderTable([{ ...capped, engine: { ...capped.engine, blockSwap: 0, vaeTilingAbovePixels: null } }])).toContain('| sdpa, offload, STEADYDANCER_GPU_MEMORY_GB=15.5 |');
     expect(START).not.toBe(END);
   });
 });
@@ -52,13 +56,14 @@ describe('summarizeTimings', () => {
       { ev: 'progress', node: '50', value: 4, total: 4, t: 119.4 },
       { ev: 'node', prompt_id: 'p1', node: '50', class: 'WanVideoSampler', t0: 105, t1: 120, cached: false, peak_bytes: 2 },
       { ev: 'node', prompt_id: 'p1', node: '30', class: 'LoadImage', t0: 120, t1: 120, cached: true, peak_bytes: 2 },
-      { ev: 'prompt_end', prompt_id: 'p1', t: 121, peak_bytes: 3 * 1024 ** 3 },
+      { ev: 'prompt_end', prompt_id: 'p1', t: 121, peak_bytes: 3 * 1024 ** 3, peak_reserved_bytes: 3.5 * 1024 ** 3 },
     ].map((r) => JSON.stringify(r)).join('\n');
     const s = summarizeTimings(lines, 1);
     expect(s.prompts).toHaveLength(1);
     expect(s.prompts_complete).toBe(true);
     expect(s.prompts[0].seconds).toBe(21);
     expect(s.prompts[0].peak_vram_gib_torch).toBe(3);
+    expect(s.prompts[0].peak_reserved_gib_torch).toBe(3.5);
     expect(s.prompts[0].nodes.map((n: { class: string }) => n.class)).toEqual(['WanVideoTextEncodeCached', 'WanVideoSampler']);
     expect(s.prompts[0].sampler.steps).toEqual([7, 2.5, 2.5, 2.4]);
     expect(s.sampler.s_per_step_steady).toBe(2.5);

@@ -45,6 +45,21 @@ describe('the handler bundle', () => {
     expect(compose).toMatch(/context: \.\.\n\s+dockerfile: Dockerfile/);
     expect(compose).toMatch(/driver: nvidia/);
   });
+
+  it('compose builds with args the Dockerfile declares and runs with the weights it built for', () => {
+    const compose = read('docker/compose.yaml');
+    const dockerArgs = new Set(instructions.flatMap((l) => (l.startsWith('ARG ') ? l.slice(4).split(/\s+/).map((a) => a.split('=')[0]) : [])));
+    const buildArgs = [...compose.slice(compose.indexOf('      args:\n')).split('secrets:')[0]!.matchAll(/^ {8}([A-Z_]+):/gm)].map((m) => m[1]);
+    expect(buildArgs).toEqual(expect.arrayContaining(['MODELS', 'PRECISION', 'VARIANTS', 'TORCH_CUDA_ARCH_LIST']));
+    for (const a of buildArgs) expect({ arg: a, declared: dockerArgs.has(a!) }).toEqual({ arg: a, declared: true });
+    // One name for the weights: the build arg and the worker's MODEL_PRECISION (a volume image does not set it).
+    expect(compose).toContain('PRECISION: ${PRECISION:-fp8}\n');
+    expect(compose).toContain('MODEL_PRECISION: ${PRECISION:-fp8}\n');
+    const environment = compose.slice(compose.indexOf('    environment:\n'), compose.indexOf('    volumes:\n'));
+    const passed = [...environment.matchAll(/^ {6}([A-Z_0-9]+):/gm)].map((m) => m[1]!);
+    for (const v of ['VRAM_MODE', 'BLOCK_SWAP', 'ATTENTION_MODE', 'JOB_TIMEOUT_S']) expect(passed).toContain(v);
+    for (const v of passed) expect({ v, known: [...ENV_VARS, 'STEADYDANCER_GPU_MEMORY_GB'].includes(v) }).toEqual({ v, known: true });
+  });
 });
 
 describe('Dockerfile', () => {

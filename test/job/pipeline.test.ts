@@ -15,6 +15,7 @@ function setup(overrides: {
   missing?: string[];
   healthy?: boolean;
   ready?: () => Promise<void>;
+  outOfMemoryAdvice?: (job: { width: number; height: number; num_frames: number }) => string;
 } = {}) {
   const events: Events = [];
   const prompts: Record<string, unknown>[] = [];
@@ -45,6 +46,7 @@ function setup(overrides: {
       randomSeed: () => 42,
       missingModels: (v) => (v === 'quality' ? (overrides.missing ?? []) : []),
       buildPrompt: (params) => ({ params }),
+      ...(overrides.outOfMemoryAdvice ? { outOfMemoryAdvice: overrides.outOfMemoryAdvice } : {}),
     },
     inputs: {
       createJobFiles: async (id) => {
@@ -202,6 +204,32 @@ describe('SteadyDancer job pipeline', () => {
   it('keeps a healthy worker after an OOM', async () => {
     const t = setup({ session: { runPrompt: async () => Promise.reject(new WorkerError('OUT_OF_MEMORY', 'CUDA out of memory at node 50 (WanVideoSampler)')) } });
     expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'OUT_OF_MEMORY: CUDA out of memory at node 50 (WanVideoSampler)' });
+  });
+
+  it('replaces ComfyUI\'s generic out-of-memory advice with the advice for the settings the job ran with', async () => {
+    const seen: unknown[] = [];
+    const oom = new WorkerError('OUT_OF_MEMORY', 'Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory. Use a smaller size.', {
+      details: { nodeId: '50', summary: 'Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory.' },
+    });
+    const t = setup({
+      session: { runPrompt: async () => Promise.reject(oom) },
+      outOfMemoryAdvice: (job) => {
+        seen.push(job);
+        return 'Try: set VRAM_MODE=minimal.';
+      },
+    });
+    expect(await t.job({ id: 'j', input: { ...input, width: 512, num_frames: 161 } }, t.rt)).toEqual({
+      error: 'OUT_OF_MEMORY: Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory. Try: set VRAM_MODE=minimal.',
+    });
+    expect(seen).toEqual([{ width: 512, height: 832, num_frames: 161 }]);
+  });
+
+  it('leaves other failures alone when advice is available', async () => {
+    const t = setup({
+      session: { runPrompt: async () => Promise.reject(new WorkerError('EXECUTION_FAILED', 'node 41 failed: no person')) },
+      outOfMemoryAdvice: () => 'never used',
+    });
+    expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'EXECUTION_FAILED: node 41 failed: no person' });
   });
 
   it('ends a cancelled job as CANCELLED whatever step noticed', async () => {

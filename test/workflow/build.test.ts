@@ -1,6 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
-import { buildPrompt, randomSeed, MAX_PROMPT_CHARS, MAX_SEED, type WorkflowParams } from '../../src/workflow/build';
+import { buildPrompt, randomSeed, MAX_PROMPT_CHARS, MAX_SEED, type EngineParams, type WorkflowParams } from '../../src/workflow/build';
 import { NODES, VARIANTS, VARIANT_NAMES } from '../../src/workflow/variants';
+import { MODEL_FILES, PRECISIONS } from '../../src/workflow/manifest';
 import { isWorkerError } from '../../src/lib/errors';
 import { paramsFor } from './fixtures';
 
@@ -50,6 +51,16 @@ describe('buildPrompt', () => {
     const model = (p: Partial<WorkflowParams>) => buildPrompt(paramsFor('quality', p))[NODES.modelLoader.id]!.inputs.model;
     expect(model({})).toBe('WanVideo/SteadyDancer/Wan21_SteadyDancer_fp8_e4m3fn_scaled_KJ.safetensors');
     expect(model({ precision: 'fp16' })).toBe('WanVideo/SteadyDancer/Wan21_I2V_SteadyDancer_fp16.safetensors');
+    expect(model({ precision: 'gguf-q5_k_m' })).toBe('WanVideo/SteadyDancer/Wan21_I2V_SteadyDancer_fp16-Q5_K_M_fix_5d_tensor.gguf');
+  });
+
+  it.each(PRECISIONS)('%s: the loader gets a file of that precision with quantization left to the file', (precision) => {
+    const loader = buildPrompt(paramsFor('turbo', { precision }))[NODES.modelLoader.id]!.inputs;
+    const file = MODEL_FILES.find((f) => f.path === loader.model)!;
+    expect(file.precisions).toEqual([precision]);
+    // GGUF needs 'disabled' (the loader raises otherwise); for fp8 'disabled' detects the scaled file.
+    expect(loader.quantization).toBe('disabled');
+    expect(String(loader.model).endsWith('.gguf')).toBe(precision.startsWith('gguf-'));
   });
 
   it('accepts the edges of every bound', () => {
@@ -114,15 +125,55 @@ describe('randomSeed', () => {
 });
 
 describe('buildPrompt engine settings', () => {
+  const engine = (over: Partial<EngineParams> = {}): EngineParams => ({
+    attention: 'sdpa',
+    residentModel: false,
+    blockSwap: 0,
+    vaeTilingAbovePixels: null,
+    ...over,
+  });
+  const tiling = (p: ReturnType<typeof buildPrompt>) => [
+    p[NODES.poseEncode.id]!.inputs.enable_vae_tiling,
+    p[NODES.imageToVideoEncode.id]!.inputs.tiled_vae,
+    p[NODES.decode.id]!.inputs.enable_vae_tiling,
+  ];
+
   it('sets attention, load device and offload from the engine, and leaves the template alone without one', () => {
     const plain = buildPrompt(paramsFor('turbo'));
     expect(plain[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sageattn', load_device: 'offload_device' });
     expect(plain[NODES.sampler.id]!.inputs.force_offload).toBe(true);
-    const resident = buildPrompt({ ...paramsFor('turbo'), engine: { attention: 'sdpa', residentModel: true } });
+    const resident = buildPrompt({ ...paramsFor('turbo'), engine: engine({ residentModel: true }) });
     expect(resident[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sdpa', load_device: 'main_device' });
     expect(resident[NODES.sampler.id]!.inputs.force_offload).toBe(false);
-    const offload = buildPrompt({ ...paramsFor('quality'), engine: { attention: 'sageattn', residentModel: false } });
+    const offload = buildPrompt({ ...paramsFor('quality'), engine: engine({ attention: 'sageattn' }) });
     expect(offload[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sageattn', load_device: 'offload_device' });
     expect(offload[NODES.sampler.id]!.inputs.force_offload).toBe(true);
+  });
+
+  it.each(VARIANT_NAMES)('%s: links the block swap node to the loader only when blocks are swapped', (variant) => {
+    for (const p of [buildPrompt(paramsFor(variant)), buildPrompt({ ...paramsFor(variant), engine: engine() })]) {
+      expect(p[NODES.blockSwap.id]).toBeUndefined();
+      expect(p[NODES.modelLoader.id]!.inputs.block_swap_args).toBeUndefined();
+    }
+    const swapped = buildPrompt({ ...paramsFor(variant), engine: engine({ blockSwap: 20 }) });
+    expect(swapped[NODES.modelLoader.id]!.inputs.block_swap_args).toEqual([NODES.blockSwap.id, 0]);
+    expect(swapped[NODES.blockSwap.id]!.inputs).toMatchObject({ blocks_to_swap: 20, prefetch_blocks: 1, use_non_blocking: true, vace_blocks_to_swap: 0 });
+    expect(buildPrompt({ ...paramsFor(variant), engine: engine({ blockSwap: 40 }) })[NODES.blockSwap.id]!.inputs.blocks_to_swap).toBe(40);
+  });
+
+  it('refuses a block count the 14B model does not have (a bug in the caller, not the job)', () => {
+    for (const blockSwap of [-1, 41, 2.5]) {
+      expect(() => buildPrompt({ ...paramsFor('turbo'), engine: engine({ blockSwap }) })).toThrow(/blockSwap/);
+    }
+  });
+
+  it('tiles the VAE passes only for frames larger than the threshold', () => {
+    const at = (width: number, height: number, vaeTilingAbovePixels: number | null) =>
+      tiling(buildPrompt({ ...paramsFor('turbo', { width, height }), engine: engine({ vaeTilingAbovePixels }) }));
+    expect(at(480, 832, null)).toEqual([false, false, false]);
+    expect(at(480, 832, 480 * 832)).toEqual([false, false, false]);
+    expect(at(496, 832, 480 * 832)).toEqual([true, true, true]);
+    expect(at(256, 256, 0)).toEqual([true, true, true]);
+    expect(tiling(buildPrompt(paramsFor('turbo')))).toEqual([false, false, false]);
   });
 });

@@ -10,13 +10,20 @@ describe('templates against the recorded object_info', () => {
     expect(checkPromptSchema(VARIANTS[variant].template, OBJECT_INFO)).toEqual([]);
   });
 
-  it.each(VARIANT_NAMES.flatMap((v) => [[v, 81, 'fp8'], [v, 161, 'fp16']] as const))(
+  it.each(VARIANT_NAMES.flatMap((v) => [[v, 81, 'fp8'], [v, 161, 'fp16'], [v, 81, 'gguf-q4_k_m'], [v, 161, 'gguf-q6_k']] as const))(
     '%s built with %i frames (%s) matches the real node schemas',
     (variant, frames, precision) => {
       const prompt = buildPrompt(paramsFor(variant, { num_frames: frames, precision }));
       expect(checkPromptSchema(prompt, OBJECT_INFO)).toEqual([]);
     },
   );
+
+  it.each(VARIANT_NAMES)('%s built for a small card (block swap, tiled VAE, GGUF) matches the real node schemas', (variant) => {
+    const engine = { attention: 'sdpa', residentModel: false, blockSwap: 40, vaeTilingAbovePixels: 0 } as const;
+    const prompt = buildPrompt({ ...paramsFor(variant, { precision: 'gguf-q5_k_m' }), engine });
+    expect(prompt['13']?.class_type).toBe('WanVideoBlockSwap');
+    expect(checkPromptSchema(prompt, OBJECT_INFO)).toEqual([]);
+  });
 
   it('knows every class the templates use', () => {
     for (const v of VARIANT_NAMES) {

@@ -12,9 +12,11 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 
-from . import diffusion, encoders, pose
+from . import diffusion, encoders, gguf_check, gguf_layout, pose
 from .comfy_env import ComfyEnv
 from .diffusion import DiffusionExpectation, LoaderExpectationError
+from .gguf_layout import GGUFSpec
+from .gguf_writer import write_gguf
 from .tensors import SAFETENSORS_DTYPES, FileSpec, file_size, header_state_dict
 
 # Random weights ~N(0, 0.01): about a trained 5120-wide linear's scale, so activations stay finite.
@@ -39,6 +41,10 @@ LORAS = {
 
 # Approximate sizes the reference notes give (GiB); a spec off by more than 0.05 GiB is wrong.
 EXPECTED_GIB = {("diffusion_model", "fp8"): 15.5, ("diffusion_model", "fp16"): 30.5, ("text_encoder", None): 10.6}
+# GGUF file sizes third parties give for MCG-NJU's files, as Hugging Face shows them (decimal GB, three
+# digits: the true size lies within +-0.05 GB). A layout that misses them has the wrong quantization rules.
+EXPECTED_GGUF_GB = {"gguf-q4_k_m": 10.9, "gguf-q6_k": 13.7}
+DIFFUSION_PRECISIONS = ("fp8", "fp16", *gguf_layout.QUANTS)
 
 # "real" pose stand-ins must be close to yolov10m (~16 M) and ViTPose-H (~630 M) parameters.
 POSE_PARAMS = {"yolo": (16_000_000, 0.25), "vitpose": (630_000_000, 0.03)}
@@ -69,9 +75,13 @@ class Entry:
 
     @property
     def diffusion_precision(self) -> str:
-        if self.precisions not in (("fp8",), ("fp16",)):
-            raise CatalogError(f"{self.id}: a diffusion model entry needs precisions [\"fp8\"] or [\"fp16\"]")
+        if len(self.precisions) != 1 or self.precisions[0] not in DIFFUSION_PRECISIONS:
+            raise CatalogError(f"{self.id}: a diffusion model entry needs one precision of {', '.join(DIFFUSION_PRECISIONS)}")
         return self.precisions[0]
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.role == "diffusion_model" and self.diffusion_precision in gguf_layout.QUANTS
 
 
 def read_models_json(path: str) -> list[Entry]:
@@ -129,12 +139,14 @@ class Catalog:
 
     # --- specs ---------------------------------------------------------------------------------
 
-    def spec(self, e: Entry) -> FileSpec:
+    def spec(self, e: Entry) -> FileSpec | GGUFSpec:
         if e.id not in self._specs:
             self._specs[e.id] = self._build_spec(e)
         return self._specs[e.id]
 
-    def _build_spec(self, e: Entry) -> FileSpec:
+    def _build_spec(self, e: Entry) -> FileSpec | GGUFSpec:
+        if e.is_gguf:
+            return gguf_layout.gguf_spec(self._fp16_diffusion(), e.diffusion_precision)
         if e.role == "diffusion_model":
             return diffusion.diffusion_spec(self.env, e.path, e.diffusion_precision, STD)
         if e.role == "distill_lora":
@@ -150,10 +162,19 @@ class Catalog:
         raise CatalogError(f"{e.id}: role {e.role} is not a safetensors file")
 
     def _diffusion_name(self) -> str:
-        models = self.by_role("diffusion_model")
+        models = [e for e in self.by_role("diffusion_model") if not e.is_gguf]
         if not models:
-            raise CatalogError("models.json has no diffusion_model entry to derive LoRA targets from")
+            raise CatalogError("models.json has no safetensors diffusion_model entry to derive shapes from")
         return models[0].path
+
+    def _fp16_diffusion(self) -> FileSpec:
+        # The model as the loader builds it, every parameter at its shape: what a GGUF is converted from.
+        if "_fp16_model" not in self._specs:
+            self._specs["_fp16_model"] = diffusion.diffusion_spec(self.env, self._diffusion_name(), "fp16", STD)
+        return self._specs["_fp16_model"]
+
+    def model_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {t.name: t.shape for t in self._fp16_diffusion().tensors}
 
     def expected_gib(self, e: Entry) -> float | None:
         key = (e.role, e.diffusion_precision if e.role == "diffusion_model" else None)
@@ -163,8 +184,10 @@ class Catalog:
 
     def check_spec(self, e: Entry) -> dict:
         """Runs the loader on the spec itself (no file): meta tensors, or empty CPU tensors for
-        loaders that copy values."""
+        loaders that copy values; a GGUF spec is written as a sparse file (header exact, no data)."""
         spec = self.spec(e)
+        if isinstance(spec, GGUFSpec):
+            return self.check_gguf_spec(e, spec)
         if e.role in ("vae", "clip_vision"):
             return self.check_with(e, lambda _path: spec.empty_state_dict())
         sd = spec.meta_state_dict()
@@ -175,6 +198,20 @@ class Catalog:
             raise LoaderExpectationError(f"{e.id}: {facts['file_gib']} GiB, expected about {expected} GiB")
         return facts
 
+    def check_gguf_spec(self, e: Entry, spec: GGUFSpec) -> dict:
+        with tempfile.TemporaryDirectory(prefix="synthetic-gguf-") as root:
+            self.env.use_models_root(root, [e.folder])
+            try:
+                size = write_gguf(e.file(root), spec, None)
+                facts = gguf_check.verify_gguf(self.env, e.path, self.model_shapes())
+            finally:
+                self.env.drop_models_root(root, [e.folder])
+        facts["file_gb"] = round(size / 1e9, 3)
+        expected = EXPECTED_GGUF_GB.get(e.diffusion_precision)
+        if expected is not None and not expected - 0.05 <= facts["file_gb"] < expected + 0.05:
+            raise LoaderExpectationError(f"{e.id}: {facts['file_gb']} GB, published as {expected} GB")
+        return facts
+
     def check_file(self, e: Entry) -> dict:
         """Runs the loader on the written file under the models root."""
         assert self.root is not None
@@ -183,6 +220,8 @@ class Catalog:
             raise LoaderExpectationError(f"{e.relpath}: no such file under {self.root}")
         if e.role in ONNX_ROLES:
             return self._check_pose()
+        if e.is_gguf:
+            return gguf_check.verify_gguf(self.env, e.path, self.model_shapes())
         if e.role in ("vae", "clip_vision"):
             return self.check_with(e, None)
         return self.check_with(e, self._from_root)
@@ -224,6 +263,8 @@ class Catalog:
         return pose.verify_pose(self.env, yolo.path, vitpose.path)
 
 
-def describe(spec: FileSpec) -> dict:
+def describe(spec: FileSpec | GGUFSpec) -> dict:
+    if isinstance(spec, GGUFSpec):
+        return {"tensors": len(spec.tensors), "params": spec.params, "dtypes": spec.types()}
     return {"tensors": len(spec.tensors), "params": spec.params,
             "dtypes": dict(Counter(SAFETENSORS_DTYPES[t.dtype] for t in spec.tensors))}

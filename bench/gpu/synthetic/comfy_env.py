@@ -50,6 +50,13 @@ class ComfyEnv:
         for folder in folders:
             self.folder_paths.add_model_folder_path(folder, os.path.join(root, folder), is_default=True)
 
+    def drop_models_root(self, root: str, folders: list[str]) -> None:
+        """Undoes use_models_root (a temporary root that is about to be deleted)."""
+        for folder in folders:
+            paths = self.folder_paths.folder_names_and_paths[folder][0]
+            if os.path.join(root, folder) in paths:
+                paths.remove(os.path.join(root, folder))
+
 
 def load_comfy(comfy_dir: str) -> ComfyEnv:
     comfy_dir = os.path.abspath(comfy_dir)

@@ -8,10 +8,13 @@ import time
 
 import torch
 
-from . import pose
-from .catalog import ONNX_ROLES, POSE_PARAMS, Catalog, Entry
+import numpy as np
+
+from . import gguf_writer, pose
+from .catalog import ONNX_ROLES, POSE_PARAMS, STD, Catalog, Entry
 from .comfy_env import ComfyEnv, quiet
 from .diffusion import LoaderExpectationError
+from .gguf_layout import GGUFSpec
 from .tensors import FileSpec, file_size
 
 
@@ -24,6 +27,7 @@ def run_selftest(env: ComfyEnv, entries: list[Entry]) -> int:
                 continue
             failures += _step(f"{e.relpath}", lambda e=e: _spec_line(catalog, e))
         failures += _step("pose stand-ins", _pose_line)
+        failures += _step("GGUF blocks dequantize (wrapper's code) to finite N(0, 0.01)-like values", lambda: _blocks_line(env))
         for name, broken in _mutations(catalog):
             failures += _step(f"detects {name}", lambda broken=broken: _must_fail(broken))
     finally:
@@ -46,8 +50,23 @@ def _step(name: str, run) -> int:
 def _spec_line(catalog: Catalog, e: Entry) -> str:
     spec = catalog.spec(e)
     facts = catalog.check_spec(e)
+    if isinstance(spec, GGUFSpec):
+        return f"{len(spec.tensors)} tensors, {spec.params / 1e9:.4f} G params, {facts['file_gb']} GB; loader: {facts}"
     return (f"{len(spec.tensors)} tensors, {spec.params / 1e9:.4f} G params, "
             f"{file_size(spec) / 2**30:.3f} GiB; loader: {facts}")
+
+
+def _blocks_line(env: ComfyEnv) -> str:
+    utils = env.import_wrapper("gguf.gguf_utils")
+    stds = {}
+    for qtype in (gguf_writer.Q.Q4_K, gguf_writer.Q.Q5_K, gguf_writer.Q.Q6_K):
+        pool = gguf_writer.block_pool(qtype, STD, 4096, np.random.default_rng(0))
+        values = utils.dequantize_gguf_tensor(utils.GGUFParameter(torch.from_numpy(pool).reshape(16, -1), quant_type=qtype))
+        std = float(values.float().std())
+        if not bool(torch.isfinite(values).all()) or abs(std - STD) > 0.1 * STD:
+            raise AssertionError(f"{qtype.name} blocks dequantize to std {std} (finite: {bool(torch.isfinite(values).all())})")
+        stds[qtype.name] = round(std, 5)
+    return f"std {stds}"
 
 
 def _pose_line() -> str:
@@ -97,6 +116,25 @@ def _mutations(catalog: Catalog):
     yield "a LoRA pair that does not fit its weight", check(lora, changed(
         lora, lambda t: dataclasses.replace(t, shape=(t.shape[0], 1)) if t.name == down else t))
     yield "a text encoder missing a block", check(t5, without(t5, lambda n: n.startswith("blocks.23.")))
+
+    gguf = next((e for e in catalog.entries if e.is_gguf), None)
+    if gguf is None:
+        return
+    spec = catalog.spec(gguf)
+
+    def gguf_variant(change) -> GGUFSpec:
+        return dataclasses.replace(spec, tensors=[c for t in spec.tensors if (c := change(t)) is not None])
+
+    def check_gguf(broken: GGUFSpec):
+        return lambda: catalog.check_gguf_spec(gguf, broken)
+
+    yield "a GGUF missing one tensor", check_gguf(gguf_variant(lambda t: None if t.name == "blocks.7.ffn.0.bias" else t))
+    yield "a GGUF without its 5-D tensors (convert.py's output before fix_5d_tensors.py)", check_gguf(
+        gguf_variant(lambda t: None if len(t.shape) > 4 else t))
+    yield "a GGUF whose modulation lost a dim (llama-quantize without lcpp.patch's Wan fix)", check_gguf(gguf_variant(
+        lambda t: dataclasses.replace(t, shape=t.shape[1:]) if t.name.endswith(".modulation") else t))
+    yield "a GGUF linear of the wrong shape", check_gguf(gguf_variant(
+        lambda t: dataclasses.replace(t, shape=(t.shape[0], t.shape[1] + 256)) if t.name == "blocks.3.ffn.0.weight" else t))
 
 
 def _must_fail(run) -> str:

@@ -6,7 +6,10 @@ watching from outside cannot see them; this records them inside ComfyUI instead.
   {"ev": "node", "prompt_id", "node", "class", "t0", "t1", "cached", "peak_bytes"}
   {"ev": "progress", "node", "value", "total", "t"}
   {"ev": "prompt_end", "prompt_id", "t", "peak_bytes"}
-with t in seconds (time.time()) and peak_bytes PyTorch's peak allocation since the prompt started.
+with t in seconds (time.time()), peak_bytes PyTorch's peak allocation since the prompt started and, at
+prompt_end, peak_reserved_bytes the allocator's peak reservation (what a per-process memory cap limits).
+The wrapper resets PyTorch's peak statistics itself (VAE, sampler), so every reset first folds the peak
+so far into ours: the figures are the whole prompt's.
 """
 
 import json
@@ -27,8 +30,23 @@ def install(path):
         with _lock, open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    # Peaks seen before the wrapper's own reset_peak_memory_stats calls, since the prompt started.
+    folded = {"allocated": 0, "reserved": 0}
+    original_reset = torch.cuda.reset_peak_memory_stats
+
+    def folding_reset(device=None):
+        folded["allocated"] = max(folded["allocated"], torch.cuda.max_memory_allocated(device))
+        folded["reserved"] = max(folded["reserved"], torch.cuda.max_memory_reserved(device))
+        original_reset(device)
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats = folding_reset
+
     def peak():
-        return int(torch.cuda.max_memory_allocated()) if cuda else None
+        return max(folded["allocated"], int(torch.cuda.max_memory_allocated())) if cuda else None
+
+    def peak_reserved():
+        return max(folded["reserved"], int(torch.cuda.max_memory_reserved())) if cuda else None
 
     original_execute = execution.execute
 
@@ -50,12 +68,14 @@ def install(path):
 
     async def timed_run(self, prompt, prompt_id, *args, **kwargs):
         if cuda:
-            torch.cuda.reset_peak_memory_stats()
+            original_reset()
+            folded.update(allocated=0, reserved=0)
         write({"ev": "prompt_start", "prompt_id": prompt_id, "t": time.time()})
         try:
             return await original_run(self, prompt, prompt_id, *args, **kwargs)
         finally:
-            write({"ev": "prompt_end", "prompt_id": prompt_id, "t": time.time(), "peak_bytes": peak()})
+            write({"ev": "prompt_end", "prompt_id": prompt_id, "t": time.time(), "peak_bytes": peak(),
+                   "peak_reserved_bytes": peak_reserved()})
 
     execution.PromptExecutor.execute_async = timed_run
 
