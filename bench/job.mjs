@@ -9,7 +9,16 @@ mkdirSync('.cache', { recursive: true });
 const dir = mkdtempSync(path.join('.cache', 'bench-job-'));
 try {
   const outfile = path.join(dir, 'job.mjs');
-  await build({ entryPoints: ['bench/job.ts'], outfile, bundle: true, packages: 'external', platform: 'node', target: 'node22', format: 'esm', logLevel: 'warning' });
+  await build({
+    entryPoints: ['bench/job.ts'],
+    outfile,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    logLevel: 'warning',
+  });
   const { status } = spawnSync(process.execPath, [outfile], { stdio: 'inherit' });
   process.exitCode = status ?? 1;
 } finally {

@@ -58,7 +58,31 @@ const ms = (x: number): string => `${Math.round(x)} ms`;
 /** A real H.264 MP4 of about `mb` MB (720p noise at a low QP: incompressible, like a sharp render). */
 async function makeBigMp4(file: string, mb: number): Promise<void> {
   const frames = Math.max(2, Math.round(mb * 0.84)); // ~1.2 MB a frame at these settings
-  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=16', '-vf', 'noise=alls=60:allf=t+u', '-frames:v', String(frames), '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '8', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', file]);
+  await run(ffmpegPath, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=1280x720:rate=16',
+    '-vf',
+    'noise=alls=60:allf=t+u',
+    '-frames:v',
+    String(frames),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-qp',
+    '8',
+    '-pix_fmt',
+    'yuv420p',
+    '-movflags',
+    '+faststart',
+    file,
+  ]);
 }
 
 function productionEnv(api: FakeJobApi, s3: RunningS3Server): Record<string, string> {
@@ -94,7 +118,14 @@ async function runJob(api: FakeJobApi, id: string, input: unknown): Promise<JobR
 }
 
 function jobInput(inputs: InputServer, pose: string): Record<string, unknown> {
-  return { reference_image: `${inputs.url}/person.png`, pose_video: `${inputs.url}/${pose}`, width: 256, height: 256, num_frames: 17, seed: 1 };
+  return {
+    reference_image: `${inputs.url}/person.png`,
+    pose_video: `${inputs.url}/${pose}`,
+    width: 256,
+    height: 256,
+    num_frames: 17,
+    seed: 1,
+  };
 }
 
 /** One sample of each arm: the job through the worker, and the raw I/O floor for the same bytes. */
@@ -123,14 +154,32 @@ interface ArmResult {
   overheadOverFloor: number;
 }
 
-async function floorSample(inputs: InputServer, s3: RunningS3Server, client: S3Client, poseName: string, output: string, scratch: string, key: string): Promise<{ download: number; put: number }> {
+async function floorSample(
+  inputs: InputServer,
+  s3: RunningS3Server,
+  client: S3Client,
+  poseName: string,
+  output: string,
+  scratch: string,
+  key: string,
+): Promise<{ download: number; put: number }> {
   const t0 = performance.now();
-  await Promise.all(['person.png', poseName].map(async (name, k) => {
-    const res = await fetch(`${inputs.url}/${name}`);
-    await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path.join(scratch, `floor-${k}`)));
-  }));
+  await Promise.all(
+    ['person.png', poseName].map(async (name, k) => {
+      const res = await fetch(`${inputs.url}/${name}`);
+      await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path.join(scratch, `floor-${k}`)));
+    }),
+  );
   const t1 = performance.now();
-  await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: createReadStream(output), ContentLength: statSync(output).size, ContentType: 'video/mp4' }));
+  await client.send(
+    new PutObjectCommand({
+      Bucket: s3.bucket,
+      Key: key,
+      Body: createReadStream(output),
+      ContentLength: statSync(output).size,
+      ContentType: 'video/mp4',
+    }),
+  );
   return { download: t1 - t0, put: performance.now() - t1 };
 }
 
@@ -139,7 +188,12 @@ async function overhead(product: Product, s3: RunningS3Server, output: string, b
   const inputs = await startInputServer({ 'person.png': product.fixtures.png, 'dance.mp4': product.fixtures.mp4, 'big.mp4': bigPose });
   const api = await startFakeJobApi({ holdMs: 60_000 });
   const dirs = workerDirs(product, 'bench', { steadydancer: { ffmpegPath, outputVideo: output } });
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   const outputBytes = statSync(output).size;
   let worker: WorkerProcess | undefined;
   try {
@@ -166,7 +220,9 @@ async function overhead(product: Product, s3: RunningS3Server, output: string, b
         floorPutMs: r(floor.put),
       });
     }
-    const medians = Object.fromEntries(Object.keys(samples[0]!).map((k) => [k, median(samples.map((x) => x[k as keyof Sample]))])) as Record<keyof Sample, number>;
+    const medians = Object.fromEntries(
+      Object.keys(samples[0]!).map((k) => [k, median(samples.map((x) => x[k as keyof Sample]))]),
+    ) as Record<keyof Sample, number>;
     const floorMedian = median(samples.map((x) => x.floorDownloadMs + x.floorPutMs));
     const result: ArmResult = {
       outputBytes,
@@ -188,12 +244,18 @@ async function overhead(product: Product, s3: RunningS3Server, output: string, b
 
 function printArm(r: ArmResult, floorMedian: number): void {
   const m = r.medians;
-  console.log(`\n== output ${(r.outputBytes / 1e6).toFixed(1)} MB (${r.multipart ? 'multipart' : 'one PutObject'}), pose input ${(r.poseBytes / 1e6).toFixed(2)} MB: ${SAMPLES} samples per arm, alternating, medians ==`);
+  console.log(
+    `\n== output ${(r.outputBytes / 1e6).toFixed(1)} MB (${r.multipart ? 'multipart' : 'one PutObject'}), pose input ${(r.poseBytes / 1e6).toFixed(2)} MB: ${SAMPLES} samples per arm, alternating, medians ==`,
+  );
   console.log(`job latency (take → result posted):  ${ms(m.latencyMs)}`);
   console.log(`  inference (ComfyUI's execution):    ${ms(m.inferenceMs)}`);
   console.log(`  overhead (latency − inference):     ${ms(m.overheadMs)}`);
-  console.log(`    inputs ${ms(m.inputsMs)}, queue ${ms(m.queueMs)}, ComfyUI round trip ${ms(m.comfyRoundTripMs)}, upload ${ms(m.uploadMs)}, job API ${ms(m.jobApiMs)}`);
-  console.log(`raw I/O floor (download + PutObject): ${ms(floorMedian)}  (download ${ms(m.floorDownloadMs)}, PutObject ${ms(m.floorPutMs)})`);
+  console.log(
+    `    inputs ${ms(m.inputsMs)}, queue ${ms(m.queueMs)}, ComfyUI round trip ${ms(m.comfyRoundTripMs)}, upload ${ms(m.uploadMs)}, job API ${ms(m.jobApiMs)}`,
+  );
+  console.log(
+    `raw I/O floor (download + PutObject): ${ms(floorMedian)}  (download ${ms(m.floorDownloadMs)}, PutObject ${ms(m.floorPutMs)})`,
+  );
   console.log(`overhead / floor: ${r.overheadOverFloor.toFixed(2)}×  (goal ≤ 1.20×) ${r.overheadOverFloor <= 1.2 ? 'OK' : 'ABOVE GOAL'}`);
 }
 
@@ -205,7 +267,10 @@ interface ColdStart {
 }
 
 async function coldStart(product: Product, s3: RunningS3Server): Promise<ColdStart> {
-  const inputs = await startInputServer({ 'person.png': product.fixtures.png, 'dance.mp4': product.fixtures.mp4 }, { delayMs: SLOW_INPUT_MS });
+  const inputs = await startInputServer(
+    { 'person.png': product.fixtures.png, 'dance.mp4': product.fixtures.mp4 },
+    { delayMs: SLOW_INPUT_MS },
+  );
   const api = await startFakeJobApi({ holdMs: 60_000 });
   const dirs = workerDirs(product, 'bench-cold', { bootDelayMs: BOOT_MS });
   let worker: WorkerProcess | undefined;
@@ -229,8 +294,14 @@ async function coldStart(product: Product, s3: RunningS3Server): Promise<ColdSta
     console.log(`ComfyUI boot (spawn → ready): ${ms(ready)}   (stand-in boot delay ${BOOT_MS} ms)`);
     console.log(`input fetch (job's timings):  ${ms(fetch)}   (origin delay ${SLOW_INPUT_MS} ms)`);
     console.log(`job latency (spawn → result): ${ms(latency)}`);
-    console.log(`max(boot, fetch) = ${ms(Math.max(ready, fetch))}; boot + fetch = ${ms(ready + fetch)}; latency − max = ${ms(latency - Math.max(ready, fetch))}`);
-    console.log(`  worker timings: ${Object.entries(body.output.timings_ms).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
+    console.log(
+      `max(boot, fetch) = ${ms(Math.max(ready, fetch))}; boot + fetch = ${ms(ready + fetch)}; latency − max = ${ms(latency - Math.max(ready, fetch))}`,
+    );
+    console.log(
+      `  worker timings: ${Object.entries(body.output.timings_ms)
+        .map(([k, v]) => `${k} ${ms(v)}`)
+        .join(', ')}`,
+    );
     return { bootMs: ready, fetchMs: fetch, latencyMs: latency, timings: body.output.timings_ms };
   } finally {
     await worker?.stop();
@@ -241,7 +312,10 @@ async function coldStart(product: Product, s3: RunningS3Server): Promise<ColdSta
 
 /** Milliseconds from spawn to the "ComfyUI is ready" log line, by the line's own timestamp. */
 function readyAfter(w: WorkerProcess, spawnedWall: number): number {
-  const line = w.output().split('\n').find((l) => l.includes('"ComfyUI is ready"'));
+  const line = w
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"ComfyUI is ready"'));
   if (!line) throw new Error('no "ComfyUI is ready" line in the worker output');
   return Date.parse((JSON.parse(line) as { time: string }).time) - spawnedWall;
 }
@@ -260,14 +334,31 @@ async function main(): Promise<void> {
     for (const output of outputs) arms.push(await overhead(product, s3, output, outputs[0]!, scratch));
     const cold = PARTS.has('cold') ? await coldStart(product, s3) : undefined;
     mkdirSync(path.dirname(RESULTS), { recursive: true });
-    writeFileSync(RESULTS, `${JSON.stringify({
-      bench: 'job',
-      date: new Date().toISOString(),
-      machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
-      settings: { samples: SAMPLES, outputMb: OUTPUT_MB, pose: BIG_POSE ? 'big' : 'small', multipartThresholdBytes: MULTIPART_THRESHOLD },
-      overhead: arms,
-      ...(cold ? { coldStart: { ...cold, bootDelayMs: BOOT_MS, inputDelayMs: SLOW_INPUT_MS } } : {}),
-    }, null, 2)}\n`);
+    writeFileSync(
+      RESULTS,
+      `${JSON.stringify(
+        {
+          bench: 'job',
+          date: new Date().toISOString(),
+          machine: {
+            node: process.version,
+            cpus: os.cpus().length,
+            cpuModel: os.cpus()[0]?.model,
+            memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+          },
+          settings: {
+            samples: SAMPLES,
+            outputMb: OUTPUT_MB,
+            pose: BIG_POSE ? 'big' : 'small',
+            multipartThresholdBytes: MULTIPART_THRESHOLD,
+          },
+          overhead: arms,
+          ...(cold ? { coldStart: { ...cold, bootDelayMs: BOOT_MS, inputDelayMs: SLOW_INPUT_MS } } : {}),
+        },
+        null,
+        2,
+      )}\n`,
+    );
     console.log(`\nresults written to ${path.relative(process.cwd(), RESULTS)}`);
   } finally {
     await s3.stop();

@@ -15,7 +15,16 @@ try {
   // the Dockerfile's warm-up: loading the launcher as a module compiles the bundle into the cache.
   execFileSync(process.execPath, ['-e', `require(${JSON.stringify(launcher)})`], { stdio: 'inherit' });
   const driver = path.join(dir, 'runtime.mjs');
-  await build({ entryPoints: ['bench/runtime.ts'], outfile: driver, bundle: true, packages: 'external', platform: 'node', target: 'node22', format: 'esm', logLevel: 'warning' });
+  await build({
+    entryPoints: ['bench/runtime.ts'],
+    outfile: driver,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    logLevel: 'warning',
+  });
   const results = path.resolve(process.env.BENCH_RESULTS ?? 'bench/results/runtime.json');
   const { status } = spawnSync(process.execPath, [driver, launcher, results], { stdio: 'inherit' });
   process.exitCode = status ?? 1;

@@ -63,7 +63,9 @@ function workerEnv(api: FakeJobApi, arm: Arm): NodeJS.ProcessEnv {
 
 /** utime + stime of a process (all its threads), ms. */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
@@ -84,7 +86,11 @@ function tree(pid: number): number[] {
 
 function spawnWorker(api: FakeJobApi, arm: Arm): { child: ChildProcess; spawnedAt: number; exit: Promise<unknown> } {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [launcher as string], { cwd: scratch, env: workerEnv(api, arm), stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [launcher as string], {
+    cwd: scratch,
+    env: workerEnv(api, arm),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const exit = new Promise((resolve) => child.once('exit', resolve));
   return { child, spawnedAt, exit };
 }
@@ -106,7 +112,13 @@ async function startOnce(arm: Arm): Promise<StartSample> {
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const pids = tree(w.child.pid as number);
     const rss = pids.reduce((sum, pid) => sum + statusKiB(pid, 'VmRSS'), 0);
-    return { firstTakeMs: take.at - w.spawnedAt, cpuMsAtFirstTake: cpu, idleRssMiB: rss / 1024, peakRssMiB: statusKiB(w.child.pid as number, 'VmHWM') / 1024, processes: pids.length };
+    return {
+      firstTakeMs: take.at - w.spawnedAt,
+      cpuMsAtFirstTake: cpu,
+      idleRssMiB: rss / 1024,
+      peakRssMiB: statusKiB(w.child.pid as number, 'VmHWM') / 1024,
+      processes: pids.length,
+    };
   } finally {
     w.child.kill('SIGTERM');
     await w.exit;
@@ -134,7 +146,9 @@ async function firstResultOnce(arm: Arm): Promise<number> {
  * cost per job; then the worker's idle memory again, 3 s and 30 s after those jobs (a burst grows
  * V8's heap; its memory reducer gives it back once the process has been idle for a while).
  */
-async function perJob(jobs: number): Promise<{ meanMs: number; p50Ms: number; p95Ms: number; idleRssAfterMiB: number; idleRss30sAfterMiB: number }> {
+async function perJob(
+  jobs: number,
+): Promise<{ meanMs: number; p50Ms: number; p95Ms: number; idleRssAfterMiB: number; idleRss30sAfterMiB: number }> {
   const api = await startFakeJobApi({ holdMs: 60_000 });
   const w = spawnWorker(api, ARMS[0] as Arm);
   const isDone = (r: { kind: string }): boolean => r.kind === 'done';
@@ -145,13 +159,22 @@ async function perJob(jobs: number): Promise<{ meanMs: number; p50Ms: number; p9
     const t0 = performance.now();
     api.addJobs(...Array.from({ length: jobs }, (_, i) => ({ id: `job-${i}`, input: {} })));
     await api.waitFor(isDone, 120_000, warmup + jobs);
-    const done = api.requests.filter(isDone).slice(warmup).map((r) => r.at);
+    const done = api.requests
+      .filter(isDone)
+      .slice(warmup)
+      .map((r) => r.at);
     const gaps = done.map((t, i) => t - (i === 0 ? t0 : (done[i - 1] as number)));
     const rss = (): number => tree(w.child.pid as number).reduce((sum, pid) => sum + statusKiB(pid, 'VmRSS'), 0) / 1024;
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const after = rss();
     await new Promise((r) => setTimeout(r, 30_000 - IDLE_MS));
-    return { meanMs: ((done.at(-1) as number) - t0) / jobs, p50Ms: pct(gaps, 50), p95Ms: pct(gaps, 95), idleRssAfterMiB: after, idleRss30sAfterMiB: rss() };
+    return {
+      meanMs: ((done.at(-1) as number) - t0) / jobs,
+      p50Ms: pct(gaps, 50),
+      p95Ms: pct(gaps, 95),
+      idleRssAfterMiB: after,
+      idleRss30sAfterMiB: rss(),
+    };
   } finally {
     w.child.kill('SIGTERM');
     await w.exit;
@@ -208,12 +231,25 @@ try {
   const result = {
     bench: 'runtime',
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgBefore: loadBefore.map(r1), loadavgAfter: os.loadavg().map(r1), node: process.version },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      loadavgBefore: loadBefore.map(r1),
+      loadavgAfter: os.loadavg().map(r1),
+      node: process.version,
+    },
     rounds: ROUNDS,
     idleMs: IDLE_MS,
     goals: { firstTakeMs: 150, idleRssMiB: 100 },
     arms,
-    perJob: { jobs: JOBS, meanMs: r1(job.meanMs), p50Ms: r1(job.p50Ms), p95Ms: r1(job.p95Ms), idleRssAfterMiB: r1(job.idleRssAfterMiB), idleRss30sAfterMiB: r1(job.idleRss30sAfterMiB) },
+    perJob: {
+      jobs: JOBS,
+      meanMs: r1(job.meanMs),
+      p50Ms: r1(job.p50Ms),
+      p95Ms: r1(job.p95Ms),
+      idleRssAfterMiB: r1(job.idleRssAfterMiB),
+      idleRss30sAfterMiB: r1(job.idleRss30sAfterMiB),
+    },
   };
   mkdirSync(path.dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);

@@ -16,7 +16,9 @@ function go(args: string[], cwd: string): Promise<void> {
   const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? 'auto' };
   return new Promise((resolve, reject) =>
     execFile(bin, args, { cwd, env, timeout: 15 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, _out, stderr) =>
-      err ? reject(new Error(`${bin} ${args.join(' ')} failed (need Go ≥ 1.21 on PATH, or S5CMD_BIN): ${err.message}\n${stderr}`)) : resolve(),
+      err
+        ? reject(new Error(`${bin} ${args.join(' ')} failed (need Go ≥ 1.21 on PATH, or S5CMD_BIN): ${err.message}\n${stderr}`))
+        : resolve(),
     ),
   );
 }

@@ -70,7 +70,15 @@ async function child(arm: Exclude<Arm, 's5cmd'>, file: string, key: string, cred
       { logger: silentLogger, policy: arm === 'ours' ? policy() : { ...policy(), multipartThreshold: Infinity } },
     );
   } else {
-    await client.send(new PutObjectCommand({ Bucket: creds.bucket, Key: key, Body: createReadStream(file), ContentLength: bytes, ContentType: 'video/mp4' }));
+    await client.send(
+      new PutObjectCommand({
+        Bucket: creds.bucket,
+        Key: key,
+        Body: createReadStream(file),
+        ContentLength: bytes,
+        ContentType: 'video/mp4',
+      }),
+    );
   }
   const seconds = (performance.now() - started) / 1000;
   client.destroy();
@@ -154,7 +162,11 @@ async function main(): Promise<void> {
           });
           ({ seconds, peak } = r);
         } else {
-          const r = await runProcess(process.execPath, [process.argv[1] as string, '--arm', arm, file, key, JSON.stringify(creds)], process.env);
+          const r = await runProcess(
+            process.execPath,
+            [process.argv[1] as string, '--arm', arm, file, key, JSON.stringify(creds)],
+            process.env,
+          );
           const reported = JSON.parse(r.out.trim().split('\n').pop() as string) as { seconds: number; maxRss: number; completeMs?: number };
           seconds = reported.seconds;
           peak = Math.max(r.peak, reported.maxRss);
@@ -162,10 +174,19 @@ async function main(): Promise<void> {
         }
         const head = await check.send(new HeadObjectCommand({ Bucket: server.bucket, Key: key }));
         if (head.ContentLength !== bytes) throw new Error(`${arm}: stored ${head.ContentLength} bytes, expected ${bytes}`);
-        const sample: Sample = { arm, run, seconds, mibPerS: sizeMiB / seconds, peakRssMiB: peak / MiB, ...(completeS !== undefined ? { completeS } : {}) };
+        const sample: Sample = {
+          arm,
+          run,
+          seconds,
+          mibPerS: sizeMiB / seconds,
+          peakRssMiB: peak / MiB,
+          ...(completeS !== undefined ? { completeS } : {}),
+        };
         samples.push(sample);
         const complete = completeS !== undefined ? `  (server's Complete ${completeS.toFixed(2)} s)` : '';
-        console.log(`run ${run} ${arm.padEnd(8)} ${seconds.toFixed(2)} s  ${sample.mibPerS.toFixed(0)} MiB/s  peak RSS ${sample.peakRssMiB.toFixed(0)} MiB${complete}`);
+        console.log(
+          `run ${run} ${arm.padEnd(8)} ${seconds.toFixed(2)} s  ${sample.mibPerS.toFixed(0)} MiB/s  peak RSS ${sample.peakRssMiB.toFixed(0)} MiB${complete}`,
+        );
       }
     }
     check.destroy();
@@ -202,13 +223,22 @@ async function main(): Promise<void> {
       goals: { oursVsSingle: 0.9, oursVsS5cmd: 1, peakRssMiB: 100 },
       samples,
     };
-    console.log(`\nfile ${sizeMiB} MiB, ${runs} runs per arm (alternating), medians; ours: ${p.partSize / MiB} MiB parts × ${p.queueSize} in flight`);
-    for (const arm of ARMS) console.log(`${arm.padEnd(8)} ${summary[arm].mibPerS.toFixed(0).padStart(5)} MiB/s   peak RSS ${summary[arm].peakRssMiB.toFixed(0)} MiB`);
-    console.log(`ours multipart: the server's CompleteMultipartUpload took ${completeS.toFixed(2)} s (versitygw copies the parts into the object); parts phase ${partsMibPerS.toFixed(0)} MiB/s`);
+    console.log(
+      `\nfile ${sizeMiB} MiB, ${runs} runs per arm (alternating), medians; ours: ${p.partSize / MiB} MiB parts × ${p.queueSize} in flight`,
+    );
+    for (const arm of ARMS)
+      console.log(
+        `${arm.padEnd(8)} ${summary[arm].mibPerS.toFixed(0).padStart(5)} MiB/s   peak RSS ${summary[arm].peakRssMiB.toFixed(0)} MiB`,
+      );
+    console.log(
+      `ours multipart: the server's CompleteMultipartUpload took ${completeS.toFixed(2)} s (versitygw copies the parts into the object); parts phase ${partsMibPerS.toFixed(0)} MiB/s`,
+    );
     console.log(`ours / single PutObject: ${result.ratios.oursVsSingle.toFixed(2)} (goal ≥ 0.9)`);
     console.log(`ours / s5cmd:            ${result.ratios.oursVsS5cmd.toFixed(2)} (goal ≥ 1)`);
     console.log(`ours peak RSS:           ${summary.ours.peakRssMiB.toFixed(0)} MiB (goal ≤ 100)`);
-    console.log(`ours, one PutObject / single PutObject: ${result.ratios.oursPutVsSingle.toFixed(2)}; ours parts phase / single: ${result.ratios.oursPartsPhaseVsSingle.toFixed(2)}`);
+    console.log(
+      `ours, one PutObject / single PutObject: ${result.ratios.oursPutVsSingle.toFixed(2)}; ours parts phase / single: ${result.ratios.oursPartsPhaseVsSingle.toFixed(2)}`,
+    );
     const out = path.resolve('bench/results/storage.json');
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
@@ -220,7 +250,8 @@ async function main(): Promise<void> {
 }
 
 const argv = process.argv.slice(2);
-const entry = argv[0] === '--arm' ? child(argv[1] as Exclude<Arm, 's5cmd'>, argv[2] as string, argv[3] as string, argv[4] as string) : main();
+const entry =
+  argv[0] === '--arm' ? child(argv[1] as Exclude<Arm, 's5cmd'>, argv[2] as string, argv[3] as string, argv[4] as string) : main();
 entry.catch((error: unknown) => {
   console.error(error);
   process.exit(1);

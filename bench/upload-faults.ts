@@ -53,26 +53,52 @@ async function main(): Promise<void> {
   const proxy: FaultProxy = await startFaultProxy(server.endpoint);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-faults-'));
   const results: Outcome[] = [];
-  const direct = createS3Client({ endpointUrl: server.endpoint, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, bucket: server.bucket, region: server.region });
+  const direct = createS3Client({
+    endpointUrl: server.endpoint,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+    bucket: server.bucket,
+    region: server.region,
+  });
   const report = (o: Outcome): void => {
     results.push(o);
     const fault = o.faultS === null ? '' : `${o.faultS} s`;
     const what = o.delivered ? `delivered${o.intact ? ' intact' : ' CORRUPT'}` : `failed ${o.code}`;
-    console.log(`${o.scenario.padEnd(34)} ${fault.padStart(6)}  ${what.padEnd(18)} after ${o.seconds.toFixed(1).padStart(6)} s, ${o.requests} requests (${o.failedRequests} failed)${o.partsResent !== undefined ? `, parts re-sent ${o.partsResent}` : ''}`);
+    console.log(
+      `${o.scenario.padEnd(34)} ${fault.padStart(6)}  ${what.padEnd(18)} after ${o.seconds.toFixed(1).padStart(6)} s, ${o.requests} requests (${o.failedRequests} failed)${o.partsResent !== undefined ? `, parts re-sent ${o.partsResent}` : ''}`,
+    );
   };
   const storedSha = async (key: string): Promise<string> => {
     const res = await direct.send(new GetObjectCommand({ Bucket: server.bucket, Key: key }));
-    return createHash('sha256').update(Buffer.from(await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray())).digest('hex');
+    return createHash('sha256')
+      .update(Buffer.from(await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))
+      .digest('hex');
   };
 
-  async function attempt(scenario: string, faultS: number | null, endpoint: string, file: { path: string; sha: string }, key: string): Promise<Outcome> {
+  async function attempt(
+    scenario: string,
+    faultS: number | null,
+    endpoint: string,
+    file: { path: string; sha: string },
+    key: string,
+  ): Promise<Outcome> {
     proxy.seen.length = 0;
-    const creds: BucketCredentials = { endpointUrl: endpoint, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, bucket: server.bucket, region: server.region };
+    const creds: BucketCredentials = {
+      endpointUrl: endpoint,
+      accessKeyId: server.accessKeyId,
+      secretAccessKey: server.secretAccessKey,
+      bucket: server.bucket,
+      region: server.region,
+    };
     const client = createS3Client(creds);
     const started = performance.now();
     let code: string | null = null;
     try {
-      await uploadFile(client, { path: file.path, bucket: server.bucket, key, contentType: 'video/mp4', contentDisposition: 'inline' }, { logger: silentLogger });
+      await uploadFile(
+        client,
+        { path: file.path, bucket: server.bucket, key, contentType: 'video/mp4', contentDisposition: 'inline' },
+        { logger: silentLogger },
+      );
     } catch (error) {
       code = isWorkerError(error) ? error.code : String(error);
     } finally {
@@ -145,7 +171,9 @@ async function main(): Promise<void> {
       hungS3CutAfterS: results.find((r) => r.scenario.startsWith('hung'))?.seconds,
       blackHoleCutAfterS: results.find((r) => r.scenario.startsWith('black hole'))?.seconds,
     };
-    console.log(`\nlongest outage survived: ${summary.longestOutageSurvivedS} s; a hung S3 is cut after ${summary.hungS3CutAfterS?.toFixed(1)} s (black hole: ${summary.blackHoleCutAfterS?.toFixed(1)} s)`);
+    console.log(
+      `\nlongest outage survived: ${summary.longestOutageSurvivedS} s; a hung S3 is cut after ${summary.hungS3CutAfterS?.toFixed(1)} s (black hole: ${summary.blackHoleCutAfterS?.toFixed(1)} s)`,
+    );
     const out = path.resolve('bench/results/upload-faults.json');
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(

@@ -37,11 +37,13 @@ export interface App {
 function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean, engine: Engine): WorkflowPort<VariantName> {
   // An external ComfyUI (COMFYUI_URL) has its own model folders: its /prompt validation names
   // missing files, so only a ComfyUI we start is checked against MODELS_DIR.
-  const models = checkLocalModels
-    ? checkModels({ modelsDirs: [config.paths.modelsDir], precision: config.modelPrecision })
-    : undefined;
+  const models = checkLocalModels ? checkModels({ modelsDirs: [config.paths.modelsDir], precision: config.modelPrecision }) : undefined;
   if (models) {
-    logger.info('model files checked', { modelsDir: config.paths.modelsDir, precision: config.modelPrecision, variantsReady: models.available });
+    logger.info('model files checked', {
+      modelsDir: config.paths.modelsDir,
+      precision: config.modelPrecision,
+      variantsReady: models.available,
+    });
     for (const [variant, files] of Object.entries(models.missing)) {
       if (files.length > 0) logger.warn('variant unavailable: model files missing', { variant, files, modelsDir: config.paths.modelsDir });
     }

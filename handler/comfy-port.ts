@@ -50,7 +50,10 @@ export function createComfyPort(opts: {
 }
 
 /** ComfyUI's state for the local API's /health: the worker is ready only when ComfyUI is. */
-export async function comfyHealth(opts: { supervisor: ComfySupervisor | undefined; unavailable: WorkerError | undefined }): Promise<HandlerHealth> {
+export async function comfyHealth(opts: {
+  supervisor: ComfySupervisor | undefined;
+  unavailable: WorkerError | undefined;
+}): Promise<HandlerHealth> {
   if (!opts.supervisor) return { state: 'unhealthy', comfyui: { state: 'unhealthy', lastError: opts.unavailable?.message } };
   const comfyui = await opts.supervisor.checkedStatus();
   return { state: comfyui.state === 'starting' ? 'initializing' : comfyui.state, comfyui };
@@ -66,10 +69,15 @@ function createSession(client: ComfyClient, crashSignal: () => AbortSignal): Com
       const result = await withVersionHint(client.runPrompt(prompt, { signal: AbortSignal.any([signal, crashSignal()]), onProgress }));
       jobFolder = result.jobFolder;
       promptId = result.promptId;
-      return { promptId: result.promptId, videos: videoOutputs(result.outputs), ...(result.executionMs !== undefined ? { executionMs: result.executionMs } : {}) };
+      return {
+        promptId: result.promptId,
+        videos: videoOutputs(result.outputs),
+        ...(result.executionMs !== undefined ? { executionMs: result.executionMs } : {}),
+      };
     },
     localPath: (video, dir, signal) => client.saveOutput(video, dir, signal),
-    cleanup: ({ inputs, videos }) => client.cleanup({ inputs, outputs: videos, ...(jobFolder ? { jobFolder } : {}), ...(promptId ? { promptId } : {}) }),
+    cleanup: ({ inputs, videos }) =>
+      client.cleanup({ inputs, outputs: videos, ...(jobFolder ? { jobFolder } : {}), ...(promptId ? { promptId } : {}) }),
   };
 }
 
@@ -79,6 +87,9 @@ async function withVersionHint<T>(call: Promise<T>): Promise<T> {
     return await call;
   } catch (err) {
     if (!isWorkerError(err) || err.details.unreadable !== true) throw err;
-    throw new WorkerError(err.code, `${err.message.replace(/\.$/, '')}; is ComfyUI the version pinned in workflows/pins.json?`, { cause: err, details: err.details });
+    throw new WorkerError(err.code, `${err.message.replace(/\.$/, '')}; is ComfyUI the version pinned in workflows/pins.json?`, {
+      cause: err,
+      details: err.details,
+    });
   }
 }

@@ -47,7 +47,11 @@ async function main(): Promise<number> {
     // Local API /health: ComfyUI's state once the app is loaded.
     health: async () => (app ? (await app).health() : { state: 'initializing' }),
     // The local API refuses webhooks into this network, as input URLs are refused.
-    checkWebhook: createWebhookGuard({ allowPrivate: config.media.allowPrivateUrls, allowPrivateName: 'ALLOW_PRIVATE_URLS', isPrivateAddress }),
+    checkWebhook: createWebhookGuard({
+      allowPrivate: config.media.allowPrivateUrls,
+      allowPrivateName: 'ALLOW_PRIVATE_URLS',
+      isPrivateAddress,
+    }),
   });
   return broken ? 1 : code;
 }

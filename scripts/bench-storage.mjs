@@ -10,7 +10,15 @@ const name = process.argv[2] ?? 'storage';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-build-'));
 try {
   const outfile = path.join(dir, `${name}.cjs`);
-  await build({ entryPoints: [`bench/${name}.ts`], outfile, bundle: true, platform: 'node', target: 'node22', format: 'cjs', logLevel: 'warning' });
+  await build({
+    entryPoints: [`bench/${name}.ts`],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    logLevel: 'warning',
+  });
   const { status } = spawnSync(process.execPath, [outfile, ...process.argv.slice(3)], { stdio: 'inherit' });
   process.exitCode = status ?? 1;
 } finally {

@@ -20,7 +20,8 @@ export function lazyPackages(packages, root) {
     name: 'lazy-packages',
     setup(build) {
       build.onResolve({ filter: /^[@\w]/ }, (args) => {
-        if (!wanted.has(args.path) || args.namespace === 'lazy-package' || args.importer.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+        if (!wanted.has(args.path) || args.namespace === 'lazy-package' || args.importer.includes(`${path.sep}node_modules${path.sep}`))
+          return undefined;
         return { path: args.path, namespace: 'lazy-package' };
       });
       build.onLoad({ filter: /.*/, namespace: 'lazy-package' }, (args) => {

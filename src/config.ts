@@ -54,7 +54,10 @@ const list = (valid: (entry: string) => boolean, expected: string) =>
     .string()
     .optional()
     .transform((v, ctx) => {
-      const entries = (v ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+      const entries = (v ?? '')
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean);
       for (const entry of entries.filter((e) => !valid(e))) ctx.addIssue({ code: 'custom', message: `"${entry}" is not ${expected}` });
       return entries;
     });
@@ -119,7 +122,10 @@ const EnvSchema = z.object({
   BUCKET_KEY_PREFIX: optionalString,
   BUCKET_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   PRESIGN_EXPIRES_S: int(604_800, 1, 604_800),
-  ALLOWED_S3_ENDPOINTS: list((e) => parseAllowedEndpoint(e) !== undefined, 'an http(s):// URL prefix or a host (host, host:port, *.domain)'),
+  ALLOWED_S3_ENDPOINTS: list(
+    (e) => parseAllowedEndpoint(e) !== undefined,
+    'an http(s):// URL prefix or a host (host, host:port, *.domain)',
+  ),
   UPLOAD_RETRY_BUDGET_S: int(120, 0, 24 * 3600),
   UPLOAD_IDLE_TIMEOUT_S: int(15, 1, 3600),
 
@@ -146,7 +152,6 @@ const EnvSchema = z.object({
 
 /** Every variable loadConfig reads (the README's configuration table is checked against it). */
 export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
-
 
 export interface BucketConfig extends WorkerBucketSettings {
   readonly keyPrefix: string;

@@ -37,9 +37,27 @@ describe('loadConfig', () => {
   });
 
   it('reads the input content limits, with documented defaults', () => {
-    expect(loadConfig({}).media.limits).toEqual({ imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 600, videoMaxFrames: 36_000 });
-    const c = loadConfig({ MAX_INPUT_IMAGE_SIDE: '4096', MAX_INPUT_IMAGE_MEGAPIXELS: '12', MAX_INPUT_VIDEO_SIDE: '1920', MAX_INPUT_VIDEO_SECONDS: '60', MAX_INPUT_VIDEO_FRAMES: '1800' });
-    expect(c.media.limits).toEqual({ imageMaxSide: 4096, imageMaxMegapixels: 12, videoMaxSide: 1920, videoMaxSeconds: 60, videoMaxFrames: 1800 });
+    expect(loadConfig({}).media.limits).toEqual({
+      imageMaxSide: 16_384,
+      imageMaxMegapixels: 64,
+      videoMaxSide: 4096,
+      videoMaxSeconds: 600,
+      videoMaxFrames: 36_000,
+    });
+    const c = loadConfig({
+      MAX_INPUT_IMAGE_SIDE: '4096',
+      MAX_INPUT_IMAGE_MEGAPIXELS: '12',
+      MAX_INPUT_VIDEO_SIDE: '1920',
+      MAX_INPUT_VIDEO_SECONDS: '60',
+      MAX_INPUT_VIDEO_FRAMES: '1800',
+    });
+    expect(c.media.limits).toEqual({
+      imageMaxSide: 4096,
+      imageMaxMegapixels: 12,
+      videoMaxSide: 1920,
+      videoMaxSeconds: 60,
+      videoMaxFrames: 1800,
+    });
     expect(() => loadConfig({ MAX_INPUT_VIDEO_SECONDS: '0' })).toThrow(/MAX_INPUT_VIDEO_SECONDS: expected a whole number from 1/);
   });
 

@@ -54,8 +54,22 @@ function makeInputs() {
     execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${opt.width}x${opt.height}`, '-frames:v', '1', ref]);
   }
   if (!existsSync(pose)) {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${opt.width}x${opt.height}:rate=16`,
-      '-frames:v', opt.frames, '-pix_fmt', 'yuv420p', '-c:v', 'libx264', pose]);
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=size=${opt.width}x${opt.height}:rate=16`,
+      '-frames:v',
+      opt.frames,
+      '-pix_fmt',
+      'yuv420p',
+      '-c:v',
+      'libx264',
+      pose,
+    ]);
   }
   const uri = (file, type) => `data:${type};base64,${readFileSync(file).toString('base64')}`;
   return { reference_image: uri(ref, 'image/png'), pose_video: uri(pose, 'video/mp4') };
@@ -64,7 +78,9 @@ function makeInputs() {
 /** Samples the card's used memory every 200 ms; returns the peak (MiB) on stop. */
 function vramSampler() {
   let peak = 0;
-  const child = spawn('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '-lms', '200'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '-lms', '200'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   child.stdout.on('data', (d) => {
     for (const v of d.toString().split('\n')) if (Number(v) > peak) peak = Number(v);
   });
@@ -75,12 +91,15 @@ function vramSampler() {
 function environment() {
   const gpu = sh('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader']);
   const py = process.env.COMFYUI_PYTHON ?? 'python3';
-  const versions = sh(py, ['-c', [
-    'import json,sys,importlib.metadata as m',
-    'v=lambda n: (m.version(n) if n in {d.metadata["Name"].lower() for d in m.distributions()} else None)',
-    'import torch,triton',
-    'print(json.dumps({"python":sys.version.split()[0],"torch":torch.__version__,"cuda":torch.version.cuda,"cudnn":torch.backends.cudnn.version(),"triton":triton.__version__,"sageattention":v("sageattention"),"onnxruntime":v("onnxruntime") or v("onnxruntime-gpu"),"transformers":v("transformers")}))',
-  ].join('\n')]);
+  const versions = sh(py, [
+    '-c',
+    [
+      'import json,sys,importlib.metadata as m',
+      'v=lambda n: (m.version(n) if n in {d.metadata["Name"].lower() for d in m.distributions()} else None)',
+      'import torch,triton',
+      'print(json.dumps({"python":sys.version.split()[0],"torch":torch.__version__,"cuda":torch.version.cuda,"cudnn":torch.backends.cudnn.version(),"triton":triton.__version__,"sageattention":v("sageattention"),"onnxruntime":v("onnxruntime") or v("onnxruntime-gpu"),"transformers":v("transformers")}))',
+    ].join('\n'),
+  ]);
   return {
     gpu,
     versions: versions ? JSON.parse(versions) : null,
@@ -101,12 +120,20 @@ async function waitFor(check, timeoutMs, what) {
 
 async function runJob(base, input) {
   const started = Date.now();
-  const res = await fetch(`${base}/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+  const res = await fetch(`${base}/run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input }),
+  });
   const { id } = await res.json();
-  const status = await waitFor(async () => {
-    const s = await (await fetch(`${base}/status/${id}`)).json();
-    return ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'].includes(s.status) ? s : null;
-  }, Number(opt['job-timeout-s']) * 1000, `job ${id}`);
+  const status = await waitFor(
+    async () => {
+      const s = await (await fetch(`${base}/status/${id}`)).json();
+      return ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'].includes(s.status) ? s : null;
+    },
+    Number(opt['job-timeout-s']) * 1000,
+    `job ${id}`,
+  );
   return { id, status: status.status, seconds: (Date.now() - started) / 1000, output: status.output, error: status.error };
 }
 
@@ -115,7 +142,17 @@ function ffprobe(file) {
   if (!out) return null;
   const j = JSON.parse(out);
   const v = j.streams.find((s) => s.codec_type === 'video');
-  return v ? { codec: v.codec_name, pix_fmt: v.pix_fmt, width: v.width, height: v.height, frames: Number(v.nb_frames), fps: v.r_frame_rate, bytes: Number(j.format.size) } : null;
+  return v
+    ? {
+        codec: v.codec_name,
+        pix_fmt: v.pix_fmt,
+        width: v.width,
+        height: v.height,
+        frames: Number(v.nb_frames),
+        fps: v.r_frame_rate,
+        bytes: Number(j.format.size),
+      }
+    : null;
 }
 
 function newestMp4(dir) {
@@ -149,7 +186,10 @@ async function runArm(arm, input, envInfo, port) {
   };
   const vram = vramSampler();
   const t0 = Date.now();
-  const child = spawn(process.execPath, [path.join(root, 'dist/handler.cjs'), '--rp_serve_api', '--rp_api_port', String(port)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(root, 'dist/handler.cjs'), '--rp_serve_api', '--rp_api_port', String(port)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs = [];
   const onData = (d) => {
     for (const line of d.toString().split('\n').filter(Boolean)) logs.push(line);
@@ -157,10 +197,35 @@ async function runArm(arm, input, envInfo, port) {
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
   const base = `http://127.0.0.1:${port}`;
-  const result = { arm: arm.name, settings: arm.env, variant: opt.variant, frames: Number(opt.frames), width: Number(opt.width), height: Number(opt.height), precision: opt.precision, environment: envInfo, jobs: [] };
+  const result = {
+    arm: arm.name,
+    settings: arm.env,
+    variant: opt.variant,
+    frames: Number(opt.frames),
+    width: Number(opt.width),
+    height: Number(opt.height),
+    precision: opt.precision,
+    environment: envInfo,
+    jobs: [],
+  };
   try {
-    await waitFor(() => fetch(`${base}/health`).then((r) => r.ok, () => false), 60_000, 'the local API');
-    const jobInput = { ...input, variant: opt.variant, num_frames: Number(opt.frames), width: Number(opt.width), height: Number(opt.height), seed: 1 };
+    await waitFor(
+      () =>
+        fetch(`${base}/health`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      60_000,
+      'the local API',
+    );
+    const jobInput = {
+      ...input,
+      variant: opt.variant,
+      num_frames: Number(opt.frames),
+      width: Number(opt.width),
+      height: Number(opt.height),
+      seed: 1,
+    };
     for (let i = 0; i <= Number(opt.warm); i++) {
       vram.reset();
       const job = await runJob(base, jobInput);
@@ -187,7 +252,15 @@ async function runArm(arm, input, envInfo, port) {
   }
   result.worker_log = path.basename(logFile);
   writeFileSync(logFile, logs.join('\n'));
-  const parsedLogs = logs.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+  const parsedLogs = logs
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return null;
+      }
+    })
+    .filter(Boolean);
   const at = (re) => parsedLogs.find((l) => re.test(l.message ?? ''));
   const start = at(/^Starting ComfyUI/);
   const ready = at(/^ComfyUI is ready/);
@@ -195,9 +268,14 @@ async function runArm(arm, input, envInfo, port) {
   const engine = at(/^engine settings|SageAttention failed the start-up check/);
   if (engine) {
     result.engine = {
-      attention: engine.attention, residentModel: engine.residentModel, memoryMode: engine.memoryMode,
-      blockSwap: engine.blockSwap, vaeTilingAbovePixels: engine.vaeTilingAbovePixels,
-      memoryGiB: engine.memoryGiB, memoryCapGiB: engine.memoryCapGiB, reasons: engine.reasons,
+      attention: engine.attention,
+      residentModel: engine.residentModel,
+      memoryMode: engine.memoryMode,
+      blockSwap: engine.blockSwap,
+      vaeTilingAbovePixels: engine.vaeTilingAbovePixels,
+      memoryGiB: engine.memoryGiB,
+      memoryCapGiB: engine.memoryCapGiB,
+      reasons: engine.reasons,
     };
   }
   if (existsSync(timings)) Object.assign(result, summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length));
@@ -214,5 +292,7 @@ for (const spec of opt.arm) {
   result.finished = new Date().toISOString();
   const name = `gpu-${opt.variant}-${opt.frames}f-${opt.precision}-${arm.name}${opt.label ? `-${opt.label}` : ''}.json`;
   writeFileSync(path.join(opt.out, name), `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`wrote ${name}\n${JSON.stringify({ arm: arm.name, jobs: result.jobs.map((j) => [j.kind, j.status, j.seconds]), s_per_step: result.sampler?.s_per_step_steady, boot: result.comfyui_boot_s, error: result.error })}\n`);
+  process.stdout.write(
+    `wrote ${name}\n${JSON.stringify({ arm: arm.name, jobs: result.jobs.map((j) => [j.kind, j.status, j.seconds]), s_per_step: result.sampler?.s_per_step_steady, boot: result.comfyui_boot_s, error: result.error })}\n`,
+  );
 }

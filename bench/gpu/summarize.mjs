@@ -15,7 +15,10 @@ const round = (x, d = 3) => (x === null || x === undefined ? x : Math.round(x * 
 
 /** One entry per prompt, in order; the last prompt's sampler gives the steady-state step time. */
 export function summarizeTimings(text, expectedPrompts) {
-  const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const records = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   const prompts = [];
   let current = null;
   for (const r of records) {

@@ -24,7 +24,9 @@ function settingsLabel(r) {
     e.attention ?? r.settings?.ATTENTION_MODE ?? '?',
     e.residentModel === undefined ? '' : e.residentModel ? 'resident' : 'offload',
     e.blockSwap ? `${e.blockSwap}/40 blocks swapped` : '',
-    e.vaeTilingAbovePixels !== undefined && e.vaeTilingAbovePixels !== null && r.width * r.height > e.vaeTilingAbovePixels ? 'VAE tiled' : '',
+    e.vaeTilingAbovePixels !== undefined && e.vaeTilingAbovePixels !== null && r.width * r.height > e.vaeTilingAbovePixels
+      ? 'VAE tiled'
+      : '',
   ];
   for (const [k, v] of Object.entries(r.settings ?? {})) if (!['ATTENTION_MODE', 'VRAM_MODE'].includes(k)) parts.push(`${k}=${v}`);
   return parts.filter(Boolean).join(', ');

@@ -102,9 +102,13 @@ export class ComfyClient {
         form.append('type', 'input');
         const r = await this.request('/upload/image', { method: 'POST', body: form }, signal);
         if (r.status === 413) {
-          throw comfyError('INVALID_INPUT', `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in ${this.opts.extraArgsName ?? "ComfyUI's arguments"}.`, {
-            details: { field: file.name, bytes: blob.size },
-          });
+          throw comfyError(
+            'INVALID_INPUT',
+            `Input "${file.name}" (${blob.size} bytes) is larger than ComfyUI accepts; raise --max-upload-size in ${this.opts.extraArgsName ?? "ComfyUI's arguments"}.`,
+            {
+              details: { field: file.name, bytes: blob.size },
+            },
+          );
         }
         if (!r.ok) throw await this.httpError('upload an input', r);
         return readAnswer(UploadResponseSchema, await readJson(r, 'POST /upload/image'), 'POST /upload/image');
@@ -122,7 +126,9 @@ export class ComfyClient {
         ? isWorkerError(opts.signal.reason)
           ? opts.signal.reason
           : comfyError('CANCELLED', 'The job was cancelled while ComfyUI ran it.', { cause: opts.signal.reason })
-        : comfyError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, { details: { timeoutMs } });
+        : comfyError('TIMEOUT', `ComfyUI did not finish the workflow within ${Math.round((timeoutMs ?? 0) / 1000)} s.`, {
+            details: { timeoutMs },
+          });
 
     const ourId = randomUUID();
     const clientId = randomUUID();
@@ -178,7 +184,10 @@ export class ComfyClient {
     const localDir = this.dirFor(file.type);
     if (localDir) {
       const full = resolveInside(localDir, file.subfolder, file.filename);
-      const exists = await stat(full).then((s) => s.isFile(), () => false);
+      const exists = await stat(full).then(
+        (s) => s.isFile(),
+        () => false,
+      );
       if (!exists) throw missingOutput(file);
       return full;
     }
@@ -193,11 +202,15 @@ export class ComfyClient {
     } catch (err) {
       await rm(dest, { force: true });
       if (signal?.aborted) throw err;
-      throw comfyError('COMFY_UNAVAILABLE', `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`, {
-        cause: err,
-        retryable: true,
-        details: { filename: file.filename, subfolder: file.subfolder },
-      });
+      throw comfyError(
+        'COMFY_UNAVAILABLE',
+        `Could not download ${path.join(file.subfolder, file.filename)} from ComfyUI: ${(err as Error).message}`,
+        {
+          cause: err,
+          retryable: true,
+          details: { filename: file.filename, subfolder: file.subfolder },
+        },
+      );
     }
     return dest;
   }
@@ -218,7 +231,11 @@ export class ComfyClient {
     for (const f of target.outputs) add(this.dirFor(f.type), f.subfolder, f.filename);
     if (target.jobFolder) for (const dir of [outputDir, tempDir]) add(dir, '', target.jobFolder);
     await Promise.all(
-      paths.map((p) => rm(p, { recursive: true, force: true }).catch((err: unknown) => this.opts.logger.warn('Could not delete a ComfyUI file', { path: p, error: err }))),
+      paths.map((p) =>
+        rm(p, { recursive: true, force: true }).catch((err: unknown) =>
+          this.opts.logger.warn('Could not delete a ComfyUI file', { path: p, error: err }),
+        ),
+      ),
     );
     if (target.promptId) {
       await this.post('/history', { delete: [target.promptId] }, AbortSignal.timeout(CLEANUP_TIMEOUT_MS)).catch(() => {});
@@ -234,7 +251,15 @@ export class ComfyClient {
 
   private async queuePrompt(graph: Record<string, unknown>, clientId: string, ourId: string, signal: AbortSignal): Promise<PromptAccepted> {
     // Not retried: a lost answer may still have queued the prompt.
-    const r = await this.request('/prompt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: graph, client_id: clientId, prompt_id: ourId }) }, signal);
+    const r = await this.request(
+      '/prompt',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: graph, client_id: clientId, prompt_id: ourId }),
+      },
+      signal,
+    );
     const body: unknown = await r.json().catch(() => undefined);
     if (r.status === 400) {
       const rejected = PromptRejectedSchema.safeParse(body);
@@ -242,7 +267,9 @@ export class ComfyClient {
     }
     const accepted = r.ok ? PromptAcceptedSchema.safeParse(body) : undefined;
     if (!accepted?.success) {
-      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, { details: { status: r.status } });
+      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI answered POST /prompt with HTTP ${r.status}: ${JSON.stringify(body)?.slice(0, 300)}`, {
+        details: { status: r.status },
+      });
     }
     return accepted.data;
   }
@@ -252,7 +279,11 @@ export class ComfyClient {
     const lostAfterMs = this.opts.lostAfterMs ?? 15_000;
     // one stalled request alone must not outlast lostAfterMs: the verdict needs several polls unanswered
     const pollTimeoutMs = Math.max(1, Math.min(this.opts.requestTimeoutMs ?? 30_000, Math.floor(lostAfterMs / 3)));
-    const intervals = { settleMs: this.opts.settlePollMs ?? 30, idleMs: this.opts.idlePollIntervalMs ?? 5000, downMs: this.opts.pollIntervalMs ?? 1000 };
+    const intervals = {
+      settleMs: this.opts.settlePollMs ?? 30,
+      idleMs: this.opts.idlePollIntervalMs ?? 5000,
+      downMs: this.opts.pollIntervalMs ?? 1000,
+    };
     for (;;) {
       await watch.nextPoll(intervals, signal);
       try {
@@ -263,12 +294,20 @@ export class ComfyClient {
           // it may have finished between the two reads
           const again = await this.history(promptId, signal, pollTimeoutMs);
           if (again) return again;
-          throw comfyError('COMFY_CRASHED', 'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.', { details: { promptId } });
+          throw comfyError(
+            'COMFY_CRASHED',
+            'ComfyUI lost the prompt (not running, not queued, no history): it restarted or its queue was cleared.',
+            { details: { promptId } },
+          );
         }
       } catch (err) {
         if (signal.aborted || (isWorkerError(err) && !err.retryable)) throw err;
         if (watch.silentForMs() > lostAfterMs) {
-          throw comfyError('COMFY_CRASHED', `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`, { cause: err, details: { promptId } });
+          throw comfyError(
+            'COMFY_CRASHED',
+            `ComfyUI stopped answering for ${Math.round(lostAfterMs / 1000)} s while running the workflow.`,
+            { cause: err, details: { promptId } },
+          );
         }
         watch.requestQueueCheck();
       }
@@ -299,19 +338,31 @@ export class ComfyClient {
   }
 
   private async post(route: string, body: unknown, signal?: AbortSignal): Promise<void> {
-    const r = await this.request(route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, signal);
+    const r = await this.request(
+      route,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+      signal,
+    );
     if (!r.ok) throw await this.httpError(`POST ${route}`, r);
     await r.body?.cancel();
   }
 
   /** fetch with a per-request deadline; network failures become retryable COMFY_UNAVAILABLE. */
-  private async request(route: string, init: RequestInit, signal?: AbortSignal, timeoutMs = this.opts.requestTimeoutMs ?? 30_000): Promise<Response> {
+  private async request(
+    route: string,
+    init: RequestInit,
+    signal?: AbortSignal,
+    timeoutMs = this.opts.requestTimeoutMs ?? 30_000,
+  ): Promise<Response> {
     const signals = [signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
     try {
       return await this.fetch(`${this.baseUrl}${route}`, { ...init, signal: AbortSignal.any(signals) });
     } catch (err) {
       if (signal?.aborted) throw err;
-      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, { cause: err, retryable: true });
+      throw comfyError('COMFY_UNAVAILABLE', `ComfyUI is unreachable (${route.split('?')[0]}): ${(err as Error).message}`, {
+        cause: err,
+        retryable: true,
+      });
     }
   }
 
@@ -352,7 +403,8 @@ function withJobFolder(prompt: Record<string, unknown>, folder: string): Record<
   for (const [id, node] of Object.entries(prompt)) {
     const n = node as { inputs?: Record<string, unknown> };
     const prefix = n.inputs?.filename_prefix;
-    out[id] = typeof prefix === 'string' ? { ...n, inputs: { ...n.inputs, filename_prefix: `${folder}/${prefix.replace(/^\/+/, '')}` } } : node;
+    out[id] =
+      typeof prefix === 'string' ? { ...n, inputs: { ...n.inputs, filename_prefix: `${folder}/${prefix.replace(/^\/+/, '')}` } } : node;
   }
   return out;
 }
@@ -364,7 +416,11 @@ function failureOf(entry: HistoryEntry): WorkerError | undefined {
     if (type === 'execution_error') return executionError(readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_error)'));
     if (type === 'execution_interrupted') {
       const d = readAnswer(ExecutionErrorSchema, data, 'GET /history (execution_interrupted)');
-      return comfyError('EXECUTION_FAILED', `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`, { details: { nodeId: d.node_id, nodeType: d.node_type } });
+      return comfyError(
+        'EXECUTION_FAILED',
+        `ComfyUI interrupted the workflow at node ${d.node_id ?? '?'} (${d.node_type ?? '?'}); someone else sent /interrupt.`,
+        { details: { nodeId: d.node_id, nodeType: d.node_type } },
+      );
     }
   }
   return comfyError('EXECUTION_FAILED', `ComfyUI reported status "${status.status_str}" without an error message.`);
@@ -381,9 +437,13 @@ function executionTime(entry: HistoryEntry): number | undefined {
 }
 
 function missingOutput(file: ComfyFileRef): WorkerError {
-  return comfyError('OUTPUT_MISSING', `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`, {
-    details: { filename: file.filename, subfolder: file.subfolder, type: file.type },
-  });
+  return comfyError(
+    'OUTPUT_MISSING',
+    `ComfyUI listed ${path.join(file.subfolder, file.filename)} (${file.type}) but the file is not there.`,
+    {
+      details: { filename: file.filename, subfolder: file.subfolder, type: file.type },
+    },
+  );
 }
 
 /** A body that is not JSON cannot be read by asking again; a body cut off mid-way can. */
@@ -392,7 +452,10 @@ async function readJson(r: Response, what: string): Promise<unknown> {
     return await r.json();
   } catch (err) {
     if (err instanceof SyntaxError) throw unreadable(what, err.message, err);
-    throw comfyError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, { cause: err, retryable: true });
+    throw comfyError('COMFY_UNAVAILABLE', `ComfyUI's answer to ${what} was cut off: ${(err as Error).message}`, {
+      cause: err,
+      retryable: true,
+    });
   }
 }
 

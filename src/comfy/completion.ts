@@ -45,7 +45,9 @@ export class CompletionWatch {
         }
       }),
       socket.onState((s) => {
-        log.info(s === 'up' ? 'ComfyUI websocket reconnected; checking /history and /queue' : 'ComfyUI websocket dropped; polling /history');
+        log.info(
+          s === 'up' ? 'ComfyUI websocket reconnected; checking /history and /queue' : 'ComfyUI websocket dropped; polling /history',
+        );
         this.queueCheck = true;
         this.waker.wake();
       }),

@@ -33,7 +33,15 @@ export function describeNodeErrors(nodeErrors: NodeErrors): { text: string; node
   for (const [nodeId, ne] of Object.entries(nodeErrors)) {
     for (const e of ne.errors) {
       const input = e.extra_info?.input_name;
-      nodes.push({ nodeId, classType: ne.class_type, type: e.type, input, receivedValue: e.extra_info?.received_value, message: e.message, details: e.details });
+      nodes.push({
+        nodeId,
+        classType: ne.class_type,
+        type: e.type,
+        input,
+        receivedValue: e.extra_info?.received_value,
+        message: e.message,
+        details: e.details,
+      });
       lines.push(
         `node ${nodeId}${ne.class_type ? ` (${ne.class_type})` : ''}${input ? ` input "${input}"` : ''}: ${e.message}${e.details ? ` (${e.details})` : ''}`,
       );
@@ -51,7 +59,9 @@ export function promptRejectedError(body: PromptRejected): WorkerError {
   // "Cannot execute because node X does not exist." under type invalid_prompt.
   const missingClass =
     (typeof extra.class_type === 'string' ? extra.class_type : undefined) ?? /node (\S+) does not exist/.exec(error.message)?.[1];
-  const hint = missingClass ? ` Node type "${missingClass}" is not installed in ComfyUI: install its custom node pack or fix the workflow.` : '';
+  const hint = missingClass
+    ? ` Node type "${missingClass}" is not installed in ComfyUI: install its custom node pack or fix the workflow.`
+    : '';
   const message = `ComfyUI rejected the workflow (${error.type}): ${error.message}${error.details ? ` ${error.details}` : ''}${text ? ` — ${text}` : ''}.${hint}`;
   return comfyError('WORKFLOW_REJECTED', message, {
     details: { errorType: error.type, ...(missingClass ? { missingNodeType: missingClass } : {}), nodeErrors: nodes },

@@ -14,7 +14,10 @@ export const SocketMessageSchema = z.discriminatedUnion('type', [
     // `prompt_id` is absent in the "current node" message a reconnecting socket receives
     data: z.object({ node: z.string().nullable(), prompt_id: promptId.optional() }).loose(),
   }),
-  z.object({ type: z.literal('progress'), data: z.object({ value: z.number(), max: z.number(), prompt_id: promptId.optional(), node: z.string().nullish() }).loose() }),
+  z.object({
+    type: z.literal('progress'),
+    data: z.object({ value: z.number(), max: z.number(), prompt_id: promptId.optional(), node: z.string().nullish() }).loose(),
+  }),
   z.object({ type: z.literal('executed'), data: z.object({ node: z.string(), prompt_id: promptId }).loose() }),
   z.object({ type: z.literal('execution_success'), data: z.object({ prompt_id: promptId }).loose() }),
   z.object({ type: z.literal('execution_error'), data: z.object({ prompt_id: promptId }).loose() }),

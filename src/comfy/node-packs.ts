@@ -23,7 +23,11 @@ export interface MissingClassesReport {
   unknown: string[];
 }
 
-export function describeMissingClasses(missing: readonly string[], packs: readonly NodePack[], target: InstallTarget): MissingClassesReport {
+export function describeMissingClasses(
+  missing: readonly string[],
+  packs: readonly NodePack[],
+  target: InstallTarget,
+): MissingClassesReport {
   const needed = new Map<NodePack, string[]>();
   const unknown: string[] = [];
   for (const cls of missing) {
@@ -45,7 +49,9 @@ export function describeMissingClasses(missing: readonly string[], packs: readon
     );
   }
   if (unknown.length > 0) {
-    lines.push(`  ${unknown.join(', ')}: no listed custom node pack provides ${unknown.length === 1 ? 'it' : 'them'}; a core node this ComfyUI lacks? Run the ComfyUI version the worker pins.`);
+    lines.push(
+      `  ${unknown.join(', ')}: no listed custom node pack provides ${unknown.length === 1 ? 'it' : 'them'}; a core node this ComfyUI lacks? Run the ComfyUI version the worker pins.`,
+    );
   }
   return {
     message: lines.join('\n'),

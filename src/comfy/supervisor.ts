@@ -158,7 +158,11 @@ export class ComfySupervisor {
     const url = this.opts.config.url ? trimUrl(this.opts.config.url) : `http://127.0.0.1:${this.opts.config.port}`;
     const boot = this.boot;
     // while booting the probe's latest failure says most; once failed, the failure (which names it too)
-    const report = (state: ComfyStatus['state'], lastError: string | undefined): ComfyStatus => ({ state, url, ...(lastError ? { lastError } : {}) });
+    const report = (state: ComfyStatus['state'], lastError: string | undefined): ComfyStatus => ({
+      state,
+      url,
+      ...(lastError ? { lastError } : {}),
+    });
     if (this.stopping) return report('unhealthy', 'ComfyUI was stopped.');
     if (!this.isHealthy) return report('unhealthy', this.lastError ?? boot?.problem);
     if (!boot || boot.state === 'booting') return report('starting', boot?.problem ?? this.lastError);
@@ -205,7 +209,10 @@ export class ComfySupervisor {
     const { baseUrl } = boot.endpoint;
     if (problem) {
       boot.problem = problem;
-      this.log.warn(`ComfyUI at ${baseUrl} does not answer (${problem}); waiting for it (restarting?)`, { url: baseUrl, timeoutS: this.timeoutS() });
+      this.log.warn(`ComfyUI at ${baseUrl} does not answer (${problem}); waiting for it (restarting?)`, {
+        url: baseUrl,
+        timeoutS: this.timeoutS(),
+      });
     } else {
       this.log.info(`Using the running ComfyUI${this.opts.config.names?.url ? ` at ${this.opts.config.names.url}` : ''}`, { url: baseUrl });
     }
@@ -284,7 +291,10 @@ export class ComfySupervisor {
         boot.problem = result.problem;
         if (this.now() >= nextLog) {
           nextLog = this.now() + logEvery;
-          this.log.info(`waiting for ComfyUI at ${endpoint.baseUrl} (${result.problem})`, { waitedS: Math.round((this.now() - began) / 1000), timeoutS: this.timeoutS() });
+          this.log.info(`waiting for ComfyUI at ${endpoint.baseUrl} (${result.problem})`, {
+            waitedS: Math.round((this.now() - began) / 1000),
+            timeoutS: this.timeoutS(),
+          });
         }
         await delay(interval, signal);
       }
@@ -298,7 +308,12 @@ export class ComfySupervisor {
       // only the deadline or this boot's end (exit, stop) get here: probe() absorbs every other failure
       if (deadline.aborted && !boot.abort.signal.aborted) {
         const last = boot.problem ?? 'no probe was answered';
-        this.bootFailed(boot, 'restart', `ComfyUI at ${endpoint.baseUrl} was not ready within ${this.timeoutS()} s${this.opts.config.names?.startupTimeout ? ` (${this.opts.config.names.startupTimeout})` : ''}; last problem: ${last}.`, { timeoutMs, lastError: last });
+        this.bootFailed(
+          boot,
+          'restart',
+          `ComfyUI at ${endpoint.baseUrl} was not ready within ${this.timeoutS()} s${this.opts.config.names?.startupTimeout ? ` (${this.opts.config.names.startupTimeout})` : ''}; last problem: ${last}.`,
+          { timeoutMs, lastError: last },
+        );
       }
     }
   }
@@ -309,7 +324,11 @@ export class ComfySupervisor {
    */
   private missingClasses(boot: Boot, missing: string[]): void {
     const { config } = this.opts;
-    const report = describeMissingClasses(missing, this.opts.nodePacks ?? [], config.url ? {} : { comfyDir: config.dir, python: config.python });
+    const report = describeMissingClasses(
+      missing,
+      this.opts.nodePacks ?? [],
+      config.url ? {} : { comfyDir: config.dir, python: config.python },
+    );
     this.bootFailed(boot, 'broken', report.message, { missingNodeClasses: missing, missingNodePacks: report.packs });
   }
 
@@ -325,7 +344,9 @@ export class ComfySupervisor {
     try {
       const missing: string[] = [];
       for (cls of this.opts.requiredNodeClasses) {
-        const r = await this.fetch(`${endpoint.baseUrl}${route(cls)}`, { signal: AbortSignal.any([signal, AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS)]) });
+        const r = await this.fetch(`${endpoint.baseUrl}${route(cls)}`, {
+          signal: AbortSignal.any([signal, AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS)]),
+        });
         if (!r.ok) {
           await r.body?.cancel();
           return { problem: `HTTP ${r.status} from ${route(cls)}` };
@@ -345,7 +366,9 @@ export class ComfySupervisor {
   /** Why GET /system_stats failed, or undefined when it answered 2xx. Throws only when `signal` ends. */
   private async statsProblem(endpoint: ComfyEndpoint, signal: AbortSignal): Promise<string | undefined> {
     try {
-      const stats = await this.fetch(`${endpoint.baseUrl}/system_stats`, { signal: AbortSignal.any([signal, AbortSignal.timeout(STATS_TIMEOUT_MS)]) });
+      const stats = await this.fetch(`${endpoint.baseUrl}/system_stats`, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(STATS_TIMEOUT_MS)]),
+      });
       await stats.body?.cancel();
       return stats.ok ? undefined : `HTTP ${stats.status} from /system_stats`;
     } catch (err) {
@@ -389,7 +412,9 @@ export class ComfySupervisor {
       this.failBoot(boot, 'ComfyUI was stopped.', {});
       return;
     }
-    const how = err ? `could not be started (${(err as Error).message})` : `exited with ${code !== null ? `code ${code}` : `signal ${sig}`}`;
+    const how = err
+      ? `could not be started (${(err as Error).message})`
+      : `exited with ${code !== null ? `code ${code}` : `signal ${sig}`}`;
     if (boot.state === 'ready') {
       const quoted = this.lines?.quote();
       const crash = comfyError('COMFY_CRASHED', `ComfyUI ${how} while running.${quoted ? `\nLast ComfyUI output:\n${quoted}` : ''}`, {
@@ -409,11 +434,18 @@ export class ComfySupervisor {
       this.isHealthy = false;
       this.log.error('ComfyUI keeps failing; not restarting it again (the worker should be refreshed)', { failures: this.failures });
       if (this.boot === boot && boot.state === 'ready') {
-        this.failBoot(this.newBoot(boot.endpoint), `ComfyUI failed ${this.failures} times in a row and is not restarted again; this worker needs replacing.`, { failures: this.failures });
+        this.failBoot(
+          this.newBoot(boot.endpoint),
+          `ComfyUI failed ${this.failures} times in a row and is not restarted again; this worker needs replacing.`,
+          { failures: this.failures },
+        );
       }
       return;
     }
-    const wait = backoffDelay(this.failures, { minDelayMs: this.opts.restartMinDelayMs ?? 1000, maxDelayMs: this.opts.restartMaxDelayMs ?? 30_000 });
+    const wait = backoffDelay(this.failures, {
+      minDelayMs: this.opts.restartMinDelayMs ?? 1000,
+      maxDelayMs: this.opts.restartMaxDelayMs ?? 30_000,
+    });
     this.log.warn('Restarting ComfyUI', { attempt: this.failures, delayMs: wait });
     const next = this.newBoot(boot.endpoint); // ready() callers wait for the restart, not the dead process
     this.restartTimer = setTimeout(() => {
@@ -460,7 +492,10 @@ export class ComfySupervisor {
       return;
     }
     this.isHealthy = false;
-    this.log.error('ComfyUI did not exit after SIGKILL (stuck in the GPU driver?); leaving it (the worker should be refreshed)', { pid: child.pid, killWaitMs });
+    this.log.error('ComfyUI did not exit after SIGKILL (stuck in the GPU driver?); leaving it (the worker should be refreshed)', {
+      pid: child.pid,
+      killWaitMs,
+    });
   }
 }
 

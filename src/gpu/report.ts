@@ -28,7 +28,11 @@ export type ModeCheck = z.infer<typeof ModeResult>;
 
 /** The report in the script's output (its last JSON line), or why there is none. */
 export function parseGpuReport(stdout: string): { report: GpuReport } | { error: string } {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (!line) return { error: 'the check printed no report' };
   let json: unknown;
   try {

@@ -3,7 +3,17 @@
 import path from 'node:path';
 import { WorkerError, formatError, isWorkerError, toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { ComfySession, ComfyVideo, FetchedFile, JobBucket, JobDeps, JobFilesPort, StoredVideo, VideoInfo, WorkflowPort } from './ports';
+import type {
+  ComfySession,
+  ComfyVideo,
+  FetchedFile,
+  JobBucket,
+  JobDeps,
+  JobFilesPort,
+  StoredVideo,
+  VideoInfo,
+  WorkflowPort,
+} from './ports';
 import { inferenceUpdate, stageUpdate, type ProgressUpdate } from './progress';
 import { createJobInputSchema, parseJobInput, type ResolvedJobInput } from './schema';
 import { jobError } from './errors';
@@ -108,7 +118,13 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
       );
     }
     const bucket = job.s3Config == null ? undefined : await deps.storage.jobBucket(job.s3Config);
-    rt.logger.info('job accepted', { variant: input.variant, seed: input.seed, width: input.width, height: input.height, num_frames: input.num_frames });
+    rt.logger.info('job accepted', {
+      variant: input.variant,
+      seed: input.seed,
+      width: input.width,
+      height: input.height,
+      num_frames: input.num_frames,
+    });
     return { input, bucket };
   }
 
@@ -172,7 +188,10 @@ function failed(err: unknown, rt: JobRuntime, comfyHealthy: boolean): JobFailure
   return failure;
 }
 
-async function fetchInputs<V extends string>(scope: JobScope<V>, files: JobFilesPort): Promise<{ reference: FetchedFile; pose: FetchedFile }> {
+async function fetchInputs<V extends string>(
+  scope: JobScope<V>,
+  files: JobFilesPort,
+): Promise<{ reference: FetchedFile; pose: FetchedFile }> {
   const { deps, input, bucket, rt } = scope;
   // Fail fast: the first failed fetch aborts the other one; both are settled before the caller
   // cleans up, so no fetch writes into a folder that is being removed.
@@ -201,20 +220,33 @@ async function preparePrompt<V extends string>(
   fetched: { reference: FetchedFile; pose: FetchedFile },
 ): Promise<Record<string, unknown>> {
   const { key, rt } = scope;
-  const referenceImageName = await session.uploadInput({ path: fetched.reference.path, name: `${key}_reference${fetched.reference.ext}` }, rt.signal);
+  const referenceImageName = await session.uploadInput(
+    { path: fetched.reference.path, name: `${key}_reference${fetched.reference.ext}` },
+    rt.signal,
+  );
   scope.comfyInputs.push(referenceImageName);
   const poseVideoName = await session.uploadInput({ path: fetched.pose.path, name: `${key}_pose${fetched.pose.ext}` }, rt.signal);
   scope.comfyInputs.push(poseVideoName);
   return scope.deps.workflow.buildPrompt({ ...scope.input, referenceImageName, poseVideoName, filenamePrefix: 'steadydancer' });
 }
 
-async function storeVideo<V extends string>(scope: JobScope<V>, session: ComfySession, files: JobFilesPort, video: ComfyVideo): Promise<OutputVideo> {
+async function storeVideo<V extends string>(
+  scope: JobScope<V>,
+  session: ComfySession,
+  files: JobFilesPort,
+  video: ComfyVideo,
+): Promise<OutputVideo> {
   const { deps, rt, input, bucket } = scope;
   const local = await session.localPath(video, files.dir, rt.signal);
   // Probed before the upload, not beside it: a file ffprobe cannot read must never reach the bucket.
   const info = await deps.probe(local);
   const stored = await deps.storage.put(
-    { path: local, name: path.basename(video.filename), jobId: scope.key, ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}) },
+    {
+      path: local,
+      name: path.basename(video.filename),
+      jobId: scope.key,
+      ...(input.key_prefix !== undefined ? { keyPrefix: input.key_prefix } : {}),
+    },
     { signal: rt.signal, logger: rt.logger, ...(bucket ? { bucket } : {}), ...(rt.filesBaseUrl ? { filesBaseUrl: rt.filesBaseUrl } : {}) },
   );
   return { ...stored, width: info.width, height: info.height, frames: info.frames, fps: info.fps };

@@ -86,11 +86,13 @@ export interface WorkflowPort<V extends string = string> {
   randomSeed(): number;
   /** Model files the variant needs that the image lacks (empty when ready). */
   missingModels(variant: V): readonly string[];
-  buildPrompt(params: ResolvedJobInput<V> & {
-    referenceImageName: string;
-    poseVideoName: string;
-    filenamePrefix: string;
-  }): Record<string, unknown>;
+  buildPrompt(
+    params: ResolvedJobInput<V> & {
+      referenceImageName: string;
+      poseVideoName: string;
+      filenamePrefix: string;
+    },
+  ): Record<string, unknown>;
   /**
    * What to try after ComfyUI ran out of GPU memory on this job, from the memory settings it ran with
    * (mode, swapped blocks, VAE tiling, card size); absent where the worker knows nothing better than

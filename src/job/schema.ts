@@ -2,14 +2,7 @@
 // defaults come from the variant registry, so adding a variant changes nothing here. The schema is
 // built once per variant (its bounds in every message) and picked by the input's `variant`.
 import { z } from 'zod';
-import {
-  describeValue,
-  fits,
-  keyPrefixMessage,
-  numberMessage,
-  unknownFieldMessage,
-  type NumberRule,
-} from './input-rules';
+import { describeValue, fits, keyPrefixMessage, numberMessage, unknownFieldMessage, type NumberRule } from './input-rules';
 import { jobError } from './errors';
 
 export interface NumberBounds {
@@ -68,7 +61,9 @@ const SOURCE_FORMS = 'an https:// URL, a data: URI, bare base64 or s3://bucket/k
 const mediaSource = z
   .string({
     error: (iss) =>
-      iss.input === undefined ? `is required: send ${SOURCE_FORMS}` : `must be a string, got ${describeValue(iss.input)} (send ${SOURCE_FORMS})`,
+      iss.input === undefined
+        ? `is required: send ${SOURCE_FORMS}`
+        : `must be a string, got ${describeValue(iss.input)} (send ${SOURCE_FORMS})`,
   })
   .trim()
   .min(1, { error: `must not be empty: send ${SOURCE_FORMS}` });
@@ -88,7 +83,14 @@ const keyPrefix = z
   .string({ error: (iss) => `must be a string such as "dances/", got ${describeValue(iss.input)} (or leave it out for BUCKET_KEY_PREFIX)` })
   .refine((s) => keyPrefixMessage(s) === undefined, { error: (iss) => keyPrefixMessage(iss.input as string) });
 
-const seedRule = (maxSeed: number): NumberRule => ({ min: 0, max: maxSeed, integer: true, scope: '', example: 1234, omitted: 'a random seed' });
+const seedRule = (maxSeed: number): NumberRule => ({
+  min: 0,
+  max: maxSeed,
+  integer: true,
+  scope: '',
+  example: 1234,
+  omitted: 'a random seed',
+});
 
 function numberField(rule: NumberRule) {
   return z
@@ -113,10 +115,15 @@ function numberRules<V extends string>(
     const first = bounds[0] as NumberBounds;
     const shared = bounds.every((b) => b.min === first.min && b.max === first.max && b.multipleOf === first.multipleOf);
     const sharedMultiple = bounds.every((b) => b.multipleOf === first.multipleOf) ? first.multipleOf : undefined;
-    const picked: NumberBounds =
-      shared ? first
-      : variant !== undefined ? variants[variant].bounds[field]
-      : { min: Math.min(...bounds.map((b) => b.min)), max: Math.max(...bounds.map((b) => b.max)), ...(sharedMultiple ? { multipleOf: sharedMultiple } : {}) };
+    const picked: NumberBounds = shared
+      ? first
+      : variant !== undefined
+        ? variants[variant].bounds[field]
+        : {
+            min: Math.min(...bounds.map((b) => b.min)),
+            max: Math.max(...bounds.map((b) => b.max)),
+            ...(sharedMultiple ? { multipleOf: sharedMultiple } : {}),
+          };
     const defaults = all.map((v) => v.defaults[field]);
     const ownDefault = variants[variant ?? defaultVariant].defaults[field];
     rules[field] = {
@@ -134,14 +141,20 @@ function numberRules<V extends string>(
 }
 
 /** The input object, checking numbers against `rules` (one variant's bounds). */
-function inputObject<V extends string>(names: readonly [V, ...V[]], defaultVariant: V, rules: Record<RangedField, NumberRule>, fields: FieldLimits) {
+function inputObject<V extends string>(
+  names: readonly [V, ...V[]],
+  defaultVariant: V,
+  rules: Record<RangedField, NumberRule>,
+  fields: FieldLimits,
+) {
   const quoted = names.map((n) => `"${n}"`).join(', ');
   return z.strictObject({
     reference_image: mediaSource,
     pose_video: mediaSource,
     variant: z
       .enum(names, {
-        error: (iss) => `must be one of ${quoted}, got ${describeValue(iss.input)} (send one of these, or leave it out for "${defaultVariant}")`,
+        error: (iss) =>
+          `must be one of ${quoted}, got ${describeValue(iss.input)} (send one of these, or leave it out for "${defaultVariant}")`,
       })
       .default(defaultVariant),
     width: numberField(rules.width),
@@ -189,7 +202,9 @@ export function createJobInputSchema<V extends string>(
   fields: FieldLimits,
 ): JobInputSchema<V> {
   const names = Object.keys(variants) as [V, ...V[]];
-  const byVariant = new Map<unknown, InputObject<V>>(names.map((v) => [v, inputObject(names, defaultVariant, numberRules(variants, v, defaultVariant), fields)]));
+  const byVariant = new Map<unknown, InputObject<V>>(
+    names.map((v) => [v, inputObject(names, defaultVariant, numberRules(variants, v, defaultVariant), fields)]),
+  );
   const unknownVariant = inputObject(names, defaultVariant, numberRules(variants, undefined, defaultVariant), fields);
   const chosen = byVariant.get(defaultVariant) as InputObject<V>;
   return {
@@ -229,7 +244,9 @@ function describeIssues<V extends string>(error: z.ZodError, shape: InputObject<
       const outputFields = Object.keys(shape.output.unwrap().shape);
       const known = top ? Object.keys(shape) : outputFields;
       // A field put in the wrong object is pointed to its place (crf at the top → output; width in output → the top).
-      const elsewhere = Object.fromEntries((top ? outputFields : Object.keys(shape)).map((k) => [k, top ? 'under "output"' : 'at the top level of input']));
+      const elsewhere = Object.fromEntries(
+        (top ? outputFields : Object.keys(shape)).map((k) => [k, top ? 'under "output"' : 'at the top level of input']),
+      );
       for (const key of issue.keys) {
         const field = [...issue.path, key].join('.');
         fields.push(field);

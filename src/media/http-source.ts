@@ -52,7 +52,11 @@ function pinnedLookup(addresses: ResolvedAddress[]) {
     cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
   ): void => {
     const first = addresses[0] as ResolvedAddress;
-    if (options.all) cb(null, addresses.map((a) => ({ address: a.address, family: a.family })));
+    if (options.all)
+      cb(
+        null,
+        addresses.map((a) => ({ address: a.address, family: a.family })),
+      );
     else cb(null, first.address, first.family);
   };
 }
@@ -123,7 +127,10 @@ export class HttpSource implements InputSource {
     const total = setTimeout(() => control.abort(new Timeout('did not finish downloading within', t.totalMs)), t.totalMs);
     // fetch refuses URLs with user:password@; send them as Basic auth, to the same origin only.
     let url = new URL(source);
-    const auth = url.username || url.password ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : undefined;
+    const auth =
+      url.username || url.password
+        ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
+        : undefined;
     url.username = '';
     url.password = '';
     const origin = url.origin;
@@ -194,7 +201,8 @@ export class HttpSource implements InputSource {
 
   private nextHop(field: InputField, from: URL, res: Response, hop: number): URL {
     const location = res.headers.get('location');
-    if (!location) throw fetchFailed(field, `${describeUrl(from)} redirected without a Location`, { retryable: false, details: { status: res.status } });
+    if (!location)
+      throw fetchFailed(field, `${describeUrl(from)} redirected without a Location`, { retryable: false, details: { status: res.status } });
     if (hop + 1 > this.opts.maxRedirects) {
       throw fetchFailed(field, `more than ${this.opts.maxRedirects} redirects starting at ${describeUrl(from)}`, {
         retryable: false,

@@ -99,7 +99,13 @@ export class InputFetcher {
     ];
   }
 
-  async fetch(field: InputField, source: string, expect: 'image' | 'video', files: Pick<JobFiles, 'dir'>, opts: FetchOptions): Promise<FetchedInput> {
+  async fetch(
+    field: InputField,
+    source: string,
+    expect: 'image' | 'video',
+    files: Pick<JobFiles, 'dir'>,
+    opts: FetchOptions,
+  ): Promise<FetchedInput> {
     const started = Date.now();
     const partial = path.join(files.dir, `${field}.part`);
     try {
@@ -122,7 +128,13 @@ export class InputFetcher {
     }
   }
 
-  private checkContent(field: InputField, file: string, mime: string, expect: 'image' | 'video', signal: AbortSignal): Promise<ImageInfo | InputVideoInfo> {
+  private checkContent(
+    field: InputField,
+    file: string,
+    mime: string,
+    expect: 'image' | 'video',
+    signal: AbortSignal,
+  ): Promise<ImageInfo | InputVideoInfo> {
     const { limits } = this.opts;
     if (expect === 'image') return checkImage(field, file, mime, limits);
     return checkVideo(field, file, limits, {

@@ -56,6 +56,7 @@ export function s3Source(opts: { s3: S3ClientFactory; maxBytes: number }): Input
     forms: ['s3://'],
     retried: true,
     accepts: (scheme) => scheme === 's3',
-    fetch: ({ field, source, dest, bucket, signal }) => downloadS3(field, source, dest, { s3: opts.s3, bucket, maxBytes: opts.maxBytes, signal }),
+    fetch: ({ field, source, dest, bucket, signal }) =>
+      downloadS3(field, source, dest, { s3: opts.s3, bucket, maxBytes: opts.maxBytes, signal }),
   };
 }

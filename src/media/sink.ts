@@ -10,7 +10,12 @@ export class TooLargeError extends Error {
 }
 
 /** Writes every chunk to `dest` (truncating it first) and returns the byte count; throws TooLargeError past `maxBytes`. */
-export async function writeCapped(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, dest: string, maxBytes: number, onChunk?: () => void): Promise<number> {
+export async function writeCapped(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  dest: string,
+  maxBytes: number,
+  onChunk?: () => void,
+): Promise<number> {
   const file = await open(dest, 'w');
   let bytes = 0;
   try {

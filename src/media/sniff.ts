@@ -29,7 +29,8 @@ export function sniffMediaType(head: Uint8Array): SniffedType | undefined {
     const brand = ascii(head, 8, 12);
     if (brand === 'qt  ') return { kind: 'video', mime: 'video/quicktime', ext: '.mov', label: 'a QuickTime video' };
     // HEIF/AVIF images share the ISO container: not videos ComfyUI's loaders accept.
-    if (/^(heic|heix|hevc|mif1|msf1|avif|avis)$/.test(brand)) return { kind: 'image', mime: 'image/heif', ext: '.heic', label: 'a HEIF/AVIF image (unsupported)' };
+    if (/^(heic|heix|hevc|mif1|msf1|avif|avis)$/.test(brand))
+      return { kind: 'image', mime: 'image/heif', ext: '.heic', label: 'a HEIF/AVIF image (unsupported)' };
     return { kind: 'video', mime: 'video/mp4', ext: '.mp4', label: 'an MP4 video' };
   }
   if (QUICKTIME_ATOMS.has(ascii(head, 4, 8)) && head.length >= 8) {
@@ -41,7 +42,8 @@ export function sniffMediaType(head: Uint8Array): SniffedType | undefined {
       ? { kind: 'video', mime: 'video/webm', ext: '.webm', label: 'a WebM video' }
       : { kind: 'video', mime: 'video/x-matroska', ext: '.mkv', label: 'a Matroska video' };
   }
-  if (ascii(head, 0, 6) === 'GIF87a' || ascii(head, 0, 6) === 'GIF89a') return { kind: 'image', mime: 'image/gif', ext: '.gif', label: 'a GIF (unsupported)' };
+  if (ascii(head, 0, 6) === 'GIF87a' || ascii(head, 0, 6) === 'GIF89a')
+    return { kind: 'image', mime: 'image/gif', ext: '.gif', label: 'a GIF (unsupported)' };
   return undefined;
 }
 

@@ -50,7 +50,14 @@ function ffprobeReason(error: unknown, file: string, timeoutMs: number): string 
   if ((error as { killed?: boolean }).killed) return `ffprobe did not finish reading it within ${timeoutMs / 1000} s`;
   const lines = ((error as { stderr?: string }).stderr ?? '')
     .split('\n')
-    .map((l) => l.replace(/^\[[^\]]*\]\s*/, '').split(file).join('the file').replace(/^the file:\s*/, '').trim())
+    .map((l) =>
+      l
+        .replace(/^\[[^\]]*\]\s*/, '')
+        .split(file)
+        .join('the file')
+        .replace(/^the file:\s*/, '')
+        .trim(),
+    )
     .filter((l) => l !== '' && !l.startsWith('Last message repeated'));
   const reason = [...new Set(lines)].slice(0, 3).join('; ');
   return (reason || (error as Error).message || 'unreadable').slice(0, 200);
@@ -63,7 +70,9 @@ async function probe(file: string, args: string[], opts: FfprobeOptions): Promis
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     if (isFfprobeMissing(error, file)) {
-      throw mediaError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}" (FFPROBE_PATH); install ffmpeg in the image`, { cause: error });
+      throw mediaError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}" (FFPROBE_PATH); install ffmpeg in the image`, {
+        cause: error,
+      });
     }
     throw new UnreadableVideo(ffprobeReason(error, file, opts.timeoutMs ?? 30_000));
   }

@@ -18,7 +18,8 @@ const BOOL_FLAGS = new Set(['--rp_serve_api', '--rp_debugger']);
 
 function wholeNumber(flag: string, v: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw runpodError('CONFIG_INVALID', `${flag} expects a whole number from ${min} to ${max}, got "${v}"`, { details: { flag } });
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw runpodError('CONFIG_INVALID', `${flag} expects a whole number from ${min} to ${max}, got "${v}"`, { details: { flag } });
   return n;
 }
 

@@ -77,7 +77,9 @@ export function serialiseResult(body: ResultBody, maxBytes: number): { text: str
   try {
     text = wireBody(body);
   } catch (err) {
-    problem = runpodError('INTERNAL', `the job's result cannot be encoded as JSON (${(err as Error).message}); return plain data`, { cause: err });
+    problem = runpodError('INTERNAL', `the job's result cannot be encoded as JSON (${(err as Error).message}); return plain data`, {
+      cause: err,
+    });
   }
   if (text !== undefined) {
     const bytes = Buffer.byteLength(text, 'utf8');

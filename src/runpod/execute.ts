@@ -55,7 +55,9 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
 function abandonedBody(signal: AbortSignal, abandonGraceMs: number): ResultBody {
   const reason = signal.reason instanceof WorkerError ? signal.reason : runpodError('INTERNAL', 'the job was aborted');
   return fromRuntimeError(
-    new WorkerError(reason.code, `${reason.message} (the handler did not stop within ${abandonGraceMs} ms of the abort)`, { cause: reason }),
+    new WorkerError(reason.code, `${reason.message} (the handler did not stop within ${abandonGraceMs} ms of the abort)`, {
+      cause: reason,
+    }),
   );
 }
 

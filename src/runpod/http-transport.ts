@@ -32,16 +32,27 @@ export function createHttpTransport(): HttpTransport {
       const target = new URL(url);
       const client = target.protocol === 'https:' ? https : target.protocol === 'http:' ? http : undefined;
       if (!client) return reject(new TypeError(`unsupported protocol ${target.protocol} in ${target.origin}`));
-      const headers = { ...request.headers, ...(request.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(request.body)) } : {}) };
-      const req = client.request(target, { method: request.method, headers, agent: agents[target.protocol as 'http:'], signal: request.signal }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('close', () => {
-          if (!res.complete) return reject(new Error(`the answer from ${target.origin} was cut off`));
-          resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', text: Buffer.concat(chunks).toString('utf8') });
-        });
-      });
+      const headers = {
+        ...request.headers,
+        ...(request.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(request.body)) } : {}),
+      };
+      const req = client.request(
+        target,
+        { method: request.method, headers, agent: agents[target.protocol as 'http:'], signal: request.signal },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('close', () => {
+            if (!res.complete) return reject(new Error(`the answer from ${target.origin} was cut off`));
+            resolve({
+              status: res.statusCode ?? 0,
+              contentType: res.headers['content-type'] ?? '',
+              text: Buffer.concat(chunks).toString('utf8'),
+            });
+          });
+        },
+      );
       req.on('error', reject);
       if (request.onSent) req.once('finish', request.onSent);
       req.end(request.body);
@@ -51,7 +62,12 @@ export function createHttpTransport(): HttpTransport {
 /** The same over a fetch function (tests and embedders that intercept fetch). */
 export function fetchTransport(fetchFn: typeof fetch): HttpTransport {
   return async (url, request) => {
-    const pending = fetchFn(url, { method: request.method, headers: request.headers, signal: request.signal, ...(request.body !== undefined ? { body: request.body } : {}) });
+    const pending = fetchFn(url, {
+      method: request.method,
+      headers: request.headers,
+      signal: request.signal,
+      ...(request.body !== undefined ? { body: request.body } : {}),
+    });
     request.onSent?.();
     const res = await pending;
     return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text() };

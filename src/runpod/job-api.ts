@@ -87,7 +87,11 @@ export class JobApi {
     if (res.status === 204) return { kind: 'none' };
     if (res.status === 400) return { kind: 'none-400' };
     if (res.status === 429) return { kind: 'throttled' };
-    if (!isOk(res)) return { kind: 'failed', error: runpodError('INTERNAL', `job take answered HTTP ${res.status}`, { details: { status: res.status }, retryable: true }) };
+    if (!isOk(res))
+      return {
+        kind: 'failed',
+        error: runpodError('INTERNAL', `job take answered HTTP ${res.status}`, { details: { status: res.status }, retryable: true }),
+      };
     if (!isJson(res) || text.trim() === '') return { kind: 'none' };
     let payload: unknown;
     try {
@@ -99,9 +103,13 @@ export class JobApi {
     const items = Array.isArray(payload) ? payload : [payload];
     const jobs: RunpodJob[] = [];
     for (const item of items) {
-      if (!isJob(item)) this.opts.logger.error('job take returned a job without a string `id` and an `input`; dropped it', { job: summarise(item) });
+      if (!isJob(item))
+        this.opts.logger.error('job take returned a job without a string `id` and an `input`; dropped it', { job: summarise(item) });
       // Its result could only be posted under another URL; RunPod times the job out instead.
-      else if (!isAddressableId(item.id)) this.opts.logger.error('job take returned a job whose id no URL can carry (empty, "." or ".."); dropped it', { job: summarise(item) });
+      else if (!isAddressableId(item.id))
+        this.opts.logger.error('job take returned a job whose id no URL can carry (empty, "." or ".."); dropped it', {
+          job: summarise(item),
+        });
       else jobs.push(item);
     }
     return jobs.length > 0 ? { kind: 'jobs', jobs } : { kind: 'none' };
@@ -110,12 +118,18 @@ export class JobApi {
   /** POST to the job-done URL; throws a WorkerError carrying `details.status` on a non-2xx answer. */
   async postDone(jobId: string, text: string, isStream: boolean, signal?: AbortSignal): Promise<void> {
     if (!this.opts.doneTemplate) throw runpodError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_OUTPUT is not set; results cannot be posted');
-    return this.post(withQuery(jobUrl(this.opts.doneTemplate, this.opts.workerId, jobId), { isStream: String(isStream) }), jobId, text, signal);
+    return this.post(
+      withQuery(jobUrl(this.opts.doneTemplate, this.opts.workerId, jobId), { isStream: String(isStream) }),
+      jobId,
+      text,
+      signal,
+    );
   }
 
   /** POST one stream chunk; rp-py always sends `isStream=false` here. */
   async postStream(jobId: string, text: string, signal?: AbortSignal): Promise<void> {
-    if (!this.opts.streamTemplate) throw runpodError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_STREAM is not set; stream chunks cannot be posted');
+    if (!this.opts.streamTemplate)
+      throw runpodError('CONFIG_INVALID', 'RUNPOD_WEBHOOK_POST_STREAM is not set; stream chunks cannot be posted');
     return this.post(withQuery(jobUrl(this.opts.streamTemplate, this.opts.workerId, jobId), { isStream: 'false' }), jobId, text, signal);
   }
 
@@ -127,12 +141,20 @@ export class JobApi {
         method: 'POST',
         // rp-py's exact wire format: form content type over a JSON body, and a `charset` header. The id
         // is encoded as in the URL: a header cannot carry every character an id may hold.
-        headers: this.headers({ 'Content-Type': 'application/x-www-form-urlencoded', charset: 'utf-8', 'X-Request-ID': encodeURIComponent(jobId) }),
+        headers: this.headers({
+          'Content-Type': 'application/x-www-form-urlencoded',
+          charset: 'utf-8',
+          'X-Request-ID': encodeURIComponent(jobId),
+        }),
         body: text,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
-      throw runpodError('INTERNAL', `posting to RunPod failed: ${(err as Error).message}`, { cause: err, retryable: true, details: { network: true } });
+      throw runpodError('INTERNAL', `posting to RunPod failed: ${(err as Error).message}`, {
+        cause: err,
+        retryable: true,
+        details: { network: true },
+      });
     }
     if (!isOk(res)) {
       const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
@@ -146,7 +168,11 @@ export class JobApi {
     const timeout = AbortSignal.timeout(this.opts.pollTimeoutMs);
     let res: HttpAnswer;
     try {
-      res = await this.opts.transport(this.stopUrl, { method: 'GET', headers: this.headers({ 'Content-Type': 'application/json' }), signal: AbortSignal.any([signal, timeout]) });
+      res = await this.opts.transport(this.stopUrl, {
+        method: 'GET',
+        headers: this.headers({ 'Content-Type': 'application/json' }),
+        signal: AbortSignal.any([signal, timeout]),
+      });
     } catch (error) {
       if (timeout.aborted && !signal.aborted) return { kind: 'ids', ids: [] };
       return { kind: 'failed', error };
@@ -154,7 +180,11 @@ export class JobApi {
     const { text } = res;
     if (res.status === 204) return { kind: 'ids', ids: [] };
     if (res.status === 429) return { kind: 'throttled' };
-    if (!isOk(res)) return { kind: 'failed', error: runpodError('INTERNAL', `job stop poll answered HTTP ${res.status}`, { details: { status: res.status } }) };
+    if (!isOk(res))
+      return {
+        kind: 'failed',
+        error: runpodError('INTERNAL', `job stop poll answered HTTP ${res.status}`, { details: { status: res.status } }),
+      };
     if (!isJson(res)) return { kind: 'ids', ids: [] };
     try {
       const payload: unknown = JSON.parse(text);

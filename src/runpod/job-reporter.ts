@@ -107,7 +107,8 @@ export class JobReporter {
         minDelayMs: this.timing.retryMinDelayMs,
         maxDelayMs: this.timing.retryMaxDelayMs,
         shouldRetry: (c) => shouldRetryPost(c.error),
-        onFailedAttempt: (c) => this.logger.warn('job result not accepted yet; retrying', { attempt: c.attemptNumber, delayMs: c.delayMs, error: c.error }),
+        onFailedAttempt: (c) =>
+          this.logger.warn('job result not accepted yet; retrying', { attempt: c.attemptNumber, delayMs: c.delayMs, error: c.error }),
       });
       return true;
     } catch (err) {

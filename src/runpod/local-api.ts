@@ -103,7 +103,8 @@ function parseSubmit(text: string): SubmitBody {
   } catch {
     throw new HttpError(400, 'the request body is not valid JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object with an `input` field');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'the request body must be a JSON object with an `input` field');
   const input = (body as { input?: unknown }).input;
   if (input === undefined || input === null) throw new HttpError(400, 'the request body has no `input` field');
   return body as SubmitBody;
@@ -120,7 +121,8 @@ async function checkWebhookField(body: SubmitBody, guard: WebhookGuard | undefin
   } catch {
     throw new HttpError(400, '`webhook` is not a valid URL');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new HttpError(400, `\`webhook\` must be an http(s) URL, not ${url.protocol}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new HttpError(400, `\`webhook\` must be an http(s) URL, not ${url.protocol}`);
   try {
     await guard?.(url);
   } catch (err) {
@@ -190,11 +192,13 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     const reqUrl = new URL(req.url ?? '/', url);
     const method = req.method ?? 'GET';
     if (reqUrl.pathname.startsWith('/files/') && filesDir) return serveFile(res, filesDir, reqUrl.pathname.slice('/files/'.length), method);
-    if (reqUrl.pathname === '/' && method === 'GET') return send(res, 200, { routes: Object.keys(OPS).map((op) => `/${op}`), endpointPrefix: '/<endpointId>/<route> also works' });
+    if (reqUrl.pathname === '/' && method === 'GET')
+      return send(res, 200, { routes: Object.keys(OPS).map((op) => `/${op}`), endpointPrefix: '/<endpointId>/<route> also works' });
     const r = route(reqUrl.pathname);
     if (!r) throw new HttpError(404, `no route ${reqUrl.pathname}`);
     const allowed = OPS[r.op].methods;
-    if (!allowed.includes(method)) return send(res, 405, { error: `${method} not allowed; use ${allowed.join(' or ')}` }, { Allow: allowed.join(', ') });
+    if (!allowed.includes(method))
+      return send(res, 405, { error: `${method} not allowed; use ${allowed.join(' or ')}` }, { Allow: allowed.join(', ') });
     const id = r.id ?? '';
     /** Unknown and expired ids answer 404, as on RunPod. */
     const found = <T>(value: T | undefined): T => {
@@ -262,7 +266,10 @@ async function serveFile(res: ServerResponse, root: string, relative: string, me
   if (!file.startsWith(root + path.sep)) throw new HttpError(404, 'file not found');
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new HttpError(404, 'file not found');
-  res.writeHead(200, { 'Content-Type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream', 'Content-Length': info.size });
+  res.writeHead(200, {
+    'Content-Type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': info.size,
+  });
   if (method === 'HEAD') return void res.end();
   await new Promise<void>((resolve, reject) => {
     createReadStream(file).on('error', reject).pipe(res).on('finish', resolve).on('error', reject);

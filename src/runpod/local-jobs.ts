@@ -158,7 +158,10 @@ export class LocalJobs {
   }
 
   /** Stream chunks not yet handed out; waits up to `waitMs` for one when none is new and the job runs. */
-  async streamSince(id: string, waitMs: number): Promise<{ status: LocalStatus; stream: { output: unknown }[]; error?: unknown } | undefined> {
+  async streamSince(
+    id: string,
+    waitMs: number,
+  ): Promise<{ status: LocalStatus; stream: { output: unknown }[]; error?: unknown } | undefined> {
     const j = this.get(id);
     if (!j) return undefined;
     if (j.streamSent >= j.stream.length && !FINAL.has(j.status)) await this.waitChange(j, waitMs);
@@ -203,7 +206,16 @@ export class LocalJobs {
     if (!j) return undefined;
     if (j.status !== 'FAILED' && j.status !== 'TIMED_OUT') return 'not-retryable';
     this.finished.delete(id);
-    Object.assign(j, { status: 'IN_QUEUE', output: undefined, error: undefined, startedAt: undefined, finishedAt: undefined, stream: [], streamSent: 0, createdAt: this.now() });
+    Object.assign(j, {
+      status: 'IN_QUEUE',
+      output: undefined,
+      error: undefined,
+      startedAt: undefined,
+      finishedAt: undefined,
+      stream: [],
+      streamSent: 0,
+      createdAt: this.now(),
+    });
     this.counts.retried++;
     this.queue.push(id);
     const queued = this.statusOf(j);
@@ -222,8 +234,21 @@ export class LocalJobs {
     const inProgress = this.running.size;
     const idle = Math.max(0, this.opts.concurrency - inProgress);
     return {
-      jobs: { completed: this.counts.completed, failed: this.counts.failed, inProgress, inQueue: this.queue.length, retried: this.counts.retried },
-      workers: { idle: idle > 0 ? 1 : 0, initializing: 0, ready: idle > 0 ? 1 : 0, running: inProgress > 0 ? 1 : 0, throttled: 0, unhealthy: 0 },
+      jobs: {
+        completed: this.counts.completed,
+        failed: this.counts.failed,
+        inProgress,
+        inQueue: this.queue.length,
+        retried: this.counts.retried,
+      },
+      workers: {
+        idle: idle > 0 ? 1 : 0,
+        initializing: 0,
+        ready: idle > 0 ? 1 : 0,
+        running: inProgress > 0 ? 1 : 0,
+        throttled: 0,
+        unhealthy: 0,
+      },
     };
   }
 
@@ -284,7 +309,8 @@ export class LocalJobs {
     if (status === 'COMPLETED') this.counts.completed++;
     if (status === 'FAILED' || status === 'TIMED_OUT') this.counts.failed++;
     this.changed(j);
-    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '') void this.deliverWebhook(j.job.webhook, this.statusOf(j));
+    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '')
+      void this.deliverWebhook(j.job.webhook, this.statusOf(j));
   }
 
   /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). */

@@ -31,7 +31,10 @@ export interface LocalTestOptions {
  * second run does not overwrite the first one's outputs.
  */
 export function localTestId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `local_test-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -56,7 +59,9 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    logger.error(`the test input is not valid JSON: ${(err as Error).message}`, { source: opts.testInput !== undefined ? '--test_input' : 'test_input.json' });
+    logger.error(`the test input is not valid JSON: ${(err as Error).message}`, {
+      source: opts.testInput !== undefined ? '--test_input' : 'test_input.json',
+    });
     return 1;
   }
   const fields = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
@@ -73,7 +78,12 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
     const outcome = await executeJob({
       handler: opts.handler,
       job,
-      ctx: { signal: controller.signal, progress: (update) => jobLogger.info('progress', { progress: update }), logger: jobLogger, mode: 'test_input' },
+      ctx: {
+        signal: controller.signal,
+        progress: (update) => jobLogger.info('progress', { progress: update }),
+        logger: jobLogger,
+        mode: 'test_input',
+      },
       timeoutMs: opts.jobTimeoutMs,
       timeoutSetting: opts.jobTimeoutName ?? UNNAMED_SETTINGS.jobTimeout,
       origin: { hostname: opts.hostname, workerId: 'local' },

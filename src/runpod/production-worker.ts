@@ -130,7 +130,10 @@ export class ProductionWorker {
     const grace = config.names?.shutdownGrace ?? UNNAMED_SETTINGS.shutdownGrace;
     await this.active.drain(
       config.shutdownGraceMs,
-      () => runpodError('TIMEOUT', `the worker is shutting down and the job did not finish within ${grace} (${config.shutdownGraceMs} ms)`, { details: { reason: 'shutdown' } }),
+      () =>
+        runpodError('TIMEOUT', `the worker is shutting down and the job did not finish within ${grace} (${config.shutdownGraceMs} ms)`, {
+          details: { reason: 'shutdown' },
+        }),
       (id) => logger.warn('shutdown grace period over; aborting the job', { requestId: id }),
     );
     this.stopPollController.abort();

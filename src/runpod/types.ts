@@ -80,4 +80,7 @@ export interface RuntimeSettingNames {
 }
 
 /** What the messages call a setting the host did not name. */
-export const UNNAMED_SETTINGS: Required<RuntimeSettingNames> = { jobTimeout: 'the job timeout', shutdownGrace: 'the shutdown grace period' };
+export const UNNAMED_SETTINGS: Required<RuntimeSettingNames> = {
+  jobTimeout: 'the job timeout',
+  shutdownGrace: 'the shutdown grace period',
+};

@@ -19,7 +19,10 @@ export function isAddressableId(id: string): boolean {
 
 /** An id as one path segment (encodeURIComponent: real ids, `[A-Za-z0-9-]`, come out unchanged). */
 export function idSegment(id: string, what: 'job' | 'worker'): string {
-  if (!isAddressableId(id)) throw runpodError('INTERNAL', `the ${what} id ${JSON.stringify(id)} cannot be put into a RunPod URL`, { details: { [`${what}Id`]: id } });
+  if (!isAddressableId(id))
+    throw runpodError('INTERNAL', `the ${what} id ${JSON.stringify(id)} cannot be put into a RunPod URL`, {
+      details: { [`${what}Id`]: id },
+    });
   return encodeURIComponent(id);
 }
 

@@ -22,7 +22,8 @@ export interface WebhookGuardOptions {
   lookup?: (hostname: string) => Promise<string[]>;
 }
 
-const systemLookup = async (hostname: string): Promise<string[]> => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+const systemLookup = async (hostname: string): Promise<string[]> =>
+  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
 
 export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
   const lookup = opts.lookup ?? systemLookup;
@@ -33,7 +34,10 @@ export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
     try {
       addresses = isIP(host) ? [host] : await lookup(host);
     } catch (err) {
-      throw runpodError('INVALID_INPUT', `cannot resolve host ${host} (${(err as { code?: string }).code ?? 'DNS error'})`, { cause: err, details: { field: 'webhook' } });
+      throw runpodError('INVALID_INPUT', `cannot resolve host ${host} (${(err as { code?: string }).code ?? 'DNS error'})`, {
+        cause: err,
+        details: { field: 'webhook' },
+      });
     }
     if (addresses.length === 0) throw runpodError('INVALID_INPUT', `host ${host} has no address`, { details: { field: 'webhook' } });
     const refused = addresses.find((a) => opts.isPrivateAddress(a));

@@ -16,7 +16,8 @@ export function pythonJsonDumps(value: object, asciiOnly = false): string {
   for (let i = 0; i < compact.length; i++) {
     const c = compact.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;

@@ -91,9 +91,13 @@ export function bucketFromConfig(c: WorkerBucketSettings): BucketCredentials | u
     .map(([k]) => k);
   if (bucket === undefined) missing.push('BUCKET_NAME (or a bucket as the path of BUCKET_ENDPOINT_URL)');
   if (missing.length > 0) {
-    throw s3Error('CONFIG_INVALID', `The output bucket is only partly configured: set ${missing.join(', ')}, or unset all BUCKET_* variables`, {
-      details: { variables: missing },
-    });
+    throw s3Error(
+      'CONFIG_INVALID',
+      `The output bucket is only partly configured: set ${missing.join(', ')}, or unset all BUCKET_* variables`,
+      {
+        details: { variables: missing },
+      },
+    );
   }
   return {
     endpointUrl: split?.endpoint,

@@ -15,8 +15,7 @@ import { s3Error } from './errors';
  * bucket: `https://s3.example.com/videos`) or a host (`minio.lan:9000`, `*.r2.cloudflarestorage.com`).
  */
 type AllowedEndpoint =
-  | { kind: 'url'; origin: string; path: string }
-  | { kind: 'host'; host: string; port: string | undefined; subdomains: boolean };
+  { kind: 'url'; origin: string; path: string } | { kind: 'host'; host: string; port: string | undefined; subdomains: boolean };
 
 export interface EndpointPolicy {
   /** ALLOW_PRIVATE_URLS: private, loopback and link-local addresses may be reached. */
@@ -89,7 +88,10 @@ export class EndpointGuard {
   constructor(private readonly policy: EndpointPolicy) {
     this.allowed = policy.allowedEndpoints.map((entry) => {
       const parsed = parseAllowedEndpoint(entry);
-      if (!parsed) throw s3Error('CONFIG_INVALID', `ALLOWED_S3_ENDPOINTS: "${entry}" is neither an http(s):// URL prefix nor a host`, { details: { variables: ['ALLOWED_S3_ENDPOINTS'] } });
+      if (!parsed)
+        throw s3Error('CONFIG_INVALID', `ALLOWED_S3_ENDPOINTS: "${entry}" is neither an http(s):// URL prefix nor a host`, {
+          details: { variables: ['ALLOWED_S3_ENDPOINTS'] },
+        });
       return parsed;
     });
   }
@@ -136,7 +138,10 @@ export class EndpointGuard {
           if (all.length === 0 || all.some((a) => isPrivateAddress(a.address)) || wanted.length === 0) {
             callback(new RefusedAddressError(), '', 0);
           } else if (options.all) {
-            callback(null, wanted.map((a) => ({ address: a.address, family: a.family })));
+            callback(
+              null,
+              wanted.map((a) => ({ address: a.address, family: a.family })),
+            );
           } else {
             const first = wanted[0] as ResolvedAddress;
             callback(null, first.address, first.family);

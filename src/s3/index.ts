@@ -10,6 +10,13 @@ export {
   type S3ConfigInput,
   type WorkerBucketSettings,
 } from './credentials';
-export { createS3Client, s3ClientFactory, DEFAULT_S3_TIMEOUTS, type S3ClientFactory, type S3ClientSettings, type S3Timeouts } from './client';
+export {
+  createS3Client,
+  s3ClientFactory,
+  DEFAULT_S3_TIMEOUTS,
+  type S3ClientFactory,
+  type S3ClientSettings,
+  type S3Timeouts,
+} from './client';
 export { EndpointGuard, parseAllowedEndpoint, type EndpointPolicy } from './endpoint-guard';
 export { classifyS3Error, describeS3Failure, type S3Failure } from './errors';

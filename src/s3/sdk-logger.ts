@@ -28,7 +28,12 @@ export function sdkLogger(logger: Logger): SdkLogger {
         // The SDK's record of every call (input, output or error). Our own lines already say what
         // failed and why; the record would add request inputs to the log, so only its gist stays.
         const rec = first as CommandRecord;
-        logger.debug('aws-sdk call', { component: 'aws-sdk', command: rec.commandName, status: rec.metadata?.httpStatusCode, error: rec.error?.name });
+        logger.debug('aws-sdk call', {
+          component: 'aws-sdk',
+          command: rec.commandName,
+          status: rec.metadata?.httpStatusCode,
+          error: rec.error?.name,
+        });
         return;
       }
       logger[level](`aws-sdk: ${format(...content)}`, { component: 'aws-sdk' });

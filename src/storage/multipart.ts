@@ -122,7 +122,14 @@ export class MultipartUpload {
     const body = new FileRangeBody(this.target.path, start, length, this.buffers);
     try {
       const out = await this.client.send(
-        new UploadPartCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
+        new UploadPartCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: length,
+        }),
         { abortSignal: this.signal },
       );
       if (!out.ETag) throw new Error(`UploadPart ${partNumber} answered without an ETag`);
@@ -138,7 +145,12 @@ export class MultipartUpload {
     this.completeSent = true;
     try {
       await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
         { abortSignal: this.signal },
       );
     } catch (error) {
@@ -150,7 +162,9 @@ export class MultipartUpload {
 
   private async objectIsWhole(): Promise<boolean> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }), { abortSignal: this.signal });
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }), {
+        abortSignal: this.signal,
+      });
       return head.ContentLength === this.target.bytes;
     } catch {
       return false;

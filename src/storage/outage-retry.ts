@@ -80,7 +80,11 @@ export async function retryThroughOutage<T>(attempt: (progress: () => void) => P
       if (left <= 0) throw new OutageGaveUp(error, attemptNumber, failingForMs, 'budget');
       const delayMs = Math.min(
         left,
-        backoffDelay(failuresInRun, { minDelayMs: opts.minDelayMs, maxDelayMs: opts.maxDelayMs, ...(opts.random ? { random: opts.random } : {}) }),
+        backoffDelay(failuresInRun, {
+          minDelayMs: opts.minDelayMs,
+          maxDelayMs: opts.maxDelayMs,
+          ...(opts.random ? { random: opts.random } : {}),
+        }),
       );
       opts.onFailedAttempt?.({ error, failure, attemptNumber, failingForMs, delayMs });
       await sleep(delayMs, opts.signal);

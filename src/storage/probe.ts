@@ -49,7 +49,9 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     if (isFfprobeMissing(error, path)) {
-      throw storageError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, { cause: error });
+      throw storageError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, {
+        cause: error,
+      });
     }
     const reason = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
     throw storageError('OUTPUT_MISSING', `Output ${path} is not a readable video: ${reason}`, {

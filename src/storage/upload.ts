@@ -85,7 +85,8 @@ export async function uploadFile(client: S3Client, req: UploadRequest, opts: Upl
   const policy = { ...DEFAULT_UPLOAD_POLICY, ...opts.policy };
   const { size } = await stat(req.path);
   const target: ObjectTarget = { ...req, bytes: size };
-  const multipart = size > policy.multipartThreshold ? new MultipartUpload(client, target, policy.partSize, policy.queueSize, opts.signal) : undefined;
+  const multipart =
+    size > policy.multipartThreshold ? new MultipartUpload(client, target, policy.partSize, policy.queueSize, opts.signal) : undefined;
   const job = opts.endpoint === 'job';
   const now = opts.retryClock?.now ?? Date.now;
   const started = now();
@@ -120,8 +121,17 @@ export async function uploadFile(client: S3Client, req: UploadRequest, opts: Upl
     const last = gaveUp ? gaveUp.last : error;
     const failure = classifyS3Error(last);
     const reason = describeS3Failure(failure);
-    const tried = gaveUp && gaveUp.attempts > 1 ? ` (gave up after ${gaveUp.attempts} attempts in ${Math.round((now() - started) / 1000)} s)` : '';
-    opts.logger.error('upload failed', { bucket: req.bucket, key: req.key, reason, attempts: gaveUp?.attempts, failingForMs: gaveUp?.failingForMs, why: gaveUp?.reason, error: last });
+    const tried =
+      gaveUp && gaveUp.attempts > 1 ? ` (gave up after ${gaveUp.attempts} attempts in ${Math.round((now() - started) / 1000)} s)` : '';
+    opts.logger.error('upload failed', {
+      bucket: req.bucket,
+      key: req.key,
+      reason,
+      attempts: gaveUp?.attempts,
+      failingForMs: gaveUp?.failingForMs,
+      why: gaveUp?.reason,
+      error: last,
+    });
     if (job) {
       throw storageError(
         'UPLOAD_FAILED',

@@ -113,7 +113,13 @@ export class VideoStore {
       const started = Date.now();
       await uploadFile(
         client,
-        { path: object.path, bucket: bucket.bucket, key: object.key, contentType: VIDEO_CONTENT_TYPE, contentDisposition: contentDisposition(object.name) },
+        {
+          path: object.path,
+          bucket: bucket.bucket,
+          key: object.key,
+          contentType: VIDEO_CONTENT_TYPE,
+          contentDisposition: contentDisposition(object.name),
+        },
         {
           logger,
           signal,
@@ -123,9 +129,10 @@ export class VideoStore {
         },
       );
       logger.info('video uploaded', { bucket: bucket.bucket, key: object.key, bytes: object.bytes, ms: Date.now() - started });
-      const url = this.opts.publicUrl && isWorkerBucket
-        ? publicObjectUrl(this.opts.publicUrl, object.key)
-        : await presignGet(client, bucket.bucket, object.key, this.opts.presignExpiresS);
+      const url =
+        this.opts.publicUrl && isWorkerBucket
+          ? publicObjectUrl(this.opts.publicUrl, object.key)
+          : await presignGet(client, bucket.bucket, object.key, this.opts.presignExpiresS);
       return { url, bucket: bucket.bucket, key: object.key, content_type: VIDEO_CONTENT_TYPE, bytes: object.bytes };
     } finally {
       if (!isWorkerBucket) client.destroy();
@@ -146,14 +153,18 @@ export class VideoStore {
     return { url: `data:${VIDEO_CONTENT_TYPE};base64,${base64}`, content_type: VIDEO_CONTENT_TYPE, bytes, inline: true };
   }
 
-  private async toFolder(filePath: string, jobId: string, name: string, bytes: number, filesBaseUrl: string | undefined): Promise<StoredVideo> {
+  private async toFolder(
+    filePath: string,
+    jobId: string,
+    name: string,
+    bytes: number,
+    filesBaseUrl: string | undefined,
+  ): Promise<StoredVideo> {
     const dir = path.join(this.opts.outputDir, jobId);
     const dest = path.join(dir, name);
     await mkdir(dir, { recursive: true });
     await copyFile(filePath, dest);
-    const url = filesBaseUrl
-      ? `${filesBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(jobId)}/${encodeURIComponent(name)}`
-      : dest;
+    const url = filesBaseUrl ? `${filesBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(jobId)}/${encodeURIComponent(name)}` : dest;
     return { url, content_type: VIDEO_CONTENT_TYPE, bytes, path: dest };
   }
 }

@@ -15,10 +15,6 @@ export type ApiPrompt = Record<string, ApiNode>;
 
 export function isNodeLink(value: unknown): value is NodeLink {
   return (
-    Array.isArray(value) &&
-    value.length === 2 &&
-    typeof value[0] === 'string' &&
-    typeof value[1] === 'number' &&
-    Number.isInteger(value[1])
+    Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'number' && Number.isInteger(value[1])
   );
 }

@@ -121,26 +121,43 @@ function spec(
 export const VARIANTS: Readonly<Record<VariantName, VariantSpec>> = {
   turbo: spec('turbo', turboTemplate as ApiPrompt, {
     experimental: false,
-    description:
-      'Step-distilled: lightx2v I2V step-distill LoRA (unmerged), 4 steps, cfg 1, dpm++_sde, SageAttention, fp8 weights.',
+    description: 'Step-distilled: lightx2v I2V step-distill LoRA (unmerged), 4 steps, cfg 1, dpm++_sde, SageAttention, fp8 weights.',
     defaults: { ...SHARED_DEFAULTS, steps: 4, cfg: 1, shift: 5, scheduler: 'dpm++_sde' },
     // cfg stays 1: the distilled LoRA is trained for it, and cfg > 1 would need the negative
     // pose latents this graph does not wire (the model crashes without them).
-    bounds: { ...SHARED_BOUNDS, num_frames: { min: 5, max: 321 }, steps: { min: 1, max: 12 }, cfg: { min: 1, max: 1 }, shift: { min: 1, max: 20 } },
+    bounds: {
+      ...SHARED_BOUNDS,
+      num_frames: { min: 5, max: 321 },
+      steps: { min: 1, max: 12 },
+      cfg: { min: 1, max: 1 },
+      shift: { min: 1, max: 20 },
+    },
   }),
   'turbo-rcm': spec('turbo-rcm', turboRcmTemplate as ApiPrompt, {
     experimental: true,
     description:
       "Experimental: TurboDiffusion's rCM distillation as Kijai's T2V-derived rCM LoRA with the rcm scheduler (shift is ignored); untested on SteadyDancer.",
     defaults: { ...SHARED_DEFAULTS, steps: 4, cfg: 1, shift: 5, scheduler: 'rcm' },
-    bounds: { ...SHARED_BOUNDS, num_frames: { min: 5, max: 321 }, steps: { min: 1, max: 8 }, cfg: { min: 1, max: 1 }, shift: { min: 1, max: 20 } },
+    bounds: {
+      ...SHARED_BOUNDS,
+      num_frames: { min: 5, max: 321 },
+      steps: { min: 1, max: 8 },
+      cfg: { min: 1, max: 1 },
+      shift: { min: 1, max: 20 },
+    },
   }),
   quality: spec('quality', qualityTemplate as ApiPrompt, {
     experimental: false,
     description:
       'Full sampling: no distillation LoRA, 40 steps, cfg 5, unipc, negative pose latents wired (about 20x the sampler work of turbo).',
     defaults: { ...SHARED_DEFAULTS, steps: 40, cfg: 5, shift: 3, scheduler: 'unipc' },
-    bounds: { ...SHARED_BOUNDS, num_frames: { min: 5, max: 161 }, steps: { min: 10, max: 60 }, cfg: { min: 1, max: 10 }, shift: { min: 1, max: 20 } },
+    bounds: {
+      ...SHARED_BOUNDS,
+      num_frames: { min: 5, max: 161 },
+      steps: { min: 10, max: 60 },
+      cfg: { min: 1, max: 10 },
+      shift: { min: 1, max: 20 },
+    },
   }),
 };
 

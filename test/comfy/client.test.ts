@@ -17,7 +17,10 @@ afterEach(async () => {
   await h.close();
 });
 
-const run = (opts: { signal?: AbortSignal; timeoutMs?: number } = {}) => ({ signal: opts.signal ?? new AbortController().signal, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+const run = (opts: { signal?: AbortSignal; timeoutMs?: number } = {}) => ({
+  signal: opts.signal ?? new AbortController().signal,
+  ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+});
 
 describe('ComfyClient.runPrompt', () => {
   it('opens the socket before queueing and sends our client_id and a UUID prompt_id', async () => {
@@ -51,7 +54,14 @@ describe('ComfyClient.runPrompt', () => {
     const result = await client.runPrompt(vhsWorkflow(), run());
     const videos = videoOutputs(result.outputs);
     expect(videos).toEqual([
-      expect.objectContaining({ key: 'gifs', type: 'output', format: 'video/h264-mp4', frameRate: 16, nodeId: '3', subfolder: result.jobFolder }),
+      expect.objectContaining({
+        key: 'gifs',
+        type: 'output',
+        format: 'video/h264-mp4',
+        frameRate: 16,
+        nodeId: '3',
+        subfolder: result.jobFolder,
+      }),
     ]);
     const saved = await client.saveOutput(videos[0]!, h.root);
     expect(saved).toBe(path.join(h.dirs.output, result.jobFolder, videos[0]!.filename)); // ComfyUI's own file, not a copy
@@ -114,7 +124,15 @@ describe('ComfyClient.runPrompt', () => {
     expect(err.details.missingNodeType).toBe('WanVideoNotInstalled');
     h.fake.nextPromptAnswer = {
       status: 400,
-      body: { error: { type: 'missing_node_type', message: "Node 'X' not found. The custom node may not be installed.", details: "Node ID '#9'", extra_info: { node_id: '9', class_type: 'KJNodeMissing', node_title: 'x' } }, node_errors: {} },
+      body: {
+        error: {
+          type: 'missing_node_type',
+          message: "Node 'X' not found. The custom node may not be installed.",
+          details: "Node ID '#9'",
+          extra_info: { node_id: '9', class_type: 'KJNodeMissing', node_title: 'x' },
+        },
+        node_errors: {},
+      },
     };
     const err2 = await rejection(h.client().runPrompt(vhsWorkflow(), run()));
     expect(err2.details).toMatchObject({ errorType: 'missing_node_type', missingNodeType: 'KJNodeMissing' });
@@ -123,7 +141,20 @@ describe('ComfyClient.runPrompt', () => {
   it('treats a 200 with node_errors as a rejection and removes the prompt', async () => {
     h.fake.nextPromptAnswer = {
       status: 200,
-      nodeErrors: { '7': { errors: [{ type: 'value_not_in_list', message: 'Value not in list', details: "lora: 'x' not in (list of length 31)", extra_info: { input_name: 'lora' } }], dependent_outputs: ['3'], class_type: 'WanVideoLoraSelect' } },
+      nodeErrors: {
+        '7': {
+          errors: [
+            {
+              type: 'value_not_in_list',
+              message: 'Value not in list',
+              details: "lora: 'x' not in (list of length 31)",
+              extra_info: { input_name: 'lora' },
+            },
+          ],
+          dependent_outputs: ['3'],
+          class_type: 'WanVideoLoraSelect',
+        },
+      },
     };
     h.fake.behaviour = { outcome: 'wait-for-interrupt' };
     const err = await rejection(h.client().runPrompt(vhsWorkflow(), run()));
@@ -361,7 +392,12 @@ describe('ComfyClient files', () => {
     const file = path.join(h.dirs.output, video.subfolder, video.filename);
     const png = file.replace(/\.mp4$/, '.png'); // VHS's first-frame image, not listed as an output
     expect(existsSync(png)).toBe(true);
-    await client.cleanup({ inputs: ['ref.png', '../escape.txt'], outputs: result.outputs, jobFolder: result.jobFolder, promptId: result.promptId });
+    await client.cleanup({
+      inputs: ['ref.png', '../escape.txt'],
+      outputs: result.outputs,
+      jobFolder: result.jobFolder,
+      promptId: result.promptId,
+    });
     expect(existsSync(file)).toBe(false);
     expect(existsSync(png)).toBe(false);
     expect(existsSync(path.join(h.dirs.input, 'ref.png'))).toBe(false);

@@ -21,7 +21,15 @@ const signal = new AbortController().signal;
 beforeEach(async () => {
   h = await startHarness();
   supervisor = new ComfySupervisor({
-    config: { dir: '/nonexistent', python: 'python3', url: h.fake.url, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined },
+    config: {
+      dir: '/nonexistent',
+      python: 'python3',
+      url: h.fake.url,
+      port: 1,
+      extraArgs: [],
+      startupTimeoutMs: 5000,
+      extraModelPathsConfig: undefined,
+    },
     workDir: h.root,
     requiredNodeClasses: ['VHS_VideoCombine'],
     logger: silentLogger,
@@ -101,7 +109,11 @@ describe('ComfyPort with an external ComfyUI that is away', () => {
       const check = () => (log.lines.length > 0 ? resolve() : setTimeout(check, 5));
       check();
     });
-    expect(log.lines[0]).toMatchObject({ level: 'info', message: expect.stringMatching(new RegExp(`^waiting for ComfyUI at ${url} \\((other side closed|ECONNREFUSED)\\)$`)), fields: { comfyui: 'starting' } });
+    expect(log.lines[0]).toMatchObject({
+      level: 'info',
+      message: expect.stringMatching(new RegExp(`^waiting for ComfyUI at ${url} \\((other side closed|ECONNREFUSED)\\)$`)),
+      fields: { comfyui: 'starting' },
+    });
     const back = await FakeComfyUI.start({ dirs: h.dirs, port, nodeClasses: ['VHS_VideoCombine', 'LoadImage', 'WanVideoSampler'] });
     try {
       const again = await waiting;
@@ -119,7 +131,15 @@ describe('comfyHealth (the local API /health hook)', () => {
   it('is initializing while ComfyUI starts, ready once it answers, and shows its state and last error', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const away = new ComfySupervisor({
-      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined },
+      config: {
+        dir: '/nonexistent',
+        python: 'python3',
+        url,
+        port: 1,
+        extraArgs: [],
+        startupTimeoutMs: 5000,
+        extraModelPathsConfig: undefined,
+      },
       workDir: h.root,
       requiredNodeClasses: ['VHS_VideoCombine'],
       logger: silentLogger,
@@ -127,18 +147,33 @@ describe('comfyHealth (the local API /health hook)', () => {
     });
     try {
       away.start();
-      await expect(comfyHealth({ supervisor: away, unavailable: undefined })).resolves.toEqual({ state: 'initializing', comfyui: { state: 'starting', url } });
+      await expect(comfyHealth({ supervisor: away, unavailable: undefined })).resolves.toEqual({
+        state: 'initializing',
+        comfyui: { state: 'starting', url },
+      });
       const refused = async () => (await comfyHealth({ supervisor: away, unavailable: undefined })).comfyui;
-      for (let i = 0; i < 1000 && !(await refused() as { lastError?: string }).lastError; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 1000 && !((await refused()) as { lastError?: string }).lastError; i++)
+        await new Promise((r) => setTimeout(r, 10));
       expect(await refused()).toEqual({ state: 'starting', url, lastError: 'ECONNREFUSED' });
     } finally {
       await away.stop();
     }
-    await expect(comfyHealth({ supervisor, unavailable: undefined })).resolves.toEqual({ state: 'ready', comfyui: { state: 'ready', url: h.fake.url } });
+    await expect(comfyHealth({ supervisor, unavailable: undefined })).resolves.toEqual({
+      state: 'ready',
+      comfyui: { state: 'ready', url: h.fake.url },
+    });
   });
 
   it('is unhealthy with the reason when there is no ComfyUI to run', async () => {
-    const unavailable = comfyMissing({ dir: '/nonexistent', python: 'python3', url: undefined, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined });
+    const unavailable = comfyMissing({
+      dir: '/nonexistent',
+      python: 'python3',
+      url: undefined,
+      port: 1,
+      extraArgs: [],
+      startupTimeoutMs: 5000,
+      extraModelPathsConfig: undefined,
+    });
     expect(unavailable?.code).toBe('COMFY_UNAVAILABLE');
     await expect(comfyHealth({ supervisor: undefined, unavailable })).resolves.toEqual({
       state: 'unhealthy',

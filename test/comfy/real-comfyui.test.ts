@@ -18,7 +18,6 @@ const dir = process.env.COMFYUI_REAL_DIR;
 const python = process.env.COMFYUI_REAL_PYTHON ?? 'python3';
 const suite = dir ? describe : describe.skip;
 
-
 function videoWorkflow(frames: number): Record<string, unknown> {
   return {
     '1': { class_type: 'EmptyImage', inputs: { width: 64, height: 64, batch_size: frames, color: 0xff8800 } },
@@ -48,7 +47,15 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
   beforeAll(async () => {
     workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-real-'));
     supervisor = new ComfySupervisor({
-      config: { dir: dir!, python, url: undefined, port: await freePort(), extraArgs: ['--cpu', '--disable-all-custom-nodes'], startupTimeoutMs: 240_000, extraModelPathsConfig: undefined },
+      config: {
+        dir: dir!,
+        python,
+        url: undefined,
+        port: await freePort(),
+        extraArgs: ['--cpu', '--disable-all-custom-nodes'],
+        startupTimeoutMs: 240_000,
+        extraModelPathsConfig: undefined,
+      },
       workDir,
       requiredNodeClasses: ['EmptyImage', 'CreateVideo', 'SaveVideo', 'ImageScaleBy'],
       logger: silentLogger,
@@ -65,7 +72,11 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
 
   it('runs a weight-free workflow that writes an MP4 and reads it from disk and from /view', async () => {
     const progress: { percent: number; nodeType?: string }[] = [];
-    const result = await client.runPrompt(videoWorkflow(8), { signal: new AbortController().signal, timeoutMs: 120_000, onProgress: (p) => progress.push(p) });
+    const result = await client.runPrompt(videoWorkflow(8), {
+      signal: new AbortController().signal,
+      timeoutMs: 120_000,
+      onProgress: (p) => progress.push(p),
+    });
     const videos = videoOutputs(result.outputs);
     expect(videos).toHaveLength(1);
     expect(videos[0]).toMatchObject({ key: 'images', animated: true, type: 'output', nodeId: '3', subfolder: `${result.jobFolder}/video` });
@@ -82,13 +93,25 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
     expect(new Set(progress.map((p) => p.nodeType))).toEqual(new Set(['EmptyImage', 'CreateVideo', 'SaveVideo', undefined]));
     expect(progress.at(-1)!.percent).toBe(100);
     // history is the truth and names our prompt
-    const history = (await (await fetch(`${endpoint.baseUrl}/history/${result.promptId}`)).json()) as Record<string, { status: { status_str: string; messages: [string][] } }>;
+    const history = (await (await fetch(`${endpoint.baseUrl}/history/${result.promptId}`)).json()) as Record<
+      string,
+      { status: { status_str: string; messages: [string][] } }
+    >;
     expect(history[result.promptId]!.status.status_str).toBe('success');
-    expect(history[result.promptId]!.status.messages.map((m) => m[0])).toEqual(['execution_start', 'execution_cached', 'execution_success']);
+    expect(history[result.promptId]!.status.messages.map((m) => m[0])).toEqual([
+      'execution_start',
+      'execution_cached',
+      'execution_success',
+    ]);
     // the same graph again gets new files, not the cached names of the first run
     const again = await client.runPrompt(videoWorkflow(8), { signal: new AbortController().signal, timeoutMs: 120_000 });
     expect(videoOutputs(again.outputs)[0]!.subfolder).not.toBe(videos[0]!.subfolder);
-    await client.cleanup({ inputs: [], outputs: [...result.outputs, ...again.outputs], jobFolder: result.jobFolder, promptId: result.promptId });
+    await client.cleanup({
+      inputs: [],
+      outputs: [...result.outputs, ...again.outputs],
+      jobFolder: result.jobFolder,
+      promptId: result.promptId,
+    });
     await client.cleanup({ inputs: [], outputs: [], jobFolder: again.jobFolder });
     expect(existsSync(local)).toBe(false);
     expect(await (await fetch(`${endpoint.baseUrl}/history/${result.promptId}`)).json()).toEqual({});
@@ -109,7 +132,9 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
   }, 180_000);
 
   it('rejects bad workflows with the node and input named', async () => {
-    const missing = await client.runPrompt({ ...videoWorkflow(2), '9': { class_type: 'NoSuchNode', inputs: {} } }, { signal: new AbortController().signal }).catch((e: unknown) => e);
+    const missing = await client
+      .runPrompt({ ...videoWorkflow(2), '9': { class_type: 'NoSuchNode', inputs: {} } }, { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(WorkerError);
     expect((missing as WorkerError).details.missingNodeType).toBe('NoSuchNode');
     const wf = videoWorkflow(2);
@@ -124,12 +149,17 @@ suite('real ComfyUI on the CPU (opt-in)', () => {
     const onProgress = (p: { nodeType?: string }) => {
       if (p.nodeType === 'ImageScaleBy' && !ac.signal.aborted) ac.abort(new WorkerError('CANCELLED', 'cancelled by the test'));
     };
-    const err = (await client.runPrompt(slowWorkflow(), { signal: ac.signal, timeoutMs: 120_000, onProgress }).catch((e: unknown) => e)) as WorkerError;
+    const err = (await client
+      .runPrompt(slowWorkflow(), { signal: ac.signal, timeoutMs: 120_000, onProgress })
+      .catch((e: unknown) => e)) as WorkerError;
     expect(err.code).toBe('CANCELLED');
     const deadline = Date.now() + 120_000;
     let status: { status_str: string; messages: [string, Record<string, unknown>][] } | undefined;
     while (!status && Date.now() < deadline) {
-      const h = (await (await fetch(`${endpoint.baseUrl}/history?max_items=1`)).json()) as Record<string, { status: typeof status; prompt: unknown[] }>;
+      const h = (await (await fetch(`${endpoint.baseUrl}/history?max_items=1`)).json()) as Record<
+        string,
+        { status: typeof status; prompt: unknown[] }
+      >;
       const last = Object.values(h)[0];
       if (last && (last.prompt[2] as Record<string, unknown>)['6'] !== undefined) status = last.status;
       else await new Promise((r) => setTimeout(r, 100));

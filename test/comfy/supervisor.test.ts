@@ -8,7 +8,13 @@ import { PassThrough } from 'node:stream';
 import { build } from 'esbuild';
 import { ComfyClient } from '../../src/comfy/client';
 import { loadConfig } from '../../src/config';
-import { ComfySupervisor, failureReason, type ComfySettings, type ComfyStatus, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
+import {
+  ComfySupervisor,
+  failureReason,
+  type ComfySettings,
+  type ComfyStatus,
+  type ComfySupervisorOptions,
+} from '../../src/comfy/supervisor';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
 import { FakeComfyUI } from '../fakes/comfyui';
@@ -37,7 +43,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-
 interface Fixture {
   supervisor: ComfySupervisor;
   dir: string;
@@ -46,7 +51,10 @@ interface Fixture {
 }
 
 /** A ComfyUI "checkout" holding the stand-in as main.py, run with node instead of python. */
-async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfySettings> } = {}): Promise<Fixture> {
+async function fixture(
+  behaviour: Record<string, unknown>,
+  overrides: Omit<Partial<ComfySupervisorOptions>, 'config'> & { config?: Partial<ComfySettings> } = {},
+): Promise<Fixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'comfy-dir-'));
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
   copyFileSync(path.join(bundleDir, 'main.py'), path.join(dir, 'main.py'));
@@ -54,7 +62,17 @@ async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Parti
   const spawned: number[] = [];
   const { config: configOverrides, ...rest } = overrides;
   const supervisor = new ComfySupervisor({
-    config: { dir, python: process.execPath, url: undefined, port: await freePort(), extraArgs: ['--verbose', 'INFO'], startupTimeoutMs: 10_000, extraModelPathsConfig: undefined, names: APP_NAMES, ...configOverrides },
+    config: {
+      dir,
+      python: process.execPath,
+      url: undefined,
+      port: await freePort(),
+      extraArgs: ['--verbose', 'INFO'],
+      startupTimeoutMs: 10_000,
+      extraModelPathsConfig: undefined,
+      names: APP_NAMES,
+      ...configOverrides,
+    },
     workDir,
     requiredNodeClasses: REQUIRED,
     logger: silentLogger,
@@ -64,7 +82,11 @@ async function fixture(behaviour: Record<string, unknown>, overrides: Omit<Parti
     stopGraceMs: 2000,
     // python's -u (unbuffered) means nothing to node; everything else is passed as is
     spawn: ((cmd: string, args: string[], opts: object) => {
-      const child = nodeSpawn(cmd, args.filter((a) => a !== '-u'), opts);
+      const child = nodeSpawn(
+        cmd,
+        args.filter((a) => a !== '-u'),
+        opts,
+      );
       if (child.pid) spawned.push(child.pid);
       return child;
     }) as unknown as typeof nodeSpawn,
@@ -102,14 +124,26 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     const port = new URL(endpoint.baseUrl).port;
     expect(argv.join(' ')).toBe(
       [
-        '--listen 127.0.0.1', `--port ${port}`, '--disable-auto-launch', '--disable-metadata', '--preview-method none',
-        `--input-directory ${endpoint.inputDir}`, `--output-directory ${endpoint.outputDir}`, `--temp-directory ${endpoint.tempDir}`,
-        `--extra-model-paths-config ${modelPaths}`, '--verbose INFO',
+        '--listen 127.0.0.1',
+        `--port ${port}`,
+        '--disable-auto-launch',
+        '--disable-metadata',
+        '--preview-method none',
+        `--input-directory ${endpoint.inputDir}`,
+        `--output-directory ${endpoint.outputDir}`,
+        `--temp-directory ${endpoint.tempDir}`,
+        `--extra-model-paths-config ${modelPaths}`,
+        '--verbose INFO',
       ].join(' '),
     );
     expect(endpoint.outputDir!.startsWith(f.workDir)).toBe(true);
     expect(endpoint.baseUrl).toBe(`http://127.0.0.1:${port}`);
-    expect(logger.lines.some((l) => l.message === 'Checkpoint files will always be loaded safely.' && l.fields.source === 'comfyui' && l.fields.stream === 'stdout')).toBe(true);
+    expect(
+      logger.lines.some(
+        (l) =>
+          l.message === 'Checkpoint files will always be loaded safely.' && l.fields.source === 'comfyui' && l.fields.stream === 'stdout',
+      ),
+    ).toBe(true);
     expect(logger.lines.some((l) => l.message.startsWith('Total VRAM') && l.fields.stream === 'stderr')).toBe(true);
     expect(f.supervisor.healthy).toBe(true);
   });
@@ -120,7 +154,10 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     f.supervisor.start();
     // start() does not block: it returns while ComfyUI is still booting (readiness still pending)
     let readyYet = false;
-    void f.supervisor.ready().then(() => (readyYet = true), () => {});
+    void f.supervisor.ready().then(
+      () => (readyYet = true),
+      () => {},
+    );
     await new Promise((r) => setImmediate(r));
     expect(readyYet).toBe(false);
     const ac = new AbortController();
@@ -142,14 +179,22 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     expect(err.details.lastError).toBe('ECONNREFUSED');
     expect(err.message).toContain('Checkpoint files will always be loaded safely.');
     const port = new URL(f.supervisor.status().url).port;
-    expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'info', message: `waiting for ComfyUI at http://127.0.0.1:${port} (ECONNREFUSED)` }));
+    expect(logger.lines).toContainEqual(
+      expect.objectContaining({ level: 'info', message: `waiting for ComfyUI at http://127.0.0.1:${port} (ECONNREFUSED)` }),
+    );
     await waitFor(() => !f.supervisor.healthy);
     expect(isAlive(f.spawned[0]!)).toBe(false);
   });
 
   it('fails at once when ComfyUI exits during boot, quoting the import error', async () => {
     const f = await fixture(
-      { failAtBoot: ['Traceback (most recent call last):', '  File "/comfyui/custom_nodes/ComfyUI-WanVideoWrapper/__init__.py", line 3', "ModuleNotFoundError: No module named 'sageattention'"] },
+      {
+        failAtBoot: [
+          'Traceback (most recent call last):',
+          '  File "/comfyui/custom_nodes/ComfyUI-WanVideoWrapper/__init__.py", line 3',
+          "ModuleNotFoundError: No module named 'sageattention'",
+        ],
+      },
       { maxRestarts: 0 },
     );
     const t0 = Date.now();
@@ -163,13 +208,25 @@ describe('ComfySupervisor (spawned stand-in)', () => {
 
   it('names the node classes missing from /object_info with the pack to install, kills that ComfyUI and turns unhealthy at once (a restart cannot add them)', async () => {
     const logger = recordingLogger();
-    const wrapper = { name: 'ComfyUI-WanVideoWrapper', repo: 'https://github.com/kijai/ComfyUI-WanVideoWrapper', commit: '2ee9e2f3561b6f387024291d7d134ef8b2d6d344', classes: ['WanVideoSampler', 'WanVideoDecode'] };
-    const vhs = { name: 'ComfyUI-VideoHelperSuite', repo: 'https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite', commit: '8550981384301e9bc5bfea83e5c2c75258102593', classes: ['VHS_VideoCombine'] };
+    const wrapper = {
+      name: 'ComfyUI-WanVideoWrapper',
+      repo: 'https://github.com/kijai/ComfyUI-WanVideoWrapper',
+      commit: '2ee9e2f3561b6f387024291d7d134ef8b2d6d344',
+      classes: ['WanVideoSampler', 'WanVideoDecode'],
+    };
+    const vhs = {
+      name: 'ComfyUI-VideoHelperSuite',
+      repo: 'https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite',
+      commit: '8550981384301e9bc5bfea83e5c2c75258102593',
+      classes: ['VHS_VideoCombine'],
+    };
     const f = await fixture({ nodeClasses: ['VHS_VideoCombine'] }, { logger, maxRestarts: 3, nodePacks: [vhs, wrapper] });
     const err = await rejection(f.supervisor.ready());
     expect(err.code).toBe('COMFY_UNAVAILABLE');
     expect(err.details.missingNodeClasses).toEqual(['WanVideoSampler']);
-    expect(err.details.missingNodePacks).toEqual([{ name: wrapper.name, repo: wrapper.repo, commit: wrapper.commit, classes: ['WanVideoSampler'] }]);
+    expect(err.details.missingNodePacks).toEqual([
+      { name: wrapper.name, repo: wrapper.repo, commit: wrapper.commit, classes: ['WanVideoSampler'] },
+    ]);
     expect(err.message).toContain(
       `ComfyUI-WanVideoWrapper (WanVideoSampler): cd ${f.dir}/custom_nodes && git clone ${wrapper.repo} ComfyUI-WanVideoWrapper && ` +
         `git -C ComfyUI-WanVideoWrapper checkout ${wrapper.commit} && ${process.execPath} -m pip install -r ComfyUI-WanVideoWrapper/requirements.txt`,
@@ -212,7 +269,10 @@ describe('ComfySupervisor (spawned stand-in)', () => {
     writeFileSync(path.join(endpoint.inputDir!, 'ref.png'), 'png');
     const client = new ComfyClient({ endpoint, logger: silentLogger, pollIntervalMs: 20, lostAfterMs: 60_000 });
     const job = client.runPrompt(vhsWorkflow(), { signal: ac.signal, timeoutMs: 20_000 });
-    await waitFor(async () => (await fetch(`${endpoint.baseUrl}/queue`).then((r) => r.json()) as { queue_running: unknown[] }).queue_running.length > 0);
+    await waitFor(
+      async () =>
+        ((await fetch(`${endpoint.baseUrl}/queue`).then((r) => r.json())) as { queue_running: unknown[] }).queue_running.length > 0,
+    );
     await fetch(`${endpoint.baseUrl}/fake/exit`).catch(() => {});
     const err = await rejection(job);
     expect(err.code).toBe('COMFY_CRASHED');
@@ -275,7 +335,15 @@ describe('ComfySupervisor with a process that outlives SIGKILL', () => {
     const workDir = mkdtempSync(path.join(os.tmpdir(), 'comfy-work-'));
     cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
     const supervisor = new ComfySupervisor({
-      config: { dir: workDir, python: 'python3', url: undefined, port: await freePort(), extraArgs: [], startupTimeoutMs: 10_000, extraModelPathsConfig: undefined },
+      config: {
+        dir: workDir,
+        python: 'python3',
+        url: undefined,
+        port: await freePort(),
+        extraArgs: [],
+        startupTimeoutMs: 10_000,
+        extraModelPathsConfig: undefined,
+      },
       workDir,
       requiredNodeClasses: REQUIRED,
       logger,
@@ -297,10 +365,27 @@ describe('ComfySupervisor with a process that outlives SIGKILL', () => {
 
 describe('failureReason', () => {
   it('says why a probe failed in a few words: the errno undici hides, a timeout, else the message', () => {
-    expect(failureReason(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8188'), { code: 'ECONNREFUSED' }) }), 5000)).toBe('ECONNREFUSED');
-    expect(failureReason(new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND comfy'), { code: 'ENOTFOUND' }) }), 5000)).toBe('ENOTFOUND');
-    expect(failureReason(new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) }), 5000)).toBe('other side closed');
-    expect(failureReason(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), 30_000)).toBe('no answer within 30 s');
+    expect(
+      failureReason(
+        new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8188'), { code: 'ECONNREFUSED' }) }),
+        5000,
+      ),
+    ).toBe('ECONNREFUSED');
+    expect(
+      failureReason(
+        new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND comfy'), { code: 'ENOTFOUND' }) }),
+        5000,
+      ),
+    ).toBe('ENOTFOUND');
+    expect(
+      failureReason(
+        new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) }),
+        5000,
+      ),
+    ).toBe('other side closed');
+    expect(failureReason(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), 30_000)).toBe(
+      'no answer within 30 s',
+    );
     expect(failureReason(new SyntaxError('Unexpected token < in JSON'), 5000)).toBe('Unexpected token < in JSON');
   });
 });
@@ -309,7 +394,16 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
   const external = (url: string, over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number } = {}): ComfySupervisor => {
     const { startupTimeoutMs = 10_000, ...rest } = over;
     const supervisor = new ComfySupervisor({
-      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs, extraModelPathsConfig: undefined, names: APP_NAMES },
+      config: {
+        dir: '/nonexistent',
+        python: 'python3',
+        url,
+        port: 1,
+        extraArgs: [],
+        startupTimeoutMs,
+        extraModelPathsConfig: undefined,
+        names: APP_NAMES,
+      },
       workDir: os.tmpdir(),
       requiredNodeClasses: REQUIRED,
       logger: silentLogger,
@@ -342,7 +436,10 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
     const waits: ComfyStatus[] = [];
     const job = supervisor.ready(undefined, (s) => waits.push(s));
     let settled = false;
-    void job.then(() => (settled = true), () => (settled = true));
+    void job.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await waitFor(() => refused >= 5); // the liveness check and several probes were refused…
     expect(settled).toBe(false); // …and the job still waits
     // the check may first meet the kept-alive connection the crash cut, then nothing listening
@@ -350,7 +447,11 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
     expect(waits).toEqual([{ state: 'starting', url, lastError: expect.stringMatching(cut) }]);
     expect(supervisor.status()).toEqual({ state: 'starting', url, lastError: 'ECONNREFUSED' });
     const warned = logger.lines.filter((l) => l.level === 'warn').map((l) => l.message);
-    expect(warned).toEqual([expect.stringMatching(new RegExp(`^ComfyUI at ${url} does not answer \\((other side closed|ECONNREFUSED)\\); waiting for it \\(restarting\\?\\)$`))]);
+    expect(warned).toEqual([
+      expect.stringMatching(
+        new RegExp(`^ComfyUI at ${url} does not answer \\((other side closed|ECONNREFUSED)\\); waiting for it \\(restarting\\?\\)$`),
+      ),
+    ]);
 
     const back = await FakeComfyUI.start({ dirs: h.dirs, port, nodeClasses: [...REQUIRED] });
     cleanups.push(() => back.close());
@@ -386,7 +487,15 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
   it('names no setting in the timeout when the host gives no names', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const supervisor = new ComfySupervisor({
-      config: { dir: '/nonexistent', python: 'python3', url, port: 1, extraArgs: [], startupTimeoutMs: 500, extraModelPathsConfig: undefined },
+      config: {
+        dir: '/nonexistent',
+        python: 'python3',
+        url,
+        port: 1,
+        extraArgs: [],
+        startupTimeoutMs: 500,
+        extraModelPathsConfig: undefined,
+      },
       workDir: os.tmpdir(),
       requiredNodeClasses: REQUIRED,
       logger: silentLogger,
@@ -411,7 +520,15 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
     const h = await startHarness([...REQUIRED]);
     cleanups.push(() => h.close());
     const supervisor = new ComfySupervisor({
-      config: { dir: '/nonexistent', python: 'python3', url: `${h.fake.url}/`, port: 1, extraArgs: [], startupTimeoutMs: 5000, extraModelPathsConfig: undefined },
+      config: {
+        dir: '/nonexistent',
+        python: 'python3',
+        url: `${h.fake.url}/`,
+        port: 1,
+        extraArgs: [],
+        startupTimeoutMs: 5000,
+        extraModelPathsConfig: undefined,
+      },
       workDir: h.root,
       requiredNodeClasses: REQUIRED,
       logger: silentLogger,

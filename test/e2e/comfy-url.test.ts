@@ -5,7 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { baseEnv, ffmpegPath, freePort, prepareProduct, startInputServer, startWorker, workerDirs, type InputServer, type Product } from './harness';
+import {
+  baseEnv,
+  ffmpegPath,
+  freePort,
+  prepareProduct,
+  startInputServer,
+  startWorker,
+  workerDirs,
+  type InputServer,
+  type Product,
+} from './harness';
 
 let product: Product;
 let inputs: InputServer;
@@ -27,7 +37,21 @@ function startComfyUI(port: number): { exited: Promise<void>; stop(): Promise<vo
   writeFileSync(path.join(dir, 'standin.json'), JSON.stringify({ steadydancer: { ffmpegPath } }));
   const folders = ['input', 'output', 'temp'].map((f) => path.join(dir, f));
   for (const f of folders) mkdirSync(f);
-  const child: ChildProcess = spawn(process.execPath, ['main.py', '--port', String(port), '--input-directory', folders[0]!, '--output-directory', folders[1]!, '--temp-directory', folders[2]!], { cwd: dir, stdio: 'ignore' });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      'main.py',
+      '--port',
+      String(port),
+      '--input-directory',
+      folders[0]!,
+      '--output-directory',
+      folders[1]!,
+      '--temp-directory',
+      folders[2]!,
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     exited,
@@ -54,7 +78,14 @@ describe('worker bundle with COMFYUI_URL', () => {
       args: ['--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', String(apiPort)],
     });
     let comfy: ReturnType<typeof startComfyUI> | undefined;
-    const input = { reference_image: `${inputs.url}/person.png`, pose_video: `${inputs.url}/dance.mp4`, width: 272, height: 256, num_frames: 9, seed: 5 };
+    const input = {
+      reference_image: `${inputs.url}/person.png`,
+      pose_video: `${inputs.url}/dance.mp4`,
+      width: 272,
+      height: 256,
+      num_frames: 9,
+      seed: 5,
+    };
     try {
       await worker.waitForOutput('"local API listening"');
       let health = await getJson(`${api}/health`);
@@ -65,18 +96,32 @@ describe('worker bundle with COMFYUI_URL', () => {
       }
       expect(health.comfyui).toEqual({ state: 'starting', url: comfyUrl, lastError: 'ECONNREFUSED' });
 
-      const first = await getJson(`${api}/run`, { method: 'POST', body: JSON.stringify({ input }), headers: { 'content-type': 'application/json' } });
+      const first = await getJson(`${api}/run`, {
+        method: 'POST',
+        body: JSON.stringify({ input }),
+        headers: { 'content-type': 'application/json' },
+      });
       await worker.waitForOutput(`waiting for ComfyUI at ${comfyUrl} (ECONNREFUSED)`, 30_000);
       expect((await getJson(`${api}/status/${String(first.id)}`)).status).toBe('IN_PROGRESS');
 
       comfy = startComfyUI(comfyPort);
       const done = await getJson(`${api}/status-sync/${String(first.id)}?wait=60000`);
-      expect(done).toMatchObject({ status: 'COMPLETED', output: { videos: [expect.objectContaining({ width: 272, height: 256, frames: 9 })] } });
-      expect(await getJson(`${api}/health`)).toMatchObject({ workers: { initializing: 0, ready: 1 }, comfyui: { state: 'ready', url: comfyUrl } });
+      expect(done).toMatchObject({
+        status: 'COMPLETED',
+        output: { videos: [expect.objectContaining({ width: 272, height: 256, frames: 9 })] },
+      });
+      expect(await getJson(`${api}/health`)).toMatchObject({
+        workers: { initializing: 0, ready: 1 },
+        comfyui: { state: 'ready', url: comfyUrl },
+      });
 
       // ComfyUI restarts between jobs: the next job waits for it
       await comfy.stop();
-      const second = await getJson(`${api}/run`, { method: 'POST', body: JSON.stringify({ input: { ...input, seed: 6 } }), headers: { 'content-type': 'application/json' } });
+      const second = await getJson(`${api}/run`, {
+        method: 'POST',
+        body: JSON.stringify({ input: { ...input, seed: 6 } }),
+        headers: { 'content-type': 'application/json' },
+      });
       await worker.waitForOutput(`ComfyUI at ${comfyUrl} does not answer`, 30_000);
       expect((await getJson(`${api}/status/${String(second.id)}`)).status).toBe('IN_PROGRESS');
       comfy = startComfyUI(comfyPort);

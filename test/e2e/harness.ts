@@ -55,16 +55,47 @@ export async function prepareProduct(): Promise<Product> {
     const standin = path.join(root, 'standin', 'main.py');
     const fixtures = { png: path.join(root, 'media', 'person.png'), mp4: path.join(root, 'media', 'dance.mp4') };
     mkdirSync(path.dirname(fixtures.png), { recursive: true });
-    const src = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${POSE.width}x${POSE.height}:rate=${POSE.fps}`];
+    const src = [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=size=${POSE.width}x${POSE.height}:rate=${POSE.fps}`,
+    ];
     await Promise.all([
       // the exact production build: the script itself, on this Node
       run(process.execPath, [path.join(repoRoot, 'scripts/build.mjs'), '--outfile', bundle]),
-      build({ entryPoints: [path.join(repoRoot, 'test/fakes/comfyui-process.ts')], outfile: standin, bundle: true, platform: 'node', format: 'cjs', target: 'node22', logLevel: 'warning' }),
+      build({
+        entryPoints: [path.join(repoRoot, 'test/fakes/comfyui-process.ts')],
+        outfile: standin,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node22',
+        logLevel: 'warning',
+      }),
       run(ffmpegPath, [...src, '-frames:v', '1', fixtures.png]),
-      run(ffmpegPath, [...src, '-frames:v', String(POSE.frames), '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-movflags', '+faststart', fixtures.mp4]),
+      run(ffmpegPath, [
+        ...src,
+        '-frames:v',
+        String(POSE.frames),
+        '-pix_fmt',
+        'yuv420p',
+        '-c:v',
+        'libx264',
+        '-movflags',
+        '+faststart',
+        fixtures.mp4,
+      ]),
     ]);
     const python = path.join(root, 'python');
-    writeFileSync(python, `#!/bin/sh\n# ComfyUI is started as \`python -u main.py …\`; the stand-in is JS: drop -u, run it with node.\n[ "$1" = "-u" ] && shift\nexec "${process.execPath}" "$@"\n`);
+    writeFileSync(
+      python,
+      `#!/bin/sh\n# ComfyUI is started as \`python -u main.py …\`; the stand-in is JS: drop -u, run it with node.\n[ "$1" = "-u" ] && shift\nexec "${process.execPath}" "$@"\n`,
+    );
     chmodSync(python, 0o755);
     const modelsDir = path.join(root, 'models');
     for (const file of MODEL_FILES) {
@@ -188,7 +219,11 @@ export interface WorkerProcess {
 }
 
 export function startWorker(bundle: string, opts: { env: Record<string, string>; args?: string[]; cwd?: string }): WorkerProcess {
-  const child = spawn(process.execPath, [bundle, ...(opts.args ?? [])], { cwd: opts.cwd ?? os.tmpdir(), env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bundle, ...(opts.args ?? [])], {
+    cwd: opts.cwd ?? os.tmpdir(),
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = collectOutput(child);
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const proc: WorkerProcess = {
@@ -268,7 +303,18 @@ export interface ProbedVideo {
 
 /** ffprobe's own reading of a file (frames decoded and counted, not taken from the header). */
 export async function ffprobe(file: string): Promise<ProbedVideo> {
-  const { stdout } = await run(ffprobePath, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate', '-of', 'json', file]);
+  const { stdout } = await run(ffprobePath, [
+    '-v',
+    'error',
+    '-count_frames',
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate',
+    '-of',
+    'json',
+    file,
+  ]);
   const s = (JSON.parse(stdout) as { streams: Record<string, string | number>[] }).streams[0] ?? {};
   const [num, den] = String(s.r_frame_rate).split('/').map(Number);
   return {

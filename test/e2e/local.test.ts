@@ -63,7 +63,14 @@ async function expectServedVideo(output: unknown, apiUrl: string): Promise<void>
   expect(video.url.startsWith(`${apiUrl}/files/`)).toBe(true);
   expect(video).toMatchObject({ width: SIZE.width, height: SIZE.height, frames: SIZE.num_frames, fps: 16 });
   const probed = await downloadAndProbe(video.url, scratch);
-  expect(probed).toMatchObject({ codec: 'h264', width: SIZE.width, height: SIZE.height, frames: SIZE.num_frames, fps: 16, bytes: video.bytes });
+  expect(probed).toMatchObject({
+    codec: 'h264',
+    width: SIZE.width,
+    height: SIZE.height,
+    frames: SIZE.num_frames,
+    fps: 16,
+    bytes: video.bytes,
+  });
 }
 
 interface WebhookReceiver {
@@ -114,7 +121,10 @@ describe('worker bundle serving the local API, driven by runpod-sdk', () => {
     const hooks = await startWebhookReceiver();
     try {
       await worker.waitForOutput('"local API listening"');
-      const listening = worker.output().split('\n').find((l) => l.includes('"local API listening"')) as string;
+      const listening = worker
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"local API listening"')) as string;
       const apiUrl = (JSON.parse(listening) as { url: string }).url;
       expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const endpoint = runpodSdk('local-key', { baseUrl: apiUrl }).endpoint('local')!;

@@ -124,10 +124,25 @@ async function expectGoodVideo(body: Record<string, unknown>, id: string): Promi
   expect(Object.keys(output.timings_ms).sort()).toEqual(['inference', 'inputs', 'queue', 'total', 'upload']);
   expect(output.videos).toHaveLength(1);
   const video = output.videos[0]!;
-  expect(video).toMatchObject({ bucket: s3TestServer().bucket, content_type: 'video/mp4', width: SIZE.width, height: SIZE.height, frames: SIZE.num_frames, fps: 16 });
+  expect(video).toMatchObject({
+    bucket: s3TestServer().bucket,
+    content_type: 'video/mp4',
+    width: SIZE.width,
+    height: SIZE.height,
+    frames: SIZE.num_frames,
+    fps: 16,
+  });
   expect(video.key).toMatch(new RegExp(`^e2e/${id}/.+\\.mp4$`));
   const probed = await downloadAndProbe(video.url, scratch);
-  expect(probed).toMatchObject({ codec: 'h264', pixFmt: 'yuv420p', width: SIZE.width, height: SIZE.height, frames: SIZE.num_frames, fps: 16, bytes: video.bytes });
+  expect(probed).toMatchObject({
+    codec: 'h264',
+    pixFmt: 'yuv420p',
+    width: SIZE.width,
+    height: SIZE.height,
+    frames: SIZE.num_frames,
+    fps: 16,
+    bytes: video.bytes,
+  });
 }
 
 describe('worker bundle in production mode (fake RunPod, stand-in ComfyUI, real S3)', () => {
@@ -164,7 +179,10 @@ describe('worker bundle in production mode (fake RunPod, stand-in ComfyUI, real 
     const s3 = s3TestServer();
     const s3Config = { accessId: s3.accessKeyId, accessSecret: s3.secretAccessKey, bucketName: s3.jobBucket, endpointUrl: s3.endpoint };
     api.addJobs({ id: 'job-s3-own', input: jobInput(), s3Config });
-    const own = (await api.waitFor((r) => isFinal(r) && r.jobId === 'job-s3-own', 15_000)).body as { error?: string; output: { videos: Video[] } };
+    const own = (await api.waitFor((r) => isFinal(r) && r.jobId === 'job-s3-own', 15_000)).body as {
+      error?: string;
+      output: { videos: Video[] };
+    };
     expect(own.error).toBeUndefined();
     expect(own.output.videos[0]).toMatchObject({ bucket: s3.jobBucket, key: expect.stringMatching(/^e2e\/job-s3-own\//) });
     expect((await downloadAndProbe(own.output.videos[0]!.url, scratch)).frames).toBe(SIZE.num_frames);
@@ -203,10 +221,16 @@ describe('worker bundle in production mode (fake RunPod, stand-in ComfyUI, real 
   it('on a RunPod stop: interrupts ComfyUI, posts nothing for the job, and takes the next one', async () => {
     api.addJobs({ id: 'job-cancel', input: jobInput('dance [fake:hang]') });
     // the sampler is running (progress says so) before RunPod stops the job
-    await api.waitFor((r) => r.kind === 'done' && r.jobId === 'job-cancel' && (r.body as { output?: { stage?: string } }).output?.stage === 'sampling', 10_000);
+    await api.waitFor(
+      (r) => r.kind === 'done' && r.jobId === 'job-cancel' && (r.body as { output?: { stage?: string } }).output?.stage === 'sampling',
+      10_000,
+    );
     const interruptsBefore = dirs.comfyRequests().filter((l) => l.startsWith('POST /interrupt')).length;
     api.stopJobs(['job-cancel']);
-    await waitUntil('ComfyUI to get /interrupt', () => dirs.comfyRequests().filter((l) => l.startsWith('POST /interrupt')).length > interruptsBefore);
+    await waitUntil(
+      'ComfyUI to get /interrupt',
+      () => dirs.comfyRequests().filter((l) => l.startsWith('POST /interrupt')).length > interruptsBefore,
+    );
     const next = await runJob('job-ok-3', jobInput());
     await expectGoodVideo(next, 'job-ok-3');
     expect(api.requests.filter((r) => isFinal(r) && r.jobId === 'job-cancel')).toEqual([]);
@@ -223,7 +247,10 @@ describe('worker bundle in production mode (fake RunPod, stand-in ComfyUI, real 
 
   it('on SIGTERM mid-job: finishes the job, posts its result, pinged with its id, exits 0', async () => {
     api.addJobs({ id: 'job-term', input: jobInput('dance [fake:slow]') });
-    const sampling = await api.waitFor((r) => r.kind === 'done' && r.jobId === 'job-term' && (r.body as { output?: { stage?: string } }).output?.stage === 'sampling', 10_000);
+    const sampling = await api.waitFor(
+      (r) => r.kind === 'done' && r.jobId === 'job-term' && (r.body as { output?: { stage?: string } }).output?.stage === 'sampling',
+      10_000,
+    );
     expect(sampling.body).toMatchObject({ output: { stage: 'sampling', step: 1, steps: 4 } });
     expect((sampling.body as { output: { percent: number } }).output.percent).toBeGreaterThan(10);
     worker.kill('SIGTERM');

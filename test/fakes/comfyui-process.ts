@@ -31,7 +31,6 @@ interface StandinBehaviour {
   };
 }
 
-
 const behaviour = JSON.parse(readFileSync('standin.json', 'utf8')) as StandinBehaviour;
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -106,13 +105,28 @@ async function renderSteadyDancer(graph: Graph, nodeId: string, outPath: string,
     `setpts=N/(${fps}*TB)`,
   ];
   await run(ffmpegPath, [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-i', path.join(inputDir, String(load.inputs.video)),
-    '-vf', filters.join(','),
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-i',
+    path.join(inputDir, String(load.inputs.video)),
+    '-vf',
+    filters.join(','),
     ...(cap > 0 ? ['-frames:v', String(cap)] : []),
-    '-r', String(fps),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', String(combine.crf ?? 19), '-pix_fmt', 'yuv420p',
-    '-movflags', '+faststart', outPath,
+    '-r',
+    String(fps),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-crf',
+    String(combine.crf ?? 19),
+    '-pix_fmt',
+    'yuv420p',
+    '-movflags',
+    '+faststart',
+    outPath,
   ]);
 }
 

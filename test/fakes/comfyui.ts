@@ -310,7 +310,10 @@ export class FakeComfyUI {
   private postPrompt(body: Record<string, unknown> | undefined, json: (s: number, v: unknown) => void): void {
     const number = this.number++;
     if (!body || !('prompt' in body)) {
-      json(400, { error: { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} }, node_errors: {} });
+      json(400, {
+        error: { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} },
+        node_errors: {},
+      });
       return;
     }
     const graph = body.prompt as Graph;
@@ -325,7 +328,12 @@ export class FakeComfyUI {
       if (!this.classes.has(node.class_type)) {
         // 0.3.64's wording; newer builds answer error.type "missing_node_type" with extra_info.class_type
         json(400, {
-          error: { type: 'invalid_prompt', message: `Cannot execute because node ${node.class_type} does not exist.`, details: `Node ID '#${nodeId}'`, extra_info: {} },
+          error: {
+            type: 'invalid_prompt',
+            message: `Cannot execute because node ${node.class_type} does not exist.`,
+            details: `Node ID '#${nodeId}'`,
+            extra_info: {},
+          },
           node_errors: {},
         });
         return;
@@ -334,9 +342,20 @@ export class FakeComfyUI {
     const nodeErrors: Record<string, unknown> = {};
     for (const [nodeId, node] of Object.entries(graph)) {
       const image = node.inputs.image ?? node.inputs.video;
-      if ((node.class_type === 'LoadImage' || node.class_type === 'VHS_LoadVideo') && typeof image === 'string' && !existsSync(path.join(this.opts.dirs.input, image))) {
+      if (
+        (node.class_type === 'LoadImage' || node.class_type === 'VHS_LoadVideo') &&
+        typeof image === 'string' &&
+        !existsSync(path.join(this.opts.dirs.input, image))
+      ) {
         nodeErrors[nodeId] = {
-          errors: [{ type: 'custom_validation_failed', message: 'Custom validation failed for node', details: `image - Invalid image file: ${image}`, extra_info: { input_name: 'image' } }],
+          errors: [
+            {
+              type: 'custom_validation_failed',
+              message: 'Custom validation failed for node',
+              details: `image - Invalid image file: ${image}`,
+              extra_info: { input_name: 'image' },
+            },
+          ],
           dependent_outputs: this.outputNodes(graph),
           class_type: node.class_type,
         };
@@ -348,10 +367,16 @@ export class FakeComfyUI {
       return;
     }
     if (Object.keys(nodeErrors).length > 0) {
-      json(400, { error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation', details: '', extra_info: {} }, node_errors: nodeErrors });
+      json(400, {
+        error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation', details: '', extra_info: {} },
+        node_errors: nodeErrors,
+      });
       return;
     }
-    const extra = { ...((body.extra_data as object | undefined) ?? {}), ...(body.client_id !== undefined ? { client_id: String(body.client_id) } : {}) };
+    const extra = {
+      ...((body.extra_data as object | undefined) ?? {}),
+      ...(body.client_id !== undefined ? { client_id: String(body.client_id) } : {}),
+    };
     this.queue.push({ number, id, graph, extra, outputs, behaviour: this.opts.behaviourFor?.(graph) ?? this.behaviour });
     this.send('status', { status: this.queueInfo() });
     json(200, { prompt_id: id, number, node_errors: canned?.status === 200 ? canned.nodeErrors : {} });
@@ -360,7 +385,9 @@ export class FakeComfyUI {
 
   private outputNodes(graph: Graph): string[] {
     const outputClasses = new Set(['VHS_VideoCombine', 'SaveVideo', 'SaveImage', 'PreviewImage', 'SaveAnimatedWEBP']);
-    return Object.entries(graph).filter(([, n]) => outputClasses.has(n.class_type)).map(([id]) => id);
+    return Object.entries(graph)
+      .filter(([, n]) => outputClasses.has(n.class_type))
+      .map(([id]) => id);
   }
 
   private upload(req: http.IncomingMessage, raw: Buffer, json: (s: number, v: unknown) => void, res: http.ServerResponse): void {
@@ -411,7 +438,10 @@ export class FakeComfyUI {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': file.endsWith('.mp4') ? 'video/mp4' : 'application/octet-stream', 'content-length': statSync(file).size });
+    res.writeHead(200, {
+      'content-type': file.endsWith('.mp4') ? 'video/mp4' : 'application/octet-stream',
+      'content-length': statSync(file).size,
+    });
     createReadStream(file).pipe(res);
   }
 
@@ -464,13 +494,30 @@ export class FakeComfyUI {
       await tick();
       if (this.dead) return;
       if (this.interruptRequested) {
-        failure = ['execution_interrupted', { prompt_id: item.id, node_id: id, node_type: item.graph[id]!.class_type, executed, timestamp: ts() }];
+        failure = [
+          'execution_interrupted',
+          { prompt_id: item.id, node_id: id, node_type: item.graph[id]!.class_type, executed, timestamp: ts() },
+        ];
         break;
       }
       const node = item.graph[id]!;
       this.lastNode = id;
       const state = (s: 'running' | 'finished') =>
-        emit('progress_state', { prompt_id: item.id, nodes: { [id]: { value: s === 'running' ? 0 : 1, max: 1, state: s, node_id: id, prompt_id: item.id, display_node_id: id, parent_node_id: null, real_node_id: id } } });
+        emit('progress_state', {
+          prompt_id: item.id,
+          nodes: {
+            [id]: {
+              value: s === 'running' ? 0 : 1,
+              max: 1,
+              state: s,
+              node_id: id,
+              prompt_id: item.id,
+              display_node_id: id,
+              parent_node_id: null,
+              real_node_id: id,
+            },
+          },
+        });
       state('running');
       emit('executing', { node: id, display_node: id, prompt_id: item.id });
       if (SAMPLERS.has(node.class_type)) {
@@ -492,13 +539,24 @@ export class FakeComfyUI {
         const message = oom
           ? 'Allocation on device \nThis error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you might have accidentally set the batch_size to a large number.'
           : 'shape mismatch: value tensor of shape [1, 16] cannot be broadcast to indexing result of shape [2, 16]';
-        failure = ['execution_error', {
-          prompt_id: item.id, node_id: id, node_type: node.class_type, executed,
-          exception_message: message,
-          exception_type: oom ? 'torch.OutOfMemoryError' : 'RuntimeError',
-          traceback: ['  File "/comfyui/execution.py", line 496, in execute\n', `${oom ? 'torch.OutOfMemoryError' : 'RuntimeError'}: ${message}\n`],
-          current_inputs: {}, current_outputs: {}, timestamp: ts(),
-        }];
+        failure = [
+          'execution_error',
+          {
+            prompt_id: item.id,
+            node_id: id,
+            node_type: node.class_type,
+            executed,
+            exception_message: message,
+            exception_type: oom ? 'torch.OutOfMemoryError' : 'RuntimeError',
+            traceback: [
+              '  File "/comfyui/execution.py", line 496, in execute\n',
+              `${oom ? 'torch.OutOfMemoryError' : 'RuntimeError'}: ${message}\n`,
+            ],
+            current_inputs: {},
+            current_outputs: {},
+            timestamp: ts(),
+          },
+        ];
         break;
       }
       if (this.interruptRequested) {
@@ -527,7 +585,9 @@ export class FakeComfyUI {
       prompt: [item.number, item.id, item.graph, item.extra, item.outputs],
       outputs: uiOutputs,
       status: { status_str: failure ? 'error' : 'success', completed: !failure, messages },
-      meta: Object.fromEntries(Object.keys(uiOutputs).map((id) => [id, { node_id: id, display_node: id, parent_node: null, real_node_id: id }])),
+      meta: Object.fromEntries(
+        Object.keys(uiOutputs).map((id) => [id, { node_id: id, display_node: id, parent_node: null, real_node_id: id }]),
+      ),
     });
     this.running = undefined;
     this.send('status', { status: this.queueInfo() });
@@ -577,7 +637,19 @@ export class FakeComfyUI {
         const file = `${stem}_${n}.mp4`;
         const fullpath = await video(type, file);
         write(type, `${stem}_${n}.png`, Buffer.from('png'));
-        return { gifs: [{ filename: file, subfolder: sub, type, format: 'video/h264-mp4', frame_rate: Number(node.inputs.frame_rate ?? 16), workflow: `${stem}_${n}.png`, fullpath }] };
+        return {
+          gifs: [
+            {
+              filename: file,
+              subfolder: sub,
+              type,
+              format: 'video/h264-mp4',
+              frame_rate: Number(node.inputs.frame_rate ?? 16),
+              workflow: `${stem}_${n}.png`,
+              fullpath,
+            },
+          ],
+        };
       }
       case 'SaveVideo': {
         const file = `${stem}_${next('output')}_.mp4`;

@@ -131,9 +131,16 @@ export async function startFakeJobApi(options: FakeJobApiOptions = {}): Promise<
         res.writeHead(404).end();
         return;
       }
-      const kind = ({ 'job-take': 'take', 'job-take-batch': 'take-batch', 'job-done': 'done', 'job-stream': 'stream', 'job-stop': 'stop', ping: 'ping' } as const)[
-        m[2] as 'job-take'
-      ] as RouteKind;
+      const kind = (
+        {
+          'job-take': 'take',
+          'job-take-batch': 'take-batch',
+          'job-done': 'done',
+          'job-stream': 'stream',
+          'job-stop': 'stop',
+          ping: 'ping',
+        } as const
+      )[m[2] as 'job-take'] as RouteKind;
       const text = Buffer.concat(chunks).toString('utf8');
       let body: unknown;
       try {
@@ -211,7 +218,11 @@ export async function startFakeJobApi(options: FakeJobApiOptions = {}): Promise<
         };
         const timer = setTimeout(() => {
           listeners.delete(check);
-          reject(new Error(`fake job API: no matching request #${nth} within ${timeoutMs} ms (saw ${requests.map((r) => `${r.method} ${r.path}?${r.query}`).join(', ')})`));
+          reject(
+            new Error(
+              `fake job API: no matching request #${nth} within ${timeoutMs} ms (saw ${requests.map((r) => `${r.method} ${r.path}?${r.query}`).join(', ')})`,
+            ),
+          );
         }, timeoutMs);
         if (!check()) listeners.add(check);
       }),

@@ -23,21 +23,35 @@ const brokenSage = { ok: false, cosine: 0.000547, rel_l2: 27.65 };
 
 describe('chooseEngineSettings', () => {
   it('uses SageAttention only when it agreed with fp32 attention on this GPU', () => {
-    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe('sageattn');
+    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe(
+      'sageattn',
+    );
     const broken = chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: report({ sage: brokenSage }) });
     expect(broken.attention).toBe('sdpa');
     expect(broken.reasons.join(' ')).toMatch(/disagrees .*cosine 0\.000547/);
   });
 
   it('an operator forcing sageattn does not override a failed check, only a missing one', () => {
-    expect(chooseEngineSettings({ attention: 'sageattn', vram: 'auto', precision: 'fp8', report: report({ sage: brokenSage }) }).attention).toBe('sdpa');
-    const unchecked = chooseEngineSettings({ attention: 'sageattn', vram: 'auto', precision: 'fp8', report: undefined, checkError: 'ComfyUI runs elsewhere' });
+    expect(
+      chooseEngineSettings({ attention: 'sageattn', vram: 'auto', precision: 'fp8', report: report({ sage: brokenSage }) }).attention,
+    ).toBe('sdpa');
+    const unchecked = chooseEngineSettings({
+      attention: 'sageattn',
+      vram: 'auto',
+      precision: 'fp8',
+      report: undefined,
+      checkError: 'ComfyUI runs elsewhere',
+    });
     expect(unchecked.attention).toBe('sageattn');
-    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: undefined, checkError: 'x' }).attention).toBe('sdpa');
+    expect(chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: undefined, checkError: 'x' }).attention).toBe(
+      'sdpa',
+    );
   });
 
   it('ATTENTION_MODE=sdpa wins over a passing check', () => {
-    expect(chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe('sdpa');
+    expect(chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe(
+      'sdpa',
+    );
   });
 
   it('keeps the model resident from the card size per precision, and follows VRAM_MODE', () => {
@@ -65,7 +79,13 @@ describe('chooseEngineSettings', () => {
   });
 
   it('carries the memory plan (block swap, VAE tiling) and the operator override into the settings', () => {
-    const small = chooseEngineSettings({ attention: 'sdpa', vram: 'auto', blockSwap: 6, precision: 'gguf-q4_k_m', report: report({ memGiB: 15.7 }) });
+    const small = chooseEngineSettings({
+      attention: 'sdpa',
+      vram: 'auto',
+      blockSwap: 6,
+      precision: 'gguf-q4_k_m',
+      report: report({ memGiB: 15.7 }),
+    });
     expect(small).toMatchObject({ attention: 'sdpa', memoryMode: 'low', blockSwap: 6 });
     expect(small.vaeTilingAbovePixels).toBeGreaterThan(480 * 832);
     const big = chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ memGiB: 139.8 }) });
@@ -81,7 +101,9 @@ describe('parseGpuReport', () => {
   });
 
   it('turns a failed check or a changed script into an error, not a report', () => {
-    expect(parseGpuReport('{"ok": false, "error": "no CUDA device visible to PyTorch"}')).toEqual({ error: 'no CUDA device visible to PyTorch' });
+    expect(parseGpuReport('{"ok": false, "error": "no CUDA device visible to PyTorch"}')).toEqual({
+      error: 'no CUDA device visible to PyTorch',
+    });
     expect(parseGpuReport('')).toEqual({ error: 'the check printed no report' });
     expect('error' in parseGpuReport('{"ok": true, "gpu": "x"}')).toBe(true);
   });

@@ -90,14 +90,19 @@ describe('chooseMemoryPlan', () => {
     expect(plan({ cardGiB: 47.4, precision: 'fp16' })).toMatchObject({ mode: 'low', blockSwap: 0 });
   });
 
-  it('an unknown card keeps today\'s safe side: offloaded, nothing swapped or tiled', () => {
+  it("an unknown card keeps today's safe side: offloaded, nothing swapped or tiled", () => {
     expect(plan({ cardGiB: undefined })).toMatchObject({ mode: 'low', blockSwap: 0, vaeTilingAbovePixels: null });
   });
 
   it('VRAM_MODE wins over the card: high trades nothing, minimal swaps every block and tiles every frame', () => {
     expect(plan({ vram: 'high' })).toMatchObject({ mode: 'high', residentModel: true, blockSwap: 0, vaeTilingAbovePixels: null });
     expect(plan({ vram: 'low', cardGiB: 139.8 })).toMatchObject({ mode: 'low', residentModel: false, blockSwap: 0 });
-    expect(plan({ vram: 'minimal', cardGiB: 139.8 })).toMatchObject({ mode: 'minimal', residentModel: false, blockSwap: 40, vaeTilingAbovePixels: 0 });
+    expect(plan({ vram: 'minimal', cardGiB: 139.8 })).toMatchObject({
+      mode: 'minimal',
+      residentModel: false,
+      blockSwap: 40,
+      vaeTilingAbovePixels: 0,
+    });
   });
 
   it('BLOCK_SWAP wins over the table and the mode, and says so', () => {
@@ -115,7 +120,9 @@ describe('outOfMemoryAdvice', () => {
   it('names what the job ran with and the next step down, most useful first', () => {
     const p = plan({ precision: 'fp8' });
     const text = outOfMemoryAdvice({ plan: p, vram: 'auto', precision: 'fp8', cardGiB: 15.6, job });
-    expect(text).toMatch(/^It ran with VRAM_MODE=auto \(memory mode low\) on a 15\.6 GiB card, fp8 weights, 20 of 40 blocks swapped, VAE untiled, 480x832, 81 frames\./);
+    expect(text).toMatch(
+      /^It ran with VRAM_MODE=auto \(memory mode low\) on a 15\.6 GiB card, fp8 weights, 20 of 40 blocks swapped, VAE untiled, 480x832, 81 frames\./,
+    );
     expect(text.indexOf('VRAM_MODE=minimal')).toBeLessThan(text.indexOf('BLOCK_SWAP=30'));
     expect(text).toMatch(/gguf-q6_k or gguf-q5_k_m/);
     expect(text).toMatch(/fewer frames or a smaller width\/height\.$/);
@@ -128,7 +135,13 @@ describe('outOfMemoryAdvice', () => {
   });
 
   it('at the bottom of the ladder only a smaller image or a smaller job is left', () => {
-    const text = outOfMemoryAdvice({ plan: plan({ vram: 'minimal' }), vram: 'minimal', precision: 'gguf-q4_k_m', cardGiB: 11.6, job: { ...job, num_frames: 321 } });
+    const text = outOfMemoryAdvice({
+      plan: plan({ vram: 'minimal' }),
+      vram: 'minimal',
+      precision: 'gguf-q4_k_m',
+      cardGiB: 11.6,
+      job: { ...job, num_frames: 321 },
+    });
     expect(text).toMatch(/40 of 40 blocks swapped, VAE tiled/);
     expect(text).toMatch(/Try: send fewer frames or a smaller width\/height\.$/);
   });

@@ -61,7 +61,12 @@ describe('bench/gpu/plans', () => {
       for (const arm of values.arm ?? []) {
         const [name, settings = ''] = arm.split(/:(.*)/s);
         expect(name).toMatch(/^[a-z0-9-]+$/);
-        const env = Object.fromEntries(settings.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+        const env = Object.fromEntries(
+          settings
+            .split(',')
+            .filter(Boolean)
+            .map((kv) => kv.split('=') as [string, string]),
+        );
         for (const key of Object.keys(env)) expect([...ENV_VARS, ...RUNTIME_VARS]).toContain(key);
         const cap = Number(env['STEADYDANCER_GPU_MEMORY_GB']);
         expect({ file, arm: name, card: cardClass(cap)?.card }).toEqual({ file, arm: name, card: CARD_OF_PLAN[file] });

@@ -26,20 +26,39 @@ describe('GPU results and the README table', () => {
 
   it('renders a row per result and refuses a README without markers', () => {
     const fake = {
-      file: 'gpu-x.json', variant: 'turbo', frames: 81, width: 480, height: 832, precision: 'fp8',
-      settings: { VRAM_MODE: 'high' }, engine: { attention: 'sageattn', residentModel: true },
+      file: 'gpu-x.json',
+      variant: 'turbo',
+      frames: 81,
+      width: 480,
+      height: 832,
+      precision: 'fp8',
+      settings: { VRAM_MODE: 'high' },
+      engine: { attention: 'sageattn', residentModel: true },
       environment: { gpu: 'NVIDIA H200, 580, 143771 MiB', versions: { torch: '2.11.0' } },
-      jobs: [{ kind: 'cold', status: 'COMPLETED', seconds: 40.04 }, { kind: 'warm', status: 'COMPLETED', seconds: 18.26 }],
-      sampler: { s_per_step_steady: 2.456 }, comfyui_boot_s: 12.3, prompts: [{ peak_vram_gib_torch: 30.2 }],
+      jobs: [
+        { kind: 'cold', status: 'COMPLETED', seconds: 40.04 },
+        { kind: 'warm', status: 'COMPLETED', seconds: 18.26 },
+      ],
+      sampler: { s_per_step_steady: 2.456 },
+      comfyui_boot_s: 12.3,
+      prompts: [{ peak_vram_gib_torch: 30.2 }],
     };
     const table: string = renderTable([fake]);
     expect(table.split('\n')).toHaveLength(5);
-    expect(table).toContain('| turbo 81f 480×832 | fp8 | sageattn, resident | 40.0 | 18.3 | 2.46 | 12.3 | 30.2 / – | yes | NVIDIA H200, torch 2.11.0 | `gpu-x.json` |');
+    expect(table).toContain(
+      '| turbo 81f 480×832 | fp8 | sageattn, resident | 40.0 | 18.3 | 2.46 | 12.3 | 30.2 / – | yes | NVIDIA H200, torch 2.11.0 | `gpu-x.json` |',
+    );
     expect(() => replaceTable('no markers', table)).toThrow(/markers/);
-    const capped = { ...fake, file: 'gpu-y.json', settings: { STEADYDANCER_GPU_MEMORY_GB: '15.5' },
-      engine: { attention: 'sdpa', residentModel: false, blockSwap: 12, vaeTilingAbovePixels: 300_000 } };
+    const capped = {
+      ...fake,
+      file: 'gpu-y.json',
+      settings: { STEADYDANCER_GPU_MEMORY_GB: '15.5' },
+      engine: { attention: 'sdpa', residentModel: false, blockSwap: 12, vaeTilingAbovePixels: 300_000 },
+    };
     expect(renderTable([capped])).toContain('| sdpa, offload, 12/40 blocks swapped, VAE tiled, STEADYDANCER_GPU_MEMORY_GB=15.5 |');
-    expect(renderTable([{ ...capped, engine: { ...capped.engine, blockSwap: 0, vaeTilingAbovePixels: null } }])).toContain('| sdpa, offload, STEADYDANCER_GPU_MEMORY_GB=15.5 |');
+    expect(renderTable([{ ...capped, engine: { ...capped.engine, blockSwap: 0, vaeTilingAbovePixels: null } }])).toContain(
+      '| sdpa, offload, STEADYDANCER_GPU_MEMORY_GB=15.5 |',
+    );
     expect(START).not.toBe(END);
   });
 });
@@ -57,7 +76,9 @@ describe('summarizeTimings', () => {
       { ev: 'node', prompt_id: 'p1', node: '50', class: 'WanVideoSampler', t0: 105, t1: 120, cached: false, peak_bytes: 2 },
       { ev: 'node', prompt_id: 'p1', node: '30', class: 'LoadImage', t0: 120, t1: 120, cached: true, peak_bytes: 2 },
       { ev: 'prompt_end', prompt_id: 'p1', t: 121, peak_bytes: 3 * 1024 ** 3, peak_reserved_bytes: 3.5 * 1024 ** 3 },
-    ].map((r) => JSON.stringify(r)).join('\n');
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
     const s = summarizeTimings(lines, 1);
     expect(s.prompts).toHaveLength(1);
     expect(s.prompts_complete).toBe(true);

@@ -72,13 +72,20 @@ describe('steadydancer_runtime timing hook', () => {
       // install() also wraps comfy.utils.ProgressBar: a stand-in package with that class.
       mkdirSync(path.join(dir, 'comfy'));
       writeFileSync(path.join(dir, 'comfy', '__init__.py'), '');
-      writeFileSync(path.join(dir, 'comfy', 'utils.py'), 'class ProgressBar:\n    def update_absolute(self, value, total=None, preview=None): pass\n');
+      writeFileSync(
+        path.join(dir, 'comfy', 'utils.py'),
+        'class ProgressBar:\n    def update_absolute(self, value, total=None, preview=None): pass\n',
+      );
       const lines = path.join(dir, 'timings.jsonl');
       const r = await run('python3', [path.join(dir, 'driver.py'), dir, lines], {
         env: { ...process.env, PYTHONPATH: [dir, path.join(ROOT, 'docker/comfyui')].join(path.delimiter) },
       });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-      const ends = readFileSync(lines, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.ev === 'prompt_end');
+      const ends = readFileSync(lines, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.ev === 'prompt_end');
       expect(ends.map((e) => [e.prompt_id, e.peak_bytes / GIB, e.peak_reserved_bytes / GIB])).toEqual([
         ['p1', 17, 17],
         // the second prompt starts from what is allocated then (nothing), not from the first prompt's peak

@@ -59,16 +59,22 @@ function olderNode(): { node: string; version: string } | undefined {
 /** Preloaded with -r: this Node reports another version to everything after it. */
 function fakeVersion(version: string): string {
   const file = path.join(tmp, `fake-${version}.cjs`);
-  writeFileSync(file, `Object.defineProperty(process, 'version', { value: 'v${version}' });\nObject.defineProperty(process.versions, 'node', { value: '${version}' });\n`);
+  writeFileSync(
+    file,
+    `Object.defineProperty(process, 'version', { value: 'v${version}' });\nObject.defineProperty(process.versions, 'node', { value: '${version}' });\n`,
+  );
   return file;
 }
 
 describe('dist/handler.cjs', () => {
   const older = olderNode();
-  (older ? it : it.skip)(`refuses the older Node on this machine (${older?.version ?? 'none found'}) with one line and exit 1`, async () => {
-    const outcome = await launch(older!.node, [launcher, '--test_input', '{"input":{}}']);
-    expect(outcome).toEqual({ code: 1, stdout: '', stderr: `steadydancer-worker needs Node >= 22.12, found ${older!.version}\n` });
-  });
+  (older ? it : it.skip)(
+    `refuses the older Node on this machine (${older?.version ?? 'none found'}) with one line and exit 1`,
+    async () => {
+      const outcome = await launch(older!.node, [launcher, '--test_input', '{"input":{}}']);
+      expect(outcome).toEqual({ code: 1, stdout: '', stderr: `steadydancer-worker needs Node >= 22.12, found ${older!.version}\n` });
+    },
+  );
 
   it('refuses any version below 22.12 before the bundle runs, and starts the bundle from 22.12 on', async () => {
     for (const version of ['18.20.4', '20.20.2', '22.11.0']) {

@@ -50,7 +50,13 @@ class FakeHub {
   }
 
   private record(host: Seen['host'], req: http.IncomingMessage): void {
-    this.seen.push({ host, url: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, auth: req.headers.authorization });
+    this.seen.push({
+      host,
+      url: req.url ?? '',
+      range: req.headers.range,
+      ifRange: req.headers['if-range'] as string | undefined,
+      auth: req.headers.authorization,
+    });
   }
 
   // /<org>/<repo>/resolve/<rev>/<path> -> 302 to the CDN, like huggingface.co does for LFS files.
@@ -164,8 +170,24 @@ describe('download_models.py', () => {
     const { HF_TOKEN: _drop, ...base } = process.env;
     return run(
       'python3',
-      [SCRIPT, '--manifest', manifest, '--dest', dest, '--base-url', hub.hubUrl, '--backoff', '0.01',
-        '--retries', '3', '--timeout', '5', '--token-file', path.join(dir, 'no-token'), ...extra],
+      [
+        SCRIPT,
+        '--manifest',
+        manifest,
+        '--dest',
+        dest,
+        '--base-url',
+        hub.hubUrl,
+        '--backoff',
+        '0.01',
+        '--retries',
+        '3',
+        '--timeout',
+        '5',
+        '--token-file',
+        path.join(dir, 'no-token'),
+        ...extra,
+      ],
       { env: { ...base, ...env } },
     );
   }
@@ -179,12 +201,21 @@ describe('download_models.py', () => {
     data,
   });
   const vae = (data: Buffer): FileSpec => ({
-    id: 'vae', folder: 'vae', path: 'Wan2_1_VAE_bf16.safetensors', repo: 'Kijai/WanVideo_comfy',
-    hfPath: 'Wan2_1_VAE_bf16.safetensors', data, sha256: null,
+    id: 'vae',
+    folder: 'vae',
+    path: 'Wan2_1_VAE_bf16.safetensors',
+    repo: 'Kijai/WanVideo_comfy',
+    hfPath: 'Wan2_1_VAE_bf16.safetensors',
+    data,
+    sha256: null,
   });
   const onnx = (data: Buffer): FileSpec => ({
-    id: 'yolo', folder: 'detection', path: 'onnx/yolov10m.onnx', repo: 'Wan-AI/Wan2.2-Animate-14B',
-    hfPath: 'process_checkpoint/det/yolov10m.onnx', data,
+    id: 'yolo',
+    folder: 'detection',
+    path: 'onnx/yolov10m.onnx',
+    repo: 'Wan-AI/Wan2.2-Animate-14B',
+    hfPath: 'process_checkpoint/det/yolov10m.onnx',
+    data,
   });
 
   it('downloads every selected file in parallel into <folder>/<path>, following the CDN redirect', async () => {
@@ -196,7 +227,12 @@ describe('download_models.py', () => {
     for (const f of files) {
       expect(readFileSync(path.join(dest, f.folder, f.path)).equals(f.data)).toBe(true);
     }
-    expect(hub.seen.filter((s) => s.host === 'hub').map((s) => s.url).sort()).toEqual([
+    expect(
+      hub.seen
+        .filter((s) => s.host === 'hub')
+        .map((s) => s.url)
+        .sort(),
+    ).toEqual([
       '/Kijai/WanVideo_comfy/resolve/main/Wan2_1_VAE_bf16.safetensors',
       '/Kijai/WanVideo_comfy_fp8_scaled/resolve/main/SteadyDancer/model%20fp8.safetensors',
       '/Wan-AI/Wan2.2-Animate-14B/resolve/main/process_checkpoint/det/yolov10m.onnx',
@@ -378,24 +414,38 @@ describe('download_models.py', () => {
 
   it('selects by precision and variants', async () => {
     const fp8 = { ...diffusion(Buffer.from('a')), variants: ['turbo', 'quality'] };
-    const fp16 = { ...diffusion(Buffer.from('b')), id: 'diffusion16', path: 'x16.safetensors', hfPath: 'x16.safetensors', precisions: ['fp16'], variants: ['turbo', 'quality'] };
+    const fp16 = {
+      ...diffusion(Buffer.from('b')),
+      id: 'diffusion16',
+      path: 'x16.safetensors',
+      hfPath: 'x16.safetensors',
+      precisions: ['fp16'],
+      variants: ['turbo', 'quality'],
+    };
     const shared = { ...vae(Buffer.from('c')), precisions: ['fp8', 'fp16'], variants: ['turbo', 'quality', 'turbo-rcm'] };
     const rcm = { ...onnx(Buffer.from('d')), id: 'rcm', folder: 'loras', path: 'rcm.safetensors', variants: ['turbo-rcm'] };
     writeManifest([fp8, fp16, shared, rcm]);
     const list = async (...a: string[]) =>
-      (await download(['--list', ...a])).stdout.trim().split('\n').map((l) => l.split('\t')[0]);
+      (await download(['--list', ...a])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t')[0]);
     expect(await list('--precision', 'fp8')).toEqual([
-      'diffusion_models/WanVideo/SteadyDancer/model fp8.safetensors', 'vae/Wan2_1_VAE_bf16.safetensors', 'loras/rcm.safetensors',
+      'diffusion_models/WanVideo/SteadyDancer/model fp8.safetensors',
+      'vae/Wan2_1_VAE_bf16.safetensors',
+      'loras/rcm.safetensors',
     ]);
     expect(await list('--precision', 'fp16', '--variants', 'quality')).toEqual([
-      'diffusion_models/x16.safetensors', 'vae/Wan2_1_VAE_bf16.safetensors',
+      'diffusion_models/x16.safetensors',
+      'vae/Wan2_1_VAE_bf16.safetensors',
     ]);
     expect(await list('--precision', 'fp8', '--variants', 'turbo-rcm')).toEqual([
-      'vae/Wan2_1_VAE_bf16.safetensors', 'loras/rcm.safetensors',
+      'vae/Wan2_1_VAE_bf16.safetensors',
+      'loras/rcm.safetensors',
     ]);
     const none = await download(['--precision', 'gguf']);
     expect(none.code).toBe(2);
-    expect(none.stdout).toContain("no model file in");
+    expect(none.stdout).toContain('no model file in');
   });
 
   it('refuses a manifest path that would escape the models folder', async () => {

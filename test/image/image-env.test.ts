@@ -45,7 +45,15 @@ suite('the image environment on the CPU (opt-in)', () => {
     writeFileSync(yaml, `image_env:\n    base_path: ${models}\n${folders.map((f) => `    ${f}: ${f}\n`).join('')}`);
     const logger = createLogger({ level: 'debug', write: (line) => void output.push(line) });
     supervisor = new ComfySupervisor({
-      config: { dir: comfyDir!, python: python!, url: undefined, port: await freePort(), extraArgs: ['--cpu'], startupTimeoutMs: 600_000, extraModelPathsConfig: yaml },
+      config: {
+        dir: comfyDir!,
+        python: python!,
+        url: undefined,
+        port: await freePort(),
+        extraArgs: ['--cpu'],
+        startupTimeoutMs: 600_000,
+        extraModelPathsConfig: yaml,
+      },
       workDir: path.join(root, 'work'),
       requiredNodeClasses: REQUIRED_CLASSES,
       logger,
@@ -74,24 +82,49 @@ suite('the image environment on the CPU (opt-in)', () => {
     process.stdout.write(`image-env: ComfyUI ready in ${bootSeconds.toFixed(1)} s with ${REQUIRED_CLASSES.length} workflow node classes\n`);
   });
 
-  it.each(VARIANT_NAMES.flatMap((v) => PRECISIONS.map((p) => [v, p] as const)))('ComfyUI accepts the %s graph at %s', async (variant, precision) => {
-    const d = VARIANTS[variant].defaults;
-    const prompt = buildPrompt({
-      variant, precision, width: d.width, height: d.height, num_frames: d.num_frames, fps: d.fps, seed: 1,
-      prompt: d.prompt, negative_prompt: d.negative_prompt, steps: d.steps, cfg: d.cfg, shift: d.shift, crf: d.crf,
-      referenceImageName: 'reference.png', poseVideoName: 'pose.mp4', filenamePrefix: `image-env/${variant}`,
-    });
-    const res = await fetch(`${endpoint.baseUrl}/prompt`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt, client_id: 'image-env' }),
-    });
-    const body = (await res.json()) as { prompt_id?: string; node_errors?: Record<string, unknown>; error?: unknown };
-    if (body.prompt_id) {
-      // Accepted means queued: take it off again (placeholder weights would only fail to load).
-      await fetch(`${endpoint.baseUrl}/queue`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ delete: [body.prompt_id] }) });
-      await fetch(`${endpoint.baseUrl}/interrupt`, { method: 'POST' });
-    }
-    expect({ status: res.status, error: body.error ?? null, node_errors: body.node_errors ?? {} }).toEqual({ status: 200, error: null, node_errors: {} });
-  }, 120_000);
+  it.each(VARIANT_NAMES.flatMap((v) => PRECISIONS.map((p) => [v, p] as const)))(
+    'ComfyUI accepts the %s graph at %s',
+    async (variant, precision) => {
+      const d = VARIANTS[variant].defaults;
+      const prompt = buildPrompt({
+        variant,
+        precision,
+        width: d.width,
+        height: d.height,
+        num_frames: d.num_frames,
+        fps: d.fps,
+        seed: 1,
+        prompt: d.prompt,
+        negative_prompt: d.negative_prompt,
+        steps: d.steps,
+        cfg: d.cfg,
+        shift: d.shift,
+        crf: d.crf,
+        referenceImageName: 'reference.png',
+        poseVideoName: 'pose.mp4',
+        filenamePrefix: `image-env/${variant}`,
+      });
+      const res = await fetch(`${endpoint.baseUrl}/prompt`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt, client_id: 'image-env' }),
+      });
+      const body = (await res.json()) as { prompt_id?: string; node_errors?: Record<string, unknown>; error?: unknown };
+      if (body.prompt_id) {
+        // Accepted means queued: take it off again (placeholder weights would only fail to load).
+        await fetch(`${endpoint.baseUrl}/queue`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ delete: [body.prompt_id] }),
+        });
+        await fetch(`${endpoint.baseUrl}/interrupt`, { method: 'POST' });
+      }
+      expect({ status: res.status, error: body.error ?? null, node_errors: body.node_errors ?? {} }).toEqual({
+        status: 200,
+        error: null,
+        node_errors: {},
+      });
+    },
+    120_000,
+  );
 });

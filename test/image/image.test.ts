@@ -15,7 +15,10 @@ const manifest = readJson<ModelManifest>('workflows/models.json');
 const pins = readJson<Pins>('workflows/pins.json');
 
 /** Dockerfile lines with `\` continuations joined. */
-const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+const instructions = dockerfile
+  .replace(/\\\n/g, ' ')
+  .split('\n')
+  .filter((l) => l.trim() && !l.startsWith('#'));
 
 describe('the handler bundle', () => {
   const outfile = /outfile:\s*'([^']+)'/.exec(read('scripts/build.mjs'))![1]!;
@@ -48,8 +51,22 @@ describe('the handler bundle', () => {
 
   it('compose builds with args the Dockerfile declares and runs with the weights it built for', () => {
     const compose = read('docker/compose.yaml');
-    const dockerArgs = new Set(instructions.flatMap((l) => (l.startsWith('ARG ') ? l.slice(4).split(/\s+/).map((a) => a.split('=')[0]) : [])));
-    const buildArgs = [...compose.slice(compose.indexOf('      args:\n')).split('secrets:')[0]!.matchAll(/^ {8}([A-Z_]+):/gm)].map((m) => m[1]);
+    const dockerArgs = new Set(
+      instructions.flatMap((l) =>
+        l.startsWith('ARG ')
+          ? l
+              .slice(4)
+              .split(/\s+/)
+              .map((a) => a.split('=')[0])
+          : [],
+      ),
+    );
+    const buildArgs = [
+      ...compose
+        .slice(compose.indexOf('      args:\n'))
+        .split('secrets:')[0]!
+        .matchAll(/^ {8}([A-Z_]+):/gm),
+    ].map((m) => m[1]);
     expect(buildArgs).toEqual(expect.arrayContaining(['MODELS', 'PRECISION', 'VARIANTS', 'TORCH_CUDA_ARCH_LIST']));
     for (const a of buildArgs) expect({ arg: a, declared: dockerArgs.has(a!) }).toEqual({ arg: a, declared: true });
     // One name for the weights: the build arg and the worker's MODEL_PRECISION (a volume image does not set it).
@@ -81,10 +98,18 @@ describe('Dockerfile', () => {
   });
 
   it('copies only files that exist and that .dockerignore lets into the context', () => {
-    const allowed = read('.dockerignore').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+    const allowed = read('.dockerignore')
+      .split('\n')
+      .filter((l) => l.startsWith('!'))
+      .map((l) => l.slice(1));
     const sources = instructions
       .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
-      .flatMap((l) => l.split(/\s+/).slice(1, -1).filter((w) => !w.startsWith('--')));
+      .flatMap((l) =>
+        l
+          .split(/\s+/)
+          .slice(1, -1)
+          .filter((w) => !w.startsWith('--')),
+      );
     expect(sources.length).toBeGreaterThan(10);
     for (const src of sources) {
       expect({ src, exists: existsSync(path.join(ROOT, src)) }).toEqual({ src, exists: true });
@@ -112,10 +137,12 @@ describe('Dockerfile', () => {
 
   describe('models: one stage and one image layer per manifest slot, independent of everything but the manifest', () => {
     const modelStages = [...stages.keys()].filter((n) => n.startsWith('model-') && n !== 'model-fetcher');
-    const slotIds = new Map(modelStages.map((n) => {
-      const runLine = stages.get(n)!.find((l) => l.startsWith('RUN '))!;
-      return [n, /fetch_model_slot\.sh (\S+)$/.exec(runLine)![1]!.split(',')] as const;
-    }));
+    const slotIds = new Map(
+      modelStages.map((n) => {
+        const runLine = stages.get(n)!.find((l) => l.startsWith('RUN '))!;
+        return [n, /fetch_model_slot\.sh (\S+)$/.exec(runLine)![1]!.split(',')] as const;
+      }),
+    );
 
     it('every manifest file is in exactly one slot, and every slot names manifest files', () => {
       const ids = [...slotIds.values()].flat();
@@ -129,7 +156,12 @@ describe('Dockerfile', () => {
         for (const p of combos) {
           const inSlot = files.filter((f) => f.precisions.includes(p));
           // An ONNX graph whose weights are an external-data file beside it travels with that file.
-          const large = inSlot.filter((f) => !(f.path.endsWith('.onnx') && inSlot.some((o) => o.path !== f.path && o.path === f.path.replace(/_model\.onnx$/, '_data.bin'))));
+          const large = inSlot.filter(
+            (f) =>
+              !(
+                f.path.endsWith('.onnx') && inSlot.some((o) => o.path !== f.path && o.path === f.path.replace(/_model\.onnx$/, '_data.bin'))
+              ),
+          );
           expect({ stage, precision: p, largeFiles: large.length }).toEqual({ stage, precision: p, largeFiles: 1 });
         }
       }
@@ -187,7 +219,9 @@ describe('builder/fetch_model_slot.sh', () => {
 
   it('selects by the build args: a turbo-only fp8 image has no rCM LoRA slot content', async () => {
     const script = path.join(ROOT, 'builder/fetch_model_slot.sh');
-    const r = await run('bash', [script, 'rcm-t2v-lora'], { env: { ...process.env, MODELS: 'baked', PRECISION: 'fp8', VARIANTS: 'turbo', SLOT_DEST: path.join(dir, 'r') } });
+    const r = await run('bash', [script, 'rcm-t2v-lora'], {
+      env: { ...process.env, MODELS: 'baked', PRECISION: 'fp8', VARIANTS: 'turbo', SLOT_DEST: path.join(dir, 'r') },
+    });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("rcm-t2v-lora: not needed for precision 'fp8' and variants 'turbo'");
   });
@@ -205,9 +239,7 @@ async function dryRun(args: string[], env: NodeJS.ProcessEnv = {}): Promise<DryR
   const { HF_TOKEN: _drop, ...base } = process.env;
   const r = await run('bash', [path.join(ROOT, 'builder/build.sh'), '--dry-run', ...args], { env: { ...base, ...env } });
   const out = r.stdout + r.stderr;
-  const buildArgs = Object.fromEntries(
-    [...r.stdout.matchAll(/^build-arg: ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-  );
+  const buildArgs = Object.fromEntries([...r.stdout.matchAll(/^build-arg: ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
   return {
     code: r.code,
     tag: /^tag: (.*)$/m.exec(r.stdout)?.[1] ?? '',
@@ -230,7 +262,10 @@ describe('builder/build.sh --dry-run', () => {
     for (const key of Object.keys(r.buildArgs)) expect(dockerArgs.has(key)).toBe(true);
     expect(r.command).toBe(
       `docker buildx build --platform linux/amd64 --provenance=false --file ${ROOT}/Dockerfile --tag ${r.tag} --load ` +
-        Object.entries(r.buildArgs).map(([k, v]) => `--build-arg ${k}=${v}`).join(' ') + ` ${ROOT}`,
+        Object.entries(r.buildArgs)
+          .map(([k, v]) => `--build-arg ${k}=${v}`)
+          .join(' ') +
+        ` ${ROOT}`,
     );
     expect(r.out).not.toContain('imagetools');
   });
@@ -243,13 +278,27 @@ describe('builder/build.sh --dry-run', () => {
   });
 
   it('volume image pushed: one precision-free tag, pushed by buildx itself after an existence check, with a registry cache', async () => {
-    const r = await dryRun(['--models', 'volume', '--push', '--repo', 'ghcr.io/me/sd', '--version', '2.0.0', '--cache', 'ghcr.io/me/sd:buildcache-volume']);
+    const r = await dryRun([
+      '--models',
+      'volume',
+      '--push',
+      '--repo',
+      'ghcr.io/me/sd',
+      '--version',
+      '2.0.0',
+      '--cache',
+      'ghcr.io/me/sd:buildcache-volume',
+    ]);
     expect(r.code).toBe(0);
     expect(r.tag).toBe('ghcr.io/me/sd:2.0.0-volume');
     expect(r.buildArgs).toMatchObject({ MODELS: 'volume' });
-    expect(r.out.indexOf(`would check: docker buildx imagetools inspect ${r.tag} (must not exist)`)).toBeLessThan(r.out.indexOf('would run:'));
+    expect(r.out.indexOf(`would check: docker buildx imagetools inspect ${r.tag} (must not exist)`)).toBeLessThan(
+      r.out.indexOf('would run:'),
+    );
     expect(r.command).toContain(`--tag ${r.tag} --push `);
-    expect(r.command).toContain('--cache-from type=registry,ref=ghcr.io/me/sd:buildcache-volume --cache-to type=registry,ref=ghcr.io/me/sd:buildcache-volume,mode=max');
+    expect(r.command).toContain(
+      '--cache-from type=registry,ref=ghcr.io/me/sd:buildcache-volume --cache-to type=registry,ref=ghcr.io/me/sd:buildcache-volume,mode=max',
+    );
     expect(r.out).toMatch(/would print: the image size \(docker buildx imagetools inspect --raw/);
   });
 
@@ -273,7 +322,11 @@ describe('builder/build.sh --dry-run', () => {
   it('passes a prebuilt SageAttention wheel and arch list through', async () => {
     const sha = 'b'.repeat(64);
     const r = await dryRun(['--version', '1', '--sage-wheel-url', 'https://x/w.whl', '--sage-wheel-sha256', sha, '--arch-list', '9.0']);
-    expect(r.buildArgs).toMatchObject({ SAGEATTENTION_WHEEL_URL: 'https://x/w.whl', SAGEATTENTION_WHEEL_SHA256: sha, TORCH_CUDA_ARCH_LIST: '9.0' });
+    expect(r.buildArgs).toMatchObject({
+      SAGEATTENTION_WHEEL_URL: 'https://x/w.whl',
+      SAGEATTENTION_WHEEL_SHA256: sha,
+      TORCH_CUDA_ARCH_LIST: '9.0',
+    });
     for (const key of Object.keys(r.buildArgs)) expect(dockerArgs.has(key)).toBe(true);
   });
 
@@ -307,7 +360,9 @@ describe('builder/build.sh for real, against a recording docker', () => {
   /** A `docker` that logs its arguments; `buildx version` fails unless BUILDX=1; the tag exists if EXISTS=1. */
   function fakeDocker(): string {
     const bin = path.join(dir, 'bin');
-    writeFileSync(path.join(dir, 'docker'), `#!/bin/sh
+    writeFileSync(
+      path.join(dir, 'docker'),
+      `#!/bin/sh
 echo "$*" >> "${dir}/calls"
 case "$1 $2" in
   "buildx version") [ "$BUILDX" = 1 ] && echo "github.com/docker/buildx v0.29.1" && exit 0; echo "docker: 'buildx' is not a docker command." >&2; exit 1 ;;
@@ -317,7 +372,8 @@ case "$1 $2" in
   "image inspect") echo 5000000000; exit 0 ;;
 esac
 exit 0
-`);
+`,
+    );
     chmodSync(path.join(dir, 'docker'), 0o755);
     void bin;
     return dir;
@@ -326,7 +382,9 @@ exit 0
   async function build(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; calls: string[] }> {
     rmSync(path.join(dir, 'calls'), { force: true });
     const { HF_TOKEN: _drop, ...base } = process.env;
-    const r = await run('bash', [path.join(ROOT, 'builder/build.sh'), '--version', '9.9.9', ...args], { env: { ...base, PATH: `${fakeDocker()}:${process.env.PATH}`, ...env } });
+    const r = await run('bash', [path.join(ROOT, 'builder/build.sh'), '--version', '9.9.9', ...args], {
+      env: { ...base, PATH: `${fakeDocker()}:${process.env.PATH}`, ...env },
+    });
     const calls = existsSync(path.join(dir, 'calls')) ? readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n') : [];
     return { code: r.code, out: r.stdout + r.stderr, calls };
   }
@@ -349,7 +407,10 @@ exit 0
     const r = await build(['--push', '--repo', 'ghcr.io/me/sd', '--models', 'volume'], { BUILDX: '1', EXISTS: '0' });
     expect(r.code).toBe(0);
     expect(r.calls.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
-      'buildx version', 'buildx imagetools inspect', 'buildx build --platform', 'buildx imagetools inspect',
+      'buildx version',
+      'buildx imagetools inspect',
+      'buildx build --platform',
+      'buildx imagetools inspect',
     ]);
     expect(r.calls[2]).toContain('--tag ghcr.io/me/sd:9.9.9-volume --push');
     expect(r.out).toContain('size: 4000 MB compressed in the registry');
@@ -377,7 +438,7 @@ interface Hub {
     gpuIds: string;
     gpuCount: number;
     allowedCudaVersions: string[];
-    env: { key: string; input?: { type: string; default?: unknown } ; value?: string }[];
+    env: { key: string; input?: { type: string; default?: unknown }; value?: string }[];
   };
 }
 interface HubTests {
@@ -392,7 +453,11 @@ describe('.runpod/', () => {
   const pinnedCuda = Number(pins.python.cuda);
   // Compute capability of every GPU in a pool (RunPod's GPU pools reference).
   const POOL_ARCHS: Record<string, string[]> = {
-    AMPERE_48: ['8.6'], ADA_48_PRO: ['8.9'], AMPERE_80: ['8.0'], ADA_80_PRO: ['9.0'], HOPPER_141: ['9.0'],
+    AMPERE_48: ['8.6'],
+    ADA_48_PRO: ['8.9'],
+    AMPERE_80: ['8.0'],
+    ADA_80_PRO: ['9.0'],
+    HOPPER_141: ['9.0'],
   };
 
   it('holds what RunPod’s Hub reads: hub.json, tests.json and a short README of its own', () => {
@@ -462,10 +527,16 @@ describe('.runpod/', () => {
 
   it('tests.json runs on a GPU of a pool hub.json allows', () => {
     const poolOf: Record<string, string> = {
-      'NVIDIA L40S': 'ADA_48_PRO', 'NVIDIA RTX 6000 Ada Generation': 'ADA_48_PRO', 'NVIDIA L40': 'ADA_48_PRO',
-      'NVIDIA RTX A6000': 'AMPERE_48', 'NVIDIA A40': 'AMPERE_48',
-      'NVIDIA A100 80GB PCIe': 'AMPERE_80', 'NVIDIA A100-SXM4-80GB': 'AMPERE_80',
-      'NVIDIA H100 80GB HBM3': 'ADA_80_PRO', 'NVIDIA H100 PCIe': 'ADA_80_PRO', 'NVIDIA H200': 'HOPPER_141',
+      'NVIDIA L40S': 'ADA_48_PRO',
+      'NVIDIA RTX 6000 Ada Generation': 'ADA_48_PRO',
+      'NVIDIA L40': 'ADA_48_PRO',
+      'NVIDIA RTX A6000': 'AMPERE_48',
+      'NVIDIA A40': 'AMPERE_48',
+      'NVIDIA A100 80GB PCIe': 'AMPERE_80',
+      'NVIDIA A100-SXM4-80GB': 'AMPERE_80',
+      'NVIDIA H100 80GB HBM3': 'ADA_80_PRO',
+      'NVIDIA H100 PCIe': 'ADA_80_PRO',
+      'NVIDIA H200': 'HOPPER_141',
     };
     expect(hub.config.gpuIds.split(',')).toContain(poolOf[tests.config.gpuTypeId]);
   });

@@ -17,19 +17,27 @@ const LOCK_FILE = path.join(ROOT, 'workflows/python-constraints.txt');
  * packages ship only old tags (tokenizers: manylinux_2_17 only), so all of them are offered. */
 const PLATFORMS = [
   ...Array.from({ length: 35 }, (_, i) => `manylinux_2_${i + 5}_x86_64`),
-  'manylinux2014_x86_64', 'manylinux2010_x86_64', 'manylinux1_x86_64', 'linux_x86_64',
+  'manylinux2014_x86_64',
+  'manylinux2010_x86_64',
+  'manylinux1_x86_64',
+  'linux_x86_64',
 ];
 
 /** A venv with the lock's pip (newer pips read wheel metadata without downloading wheels), kept in the
  * user cache so fresh clones (CI) reuse it. */
 async function resolverPip(): Promise<string> {
-  const cache = process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
+  const cache =
+    process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
   const venv = path.join(cache, `pip-resolve-${lock.get('pip')}`);
   const pip = path.join(venv, 'bin', 'pip');
   if (!existsSync(pip)) {
     const made = await run('python3', ['-m', 'venv', venv], { timeoutMs: 120_000 });
     expect(made.stderr).toBe('');
-    const up = await run(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `pip==${lock.get('pip')}`], { timeoutMs: 300_000 });
+    const up = await run(
+      path.join(venv, 'bin', 'python'),
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `pip==${lock.get('pip')}`],
+      { timeoutMs: 300_000 },
+    );
     expect({ code: up.code, stderr: up.stderr }).toEqual({ code: 0, stderr: '' });
   }
   return pip;
@@ -42,14 +50,36 @@ describe('the lock resolves from PyPI for the image’s Python on manylinux x86_
     try {
       const report = path.join(dir, 'report.json');
       const pyver = pins.python.version.replace('.', '');
-      const r = await run(pip, [
-        'install', '--dry-run', '--ignore-installed', '--quiet', '--disable-pip-version-check', '--report', report,
-        '--target', path.join(dir, 'target'), '--only-binary=:all:', '--python-version', pins.python.version,
-        '--implementation', 'cp', '--abi', `cp${pyver}`, ...PLATFORMS.flatMap((p) => ['--platform', p]),
-        '-r', LOCK_FILE, '-c', LOCK_FILE,
-      ], { timeoutMs: 540_000, env: { ...process.env, PIP_FIND_LINKS: '' } });
+      const r = await run(
+        pip,
+        [
+          'install',
+          '--dry-run',
+          '--ignore-installed',
+          '--quiet',
+          '--disable-pip-version-check',
+          '--report',
+          report,
+          '--target',
+          path.join(dir, 'target'),
+          '--only-binary=:all:',
+          '--python-version',
+          pins.python.version,
+          '--implementation',
+          'cp',
+          '--abi',
+          `cp${pyver}`,
+          ...PLATFORMS.flatMap((p) => ['--platform', p]),
+          '-r',
+          LOCK_FILE,
+          '-c',
+          LOCK_FILE,
+        ],
+        { timeoutMs: 540_000, env: { ...process.env, PIP_FIND_LINKS: '' } },
+      );
       expect({ code: r.code, stderr: r.stderr.split('\n').filter((l) => /ERROR/.test(l)) }).toEqual({ code: 0, stderr: [] });
-      const installed = (JSON.parse(readFileSync(report, 'utf8')) as { install: { metadata: { name: string; version: string } }[] }).install;
+      const installed = (JSON.parse(readFileSync(report, 'utf8')) as { install: { metadata: { name: string; version: string } }[] })
+        .install;
       const resolved = Object.fromEntries(installed.map((i) => [canonical(i.metadata.name), i.metadata.version]));
       expect(resolved).toEqual(Object.fromEntries(lock));
     } finally {

@@ -32,7 +32,8 @@ function checkGraph(graph: Graph, files: ModelEntry[], variant: string | undefin
       if (typeof value !== 'string' || /\{\{|\$\{/.test(value)) continue; // a link or a template slot
       const file = files.find((f) => f.path === value);
       if (!file) problems.push(`node ${id} ${node.class_type}.${input} = ${value}: not in models.json`);
-      else if (file.folder !== folder) problems.push(`node ${id} ${node.class_type}.${input}: ${value} is in ${file.folder}, the loader reads ${folder}`);
+      else if (file.folder !== folder)
+        problems.push(`node ${id} ${node.class_type}.${input}: ${value} is in ${file.folder}, the loader reads ${folder}`);
       else if (variant && !file.variants.includes(variant)) problems.push(`node ${id}: ${value} is not baked for variant ${variant}`);
     }
   }
@@ -51,7 +52,10 @@ function jsonFilesUnder(rel: string): string[] {
 
 function isGraph(value: unknown): value is Graph {
   return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0 &&
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.keys(value).length > 0 &&
     Object.values(value).every((n) => typeof n === 'object' && n !== null && typeof (n as { class_type?: unknown }).class_type === 'string')
   );
 }
@@ -87,9 +91,36 @@ describe('workflows/models.json', () => {
 
 describe('workflow graphs load only manifest files, from the folder their loader reads', () => {
   const files: ModelEntry[] = [
-    { id: 'dm', folder: 'diffusion_models', path: 'WanVideo/SteadyDancer/a.safetensors', source: { hf_repo: 'o/r', hf_path: 'a' }, bytes: null, sha256: null, precisions: ['fp8'], variants: ['turbo', 'quality'] },
-    { id: 'lora', folder: 'loras', path: 'Lightx2v/l.safetensors', source: { hf_repo: 'o/r', hf_path: 'l' }, bytes: null, sha256: null, precisions: ['fp8'], variants: ['turbo'] },
-    { id: 'yolo', folder: 'detection', path: 'onnx/yolov10m.onnx', source: { hf_repo: 'o/r', hf_path: 'y' }, bytes: null, sha256: null, precisions: ['fp8'], variants: ['turbo', 'quality'] },
+    {
+      id: 'dm',
+      folder: 'diffusion_models',
+      path: 'WanVideo/SteadyDancer/a.safetensors',
+      source: { hf_repo: 'o/r', hf_path: 'a' },
+      bytes: null,
+      sha256: null,
+      precisions: ['fp8'],
+      variants: ['turbo', 'quality'],
+    },
+    {
+      id: 'lora',
+      folder: 'loras',
+      path: 'Lightx2v/l.safetensors',
+      source: { hf_repo: 'o/r', hf_path: 'l' },
+      bytes: null,
+      sha256: null,
+      precisions: ['fp8'],
+      variants: ['turbo'],
+    },
+    {
+      id: 'yolo',
+      folder: 'detection',
+      path: 'onnx/yolov10m.onnx',
+      source: { hf_repo: 'o/r', hf_path: 'y' },
+      bytes: null,
+      sha256: null,
+      precisions: ['fp8'],
+      variants: ['turbo', 'quality'],
+    },
   ];
   const graph = (lora: string, yolo: string): Graph => ({
     '10': { class_type: 'WanVideoModelLoader', inputs: { model: 'WanVideo/SteadyDancer/a.safetensors', base_precision: 'bf16' } },

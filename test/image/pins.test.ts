@@ -22,10 +22,15 @@ function filesUnder(rel: string): string[] {
   }
   return out;
 }
-const imageFiles = ['Dockerfile', ...filesUnder('docker'), ...filesUnder('builder'), ...filesUnder('.github')].filter((f) => !f.includes('__pycache__'));
+const imageFiles = ['Dockerfile', ...filesUnder('docker'), ...filesUnder('builder'), ...filesUnder('.github')].filter(
+  (f) => !f.includes('__pycache__'),
+);
 
 describe('workflows/python-constraints.txt (the lock)', () => {
-  const lines = read('workflows/python-constraints.txt').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  const lines = read('workflows/python-constraints.txt')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
 
   it('pins every package exactly once, as name==version', () => {
     for (const l of lines) expect(l).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+$/);
@@ -36,7 +41,20 @@ describe('workflows/python-constraints.txt (the lock)', () => {
   });
 
   it('holds the image tooling and runtime: pip/setuptools/wheel, ninja, torch family, onnxruntime-gpu, triton', () => {
-    for (const name of ['pip', 'setuptools', 'wheel', 'ninja', 'torch', 'torchvision', 'torchaudio', 'triton', 'onnxruntime-gpu', 'torchsde', 'coloredlogs', 'humanfriendly']) {
+    for (const name of [
+      'pip',
+      'setuptools',
+      'wheel',
+      'ninja',
+      'torch',
+      'torchvision',
+      'torchaudio',
+      'triton',
+      'onnxruntime-gpu',
+      'torchsde',
+      'coloredlogs',
+      'humanfriendly',
+    ]) {
       expect({ name, pinned: lock.has(name) }).toEqual({ name, pinned: true });
     }
   });
@@ -137,8 +155,15 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
 
   const lockAsInstalled = (): Record<string, string> => ({ ...Object.fromEntries(lock), sageattention: pins.python.sageattention.version });
 
-  async function drive(args: string[], opts: { installed?: Record<string, string>; pinsFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<DriverOut> {
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dir}:${process.env.PATH}`, FAKE_INSTALLED: JSON.stringify(opts.installed ?? lockAsInstalled()) };
+  async function drive(
+    args: string[],
+    opts: { installed?: Record<string, string>; pinsFile?: string; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<DriverOut> {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PATH: `${dir}:${process.env.PATH}`,
+      FAKE_INSTALLED: JSON.stringify(opts.installed ?? lockAsInstalled()),
+    };
     delete env.MAX_JOBS;
     delete env.TORCH_CUDA_ARCH_LIST;
     Object.assign(env, opts.env);
@@ -154,7 +179,21 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
     expect(out.code).toBe(0);
     const lockFile = path.join(ROOT, 'workflows/python-constraints.txt');
     expect(out.calls).toEqual([
-      ['run', 'py', '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', '--only-binary=:all:', '-r', lockFile, '-c', lockFile, `REQS:${read('workflows/python-constraints.txt')}`],
+      [
+        'run',
+        'py',
+        '-m',
+        'pip',
+        'install',
+        '--no-cache-dir',
+        '--disable-pip-version-check',
+        '--only-binary=:all:',
+        '-r',
+        lockFile,
+        '-c',
+        lockFile,
+        `REQS:${read('workflows/python-constraints.txt')}`,
+      ],
     ]);
   });
 
@@ -168,7 +207,17 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
     ]);
     // No requirements.txt exist in the recorded "clones": only the extra requirements are installed.
     const install = out.calls.find((c) => c[0] === 'run')!;
-    expect(install.slice(1, 10)).toEqual(['py', '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', '--only-binary=:all:', '-c', path.join(ROOT, 'workflows/python-constraints.txt')]);
+    expect(install.slice(1, 10)).toEqual([
+      'py',
+      '-m',
+      'pip',
+      'install',
+      '--no-cache-dir',
+      '--disable-pip-version-check',
+      '--only-binary=:all:',
+      '-c',
+      path.join(ROOT, 'workflows/python-constraints.txt'),
+    ]);
     expect(install.at(-1)).toBe(`REQS:${pins.python.extra_requirements.join('\n')}\n`);
     expect(out.log).toContain(`environment matches the lock: ${lock.size + 1} packages`);
   });
@@ -177,12 +226,17 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
     const comfy = mkdtempSync(path.join(dir, 'existing-'));
     writeFileSync(path.join(comfy, 'requirements.txt'), 'torch\nnumpy>=1.25.0  # comment\n\n');
     for (const n of pins.custom_nodes) mkdirSync(path.join(comfy, 'custom_nodes', n.name), { recursive: true });
-    writeFileSync(path.join(comfy, 'custom_nodes', pins.custom_nodes[0]!.name, 'requirements.txt'), 'opencv-python\nOpenCV_Python>=4.8\nopencv-python-headless\n');
+    writeFileSync(
+      path.join(comfy, 'custom_nodes', pins.custom_nodes[0]!.name, 'requirements.txt'),
+      'opencv-python\nOpenCV_Python>=4.8\nopencv-python-headless\n',
+    );
     const out = await drive(['comfyui', '--comfy-dir', comfy, '--existing']);
     expect(out.code).toBe(0);
     expect(out.calls.filter((c) => c[0] === 'clone')).toEqual([]);
     const reqs = out.calls.find((c) => c[0] === 'run')!.at(-1)!;
-    expect(reqs).toBe(`REQS:torch\nnumpy>=1.25.0\nopencv-python-headless\nopencv-python-headless>=4.8\nopencv-python-headless\n${pins.python.extra_requirements.join('\n')}\n`);
+    expect(reqs).toBe(
+      `REQS:torch\nnumpy>=1.25.0\nopencv-python-headless\nopencv-python-headless>=4.8\nopencv-python-headless\n${pins.python.extra_requirements.join('\n')}\n`,
+    );
   });
 
   it('fails when anything installed is not in the lock, differs from it, or a pin is missing', async () => {
@@ -226,7 +280,10 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
 
   it('sageattention: builds the pinned commit (not the tag) for pins.json’s architectures, parallelism bounded', async () => {
     const out = await drive(['sageattention', '--wheel-dir', path.join(dir, 'wheels')]);
-    expect(out.calls.find((c) => c[0] === 'clone')!.slice(1, 3)).toEqual([pins.python.sageattention.repo, pins.python.sageattention.commit]);
+    expect(out.calls.find((c) => c[0] === 'clone')!.slice(1, 3)).toEqual([
+      pins.python.sageattention.repo,
+      pins.python.sageattention.commit,
+    ]);
     const wheel = out.calls.find((c) => c.includes('wheel'))!;
     expect(wheel.slice(1, 6)).toEqual(['py', '-m', 'pip', 'wheel', '--no-deps']);
     const env = JSON.parse(wheel.at(-1)!.replace(/^ENV:/, '')) as Record<string, string>;
@@ -239,8 +296,15 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
   });
 
   it('sageattention: an explicit MAX_JOBS and arch list win over the defaults', async () => {
-    const out = await drive(['sageattention', '--wheel-dir', path.join(dir, 'wheels')], { env: { MAX_JOBS: '3', TORCH_CUDA_ARCH_LIST: '9.0' } });
-    const env = JSON.parse(out.calls.find((c) => c.includes('wheel'))!.at(-1)!.replace(/^ENV:/, '')) as Record<string, string>;
+    const out = await drive(['sageattention', '--wheel-dir', path.join(dir, 'wheels')], {
+      env: { MAX_JOBS: '3', TORCH_CUDA_ARCH_LIST: '9.0' },
+    });
+    const env = JSON.parse(
+      out.calls
+        .find((c) => c.includes('wheel'))!
+        .at(-1)!
+        .replace(/^ENV:/, ''),
+    ) as Record<string, string>;
     expect(env).toEqual({ MAX_JOBS: '3', EXT_PARALLEL: '1', TORCH_CUDA_ARCH_LIST: '9.0' });
   });
 
@@ -249,17 +313,33 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("ic", sys.argv[1]); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 print(json.dumps([m.compile_parallelism(*a) for a in json.loads(sys.argv[2])]))`;
-    const cases = [['8.0;8.6;8.9;9.0', 16, 128], ['8.0;8.6;8.9;9.0', 4, 16], ['9.0', 64, 512], ['8.0;8.6;8.9;9.0;10.0;12.0', 32, 64]];
+    const cases = [
+      ['8.0;8.6;8.9;9.0', 16, 128],
+      ['8.0;8.6;8.9;9.0', 4, 16],
+      ['9.0', 64, 512],
+      ['8.0;8.6;8.9;9.0;10.0;12.0', 32, 64],
+    ];
     const r = await run('python3', ['-c', code, INSTALLER, JSON.stringify(cases)]);
     // 4 archs × 3 GiB = 12 GiB per nvcc: 128 GiB → 10 nvcc; 16 GiB → 1; 1 arch: CPU-bound; 6 archs × 3 = 18 GiB → 3.
-    expect(JSON.parse(r.stdout)).toEqual([[4, 2], [1, 1], [4, 16], [3, 1]]);
+    expect(JSON.parse(r.stdout)).toEqual([
+      [4, 2],
+      [1, 1],
+      [4, 16],
+      [3, 1],
+    ]);
   });
 
   it('sageattention: rejects a prebuilt wheel of another version or without a sha256', async () => {
     const noSha = await drive(['sageattention', '--wheel-url', 'https://x/sageattention-1.0.0-cp312-linux_x86_64.whl']);
     expect(noSha.code).toBe(1);
     expect(noSha.log).toContain('needs SAGEATTENTION_WHEEL_SHA256');
-    const wrong = await drive(['sageattention', '--wheel-url', 'https://x/sageattention-1.0.0-cp312-linux_x86_64.whl', '--wheel-sha256', 'a'.repeat(64)]);
+    const wrong = await drive([
+      'sageattention',
+      '--wheel-url',
+      'https://x/sageattention-1.0.0-cp312-linux_x86_64.whl',
+      '--wheel-sha256',
+      'a'.repeat(64),
+    ]);
     expect(wrong.code).toBe(1);
     expect(wrong.log).toContain(`is not sageattention ${pins.python.sageattention.version}`);
   });
@@ -281,7 +361,10 @@ print(json.dumps([m.compile_parallelism(*a) for a in json.loads(sys.argv[2])]))`
 describe('docker/, builder/, the Dockerfile and the release workflow repeat no pin', () => {
   it('contain no commit SHA (GitHub Actions are pinned by theirs, in `uses:` lines)', () => {
     for (const f of imageFiles) {
-      const text = read(f).split('\n').filter((l) => !/^\s*(- )?uses: [\w./-]+@[0-9a-f]{40} # v[\d.]+$/.test(l)).join('\n');
+      const text = read(f)
+        .split('\n')
+        .filter((l) => !/^\s*(- )?uses: [\w./-]+@[0-9a-f]{40} # v[\d.]+$/.test(l))
+        .join('\n');
       expect({ file: f, shas: text.match(/\b[0-9a-f]{40}\b/g) ?? [] }).toEqual({ file: f, shas: [] });
     }
   });

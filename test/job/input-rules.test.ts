@@ -1,15 +1,69 @@
 import { describe, expect, it } from '@jest/globals';
-import { describeValue, fits, keyPrefixMessage, nearest, numberMessage, unknownFieldMessage, type NumberRule } from '../../src/job/input-rules';
+import {
+  describeValue,
+  fits,
+  keyPrefixMessage,
+  nearest,
+  numberMessage,
+  unknownFieldMessage,
+  type NumberRule,
+} from '../../src/job/input-rules';
 
-const rule = (over: Partial<NumberRule>): NumberRule => ({ min: 0, max: 10, integer: true, scope: '', example: 5, omitted: 'the default 5', ...over });
+const rule = (over: Partial<NumberRule>): NumberRule => ({
+  min: 0,
+  max: 10,
+  integer: true,
+  scope: '',
+  example: 5,
+  omitted: 'the default 5',
+  ...over,
+});
 
 describe('number rules', () => {
   it.each([
-    [rule({ min: 256, max: 1280, multipleOf: 16 }), [[500, 496], [505, 512], [1, 256], [5000, 1280], [-3, 256]]],
-    [rule({ min: 5, max: 321, fourNPlusOne: true }), [[80, 81], [82, 81], [83, 85], [0, 5], [400, 321]]],
-    [rule({ min: 6, max: 160, fourNPlusOne: true }), [[0, 9], [1000, 157]]],
-    [rule({ min: 1, max: 10, integer: false }), [[0.5, 1], [3.25, 3.25], [11, 10]]],
-    [rule({ min: 0, max: 51 }), [[60, 51], [2.4, 2], [-1, 0]]],
+    [
+      rule({ min: 256, max: 1280, multipleOf: 16 }),
+      [
+        [500, 496],
+        [505, 512],
+        [1, 256],
+        [5000, 1280],
+        [-3, 256],
+      ],
+    ],
+    [
+      rule({ min: 5, max: 321, fourNPlusOne: true }),
+      [
+        [80, 81],
+        [82, 81],
+        [83, 85],
+        [0, 5],
+        [400, 321],
+      ],
+    ],
+    [
+      rule({ min: 6, max: 160, fourNPlusOne: true }),
+      [
+        [0, 9],
+        [1000, 157],
+      ],
+    ],
+    [
+      rule({ min: 1, max: 10, integer: false }),
+      [
+        [0.5, 1],
+        [3.25, 3.25],
+        [11, 10],
+      ],
+    ],
+    [
+      rule({ min: 0, max: 51 }),
+      [
+        [60, 51],
+        [2.4, 2],
+        [-1, 0],
+      ],
+    ],
   ] as const)('suggests the nearest valid value (%#)', (r, pairs) => {
     for (const [sent, expected] of pairs) {
       expect({ sent, got: nearest(sent, r) }).toEqual({ sent, got: expected });
@@ -24,8 +78,12 @@ describe('number rules', () => {
   });
 
   it('says the bound, what was sent and what to send', () => {
-    expect(numberMessage('7', rule({}))).toBe('must be a whole number from 0 to 10, got the string "7" (send 7 as a number, not a string, or leave it out for the default 5)');
-    expect(numberMessage('70', rule({}))).toBe('must be a whole number from 0 to 10, got the string "70" (send 10 as a number, not a string, or leave it out for the default 5)');
+    expect(numberMessage('7', rule({}))).toBe(
+      'must be a whole number from 0 to 10, got the string "7" (send 7 as a number, not a string, or leave it out for the default 5)',
+    );
+    expect(numberMessage('70', rule({}))).toBe(
+      'must be a whole number from 0 to 10, got the string "70" (send 10 as a number, not a string, or leave it out for the default 5)',
+    );
     expect(numberMessage({}, rule({ scope: ' for variant "turbo"' }))).toBe(
       'must be a whole number from 0 to 10 for variant "turbo", got an object (send a number such as 5, or leave it out for the default 5)',
     );
@@ -39,7 +97,7 @@ describe('number rules', () => {
 });
 
 describe('key prefixes', () => {
-  it.each(['', 'dances/', 'a/b/c/', "user-1_(x)!*.mp4/", 'no-slash'])('accepts %j', (prefix) => {
+  it.each(['', 'dances/', 'a/b/c/', 'user-1_(x)!*.mp4/', 'no-slash'])('accepts %j', (prefix) => {
     expect(keyPrefixMessage(prefix)).toBeUndefined();
   });
 

@@ -18,11 +18,33 @@ const bounds = {
 
 export const TEST_VARIANTS: Record<'turbo' | 'quality', VariantLimits> = {
   turbo: {
-    defaults: { width: 480, height: 832, num_frames: 81, fps: 16, steps: 4, cfg: 1, shift: 5, crf: 19, prompt: 'a person dancing', negative_prompt: '' },
+    defaults: {
+      width: 480,
+      height: 832,
+      num_frames: 81,
+      fps: 16,
+      steps: 4,
+      cfg: 1,
+      shift: 5,
+      crf: 19,
+      prompt: 'a person dancing',
+      negative_prompt: '',
+    },
     bounds,
   },
   quality: {
-    defaults: { width: 576, height: 1024, num_frames: 81, fps: 16, steps: 40, cfg: 5, shift: 5, crf: 19, prompt: 'a person dancing', negative_prompt: 'blurry' },
+    defaults: {
+      width: 576,
+      height: 1024,
+      num_frames: 81,
+      fps: 16,
+      steps: 40,
+      cfg: 5,
+      shift: 5,
+      crf: 19,
+      prompt: 'a person dancing',
+      negative_prompt: 'blurry',
+    },
     bounds: { ...bounds, steps: { min: 10, max: 80 }, cfg: { min: 1, max: 10 } },
   },
 };

@@ -8,15 +8,17 @@ import { FIELD_LIMITS, TEST_VARIANTS } from './limits';
 
 type Events = string[];
 
-function setup(overrides: {
-  session?: Partial<ComfySession>;
-  inputs?: Partial<InputsPort>;
-  storage?: Partial<StoragePort>;
-  missing?: string[];
-  healthy?: boolean;
-  ready?: () => Promise<void>;
-  outOfMemoryAdvice?: (job: { width: number; height: number; num_frames: number }) => string;
-} = {}) {
+function setup(
+  overrides: {
+    session?: Partial<ComfySession>;
+    inputs?: Partial<InputsPort>;
+    storage?: Partial<StoragePort>;
+    missing?: string[];
+    healthy?: boolean;
+    ready?: () => Promise<void>;
+    outOfMemoryAdvice?: (job: { width: number; height: number; num_frames: number }) => string;
+  } = {},
+) {
   const events: Events = [];
   const prompts: Record<string, unknown>[] = [];
   const video: ComfyVideo = { filename: 'steadydancer_00001.mp4', subfolder: 'job-1', type: 'output' };
@@ -80,7 +82,13 @@ function setup(overrides: {
       put: async (file, opts) => {
         if (opts.bucket) events.push(`put into ${opts.bucket.bucket}`);
         events.push(`put ${file.jobId}/${file.name}`);
-        return { url: `https://cdn.example/${file.keyPrefix ?? ''}${file.jobId}/${file.name}`, bucket: 'b', key: `${file.jobId}/${file.name}`, content_type: 'video/mp4', bytes: 1234 };
+        return {
+          url: `https://cdn.example/${file.keyPrefix ?? ''}${file.jobId}/${file.name}`,
+          bucket: 'b',
+          key: `${file.jobId}/${file.name}`,
+          content_type: 'video/mp4',
+          bytes: 1234,
+        };
       },
       ...overrides.storage,
     },
@@ -135,11 +143,17 @@ describe('SteadyDancer job pipeline', () => {
   });
 
   it("takes inference as ComfyUI's own execution time when the session reports it, else the whole call", async () => {
-    const own = setup({ session: { runPrompt: async () => ({ promptId: 'p1', videos: [{ filename: 'a.mp4', subfolder: '', type: 'output' }], executionMs: 1234 }) } });
+    const own = setup({
+      session: {
+        runPrompt: async () => ({ promptId: 'p1', videos: [{ filename: 'a.mp4', subfolder: '', type: 'output' }], executionMs: 1234 }),
+      },
+    });
     const out = await own.job({ id: 'job-1', input }, own.rt);
     expect(out).toMatchObject({ timings_ms: { inference: 1234 } });
     // the test clock advances 10 ms per reading: queued → inferred spans one reading
-    const span = setup({ session: { runPrompt: async () => ({ promptId: 'p1', videos: [{ filename: 'a.mp4', subfolder: '', type: 'output' }] }) } });
+    const span = setup({
+      session: { runPrompt: async () => ({ promptId: 'p1', videos: [{ filename: 'a.mp4', subfolder: '', type: 'output' }] }) },
+    });
     expect(await span.job({ id: 'job-1', input }, span.rt)).toMatchObject({ timings_ms: { inference: 10 } });
   });
 
@@ -159,7 +173,8 @@ describe('SteadyDancer job pipeline', () => {
     const t = setup();
     const out = await t.job({ id: 'j', input: { ...input, width: 500 } }, t.rt);
     expect(out).toEqual({
-      error: 'INVALID_INPUT: width: must be a whole number from 256 to 1280 and a multiple of 16, got 500 (send 496, or leave it out for the default 480)',
+      error:
+        'INVALID_INPUT: width: must be a whole number from 256 to 1280 and a multiple of 16, got 500 (send 496, or leave it out for the default 480)',
     });
     expect(t.events).toEqual([]);
   });
@@ -202,15 +217,23 @@ describe('SteadyDancer job pipeline', () => {
   });
 
   it('keeps a healthy worker after an OOM', async () => {
-    const t = setup({ session: { runPrompt: async () => Promise.reject(new WorkerError('OUT_OF_MEMORY', 'CUDA out of memory at node 50 (WanVideoSampler)')) } });
+    const t = setup({
+      session: {
+        runPrompt: async () => Promise.reject(new WorkerError('OUT_OF_MEMORY', 'CUDA out of memory at node 50 (WanVideoSampler)')),
+      },
+    });
     expect(await t.job({ id: 'j', input }, t.rt)).toEqual({ error: 'OUT_OF_MEMORY: CUDA out of memory at node 50 (WanVideoSampler)' });
   });
 
-  it('replaces ComfyUI\'s generic out-of-memory advice with the advice for the settings the job ran with', async () => {
+  it("replaces ComfyUI's generic out-of-memory advice with the advice for the settings the job ran with", async () => {
     const seen: unknown[] = [];
-    const oom = new WorkerError('OUT_OF_MEMORY', 'Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory. Use a smaller size.', {
-      details: { nodeId: '50', summary: 'Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory.' },
-    });
+    const oom = new WorkerError(
+      'OUT_OF_MEMORY',
+      'Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory. Use a smaller size.',
+      {
+        details: { nodeId: '50', summary: 'Out of GPU memory in node 50 (WanVideoSampler): CUDA out of memory.' },
+      },
+    );
     const t = setup({
       session: { runPrompt: async () => Promise.reject(oom) },
       outOfMemoryAdvice: (job) => {

@@ -40,7 +40,9 @@ describe('job input schema', () => {
   it('uses the chosen variant for defaults and bounds, and names the variant where its bound differs', () => {
     const q = parse({ ...base, variant: 'quality', seed: 5, output: { crf: 23, key_prefix: 'dances/' } });
     expect(q).toMatchObject({ variant: 'quality', steps: 40, cfg: 5, seed: 5, crf: 23, key_prefix: 'dances/' });
-    expect(rejection({ ...base, cfg: 5 }).message).toBe('cfg: must be 1 for variant "turbo", got 5 (send 1, or leave it out for the default 1)');
+    expect(rejection({ ...base, cfg: 5 }).message).toBe(
+      'cfg: must be 1 for variant "turbo", got 5 (send 1, or leave it out for the default 1)',
+    );
     expect(rejection({ ...base, variant: 'quality', steps: 2 }).message).toBe(
       'steps: must be a whole number from 10 to 80 for variant "quality", got 2 (send 10, or leave it out for the default 40)',
     );
@@ -53,9 +55,29 @@ describe('job input schema', () => {
         'output.crf: must be a whole number from 0 to 51, got 60 (send 51, or leave it out for the default 19)',
     );
     expect(err.details.fields).toEqual(['steps', 'output.crf']);
-    const many = rejection({ reference_image: 5, steps: null, width: 481, num_frames: 80, seed: -1, prompt: 7, widht: 480, output: { crf: '19', key_prefix: '/etc/' } });
+    const many = rejection({
+      reference_image: 5,
+      steps: null,
+      width: 481,
+      num_frames: 80,
+      seed: -1,
+      prompt: 7,
+      widht: 480,
+      output: { crf: '19', key_prefix: '/etc/' },
+    });
     expect(many.details.fields).toEqual(
-      expect.arrayContaining(['reference_image', 'pose_video', 'steps', 'width', 'num_frames', 'seed', 'prompt', 'widht', 'output.crf', 'output.key_prefix']),
+      expect.arrayContaining([
+        'reference_image',
+        'pose_video',
+        'steps',
+        'width',
+        'num_frames',
+        'seed',
+        'prompt',
+        'widht',
+        'output.crf',
+        'output.key_prefix',
+      ]),
     );
     expect(many.details.fields).toHaveLength(10);
   });
@@ -71,8 +93,12 @@ describe('job input schema', () => {
 
   it('checks the other fields against the widest bounds when the variant itself is wrong', () => {
     const err = rejection({ ...base, variant: 'fastest', steps: 100, fps: 60 });
-    expect(err.message).toContain('variant: must be one of "turbo", "quality", got the string "fastest" (send one of these, or leave it out for "turbo")');
-    expect(err.message).toContain('steps: must be a whole number from 1 to 80, depending on the variant, got 100 (send 80, or leave it out for the variant\'s default)');
+    expect(err.message).toContain(
+      'variant: must be one of "turbo", "quality", got the string "fastest" (send one of these, or leave it out for "turbo")',
+    );
+    expect(err.message).toContain(
+      "steps: must be a whole number from 1 to 80, depending on the variant, got 100 (send 80, or leave it out for the variant's default)",
+    );
     expect(err.message).toContain('fps: must be a whole number from 8 to 30, got 60 (send 30, or leave it out for the default 16)');
   });
 
@@ -101,20 +127,41 @@ describe('job input schema', () => {
         [{ steps: 0 }, 'steps: must be a whole number from 1 to 12 for variant "turbo", got 0 (send 1,'],
         [{ seed: -1 }, 'seed: must be a whole number from 0 to 9007199254740991, got -1 (send 0, or leave it out for a random seed)'],
         [{ seed: 1.5 }, 'seed: must be a whole number from 0 to 9007199254740991, got 1.5 (send 2, or leave it out for a random seed)'],
-        [{ shift: 'high' }, 'shift: must be a number from 0 to 20, got the string "high" (send a number such as 5, or leave it out for the default 5)'],
-        [{ fps: null }, 'fps: must be a whole number from 8 to 30, got null (send a number such as 16, or leave it out for the default 16)'],
+        [
+          { shift: 'high' },
+          'shift: must be a number from 0 to 20, got the string "high" (send a number such as 5, or leave it out for the default 5)',
+        ],
+        [
+          { fps: null },
+          'fps: must be a whole number from 8 to 30, got null (send a number such as 16, or leave it out for the default 16)',
+        ],
         [{ cfg: true }, 'cfg: must be 1 for variant "turbo", got true'],
         [{ variant: 'fastest' }, 'variant: must be one of "turbo", "quality", got the string "fastest"'],
         [{ output: { crf: 60 } }, 'output.crf: must be a whole number from 0 to 51, got 60 (send 51, or leave it out for the default 19)'],
-        [{ output: 'fast' }, 'output: must be an object such as {"crf": 19, "key_prefix": "dances/"}, got the string "fast" (or leave it out)'],
-        [{ output: { key_prefix: '../etc/' } }, 'output.key_prefix: must not contain "." or ".." segments (send "etc/", or leave it out for BUCKET_KEY_PREFIX)'],
-        [{ output: { key_prefix: '/etc/' } }, 'output.key_prefix: must not start with "/" (send "etc/", or leave it out for BUCKET_KEY_PREFIX)'],
+        [
+          { output: 'fast' },
+          'output: must be an object such as {"crf": 19, "key_prefix": "dances/"}, got the string "fast" (or leave it out)',
+        ],
+        [
+          { output: { key_prefix: '../etc/' } },
+          'output.key_prefix: must not contain "." or ".." segments (send "etc/", or leave it out for BUCKET_KEY_PREFIX)',
+        ],
+        [
+          { output: { key_prefix: '/etc/' } },
+          'output.key_prefix: must not start with "/" (send "etc/", or leave it out for BUCKET_KEY_PREFIX)',
+        ],
         [{ output: { key_prefix: 'a//b/' } }, 'output.key_prefix: must not contain empty segments ("//") (send "a/b/",'],
-        [{ output: { key_prefix: 'my dances/' } }, 'output.key_prefix: may contain only letters, digits and !_.*\'()/-, got " " (send "my-dances/",'],
+        [
+          { output: { key_prefix: 'my dances/' } },
+          'output.key_prefix: may contain only letters, digits and !_.*\'()/-, got " " (send "my-dances/",',
+        ],
         [{ output: { key_prefix: 'x'.repeat(201) } }, 'output.key_prefix: must be at most 200 characters, got 201 (send a shorter one,'],
         [{ output: { key_prefix: 5 } }, 'output.key_prefix: must be a string such as "dances/", got 5'],
         [{ prompt: 'x'.repeat(4001) }, 'prompt: must be at most 4000 characters, got 4001 (shorten it)'],
-        [{ negative_prompt: ['blurry'] }, "negative_prompt: must be text of at most 4000 characters, got an array (send a string such as \"a person dancing\", or leave it out for the variant's negative_prompt)"],
+        [
+          { negative_prompt: ['blurry'] },
+          'negative_prompt: must be text of at most 4000 characters, got an array (send a string such as "a person dancing", or leave it out for the variant\'s negative_prompt)',
+        ],
         [{ reference_image: '' }, 'reference_image: must not be empty: send an https:// URL'],
         [{ pose_video: 42 }, 'pose_video: must be a string, got 42 (send an https:// URL, a data: URI, bare base64 or s3://bucket/key)'],
       ] as [Record<string, unknown>, string][]
@@ -125,7 +172,24 @@ describe('job input schema', () => {
 
   it('never answers with a validation library default: every message names the field, what was sent and what to send', () => {
     const wrong: unknown[] = ['4', 'x', '', null, true, {}, [], -1, 0.5, 1e9, -1e9];
-    const fields = ['reference_image', 'pose_video', 'variant', 'width', 'height', 'num_frames', 'fps', 'seed', 'prompt', 'negative_prompt', 'steps', 'cfg', 'shift', 'output', 'output.crf', 'output.key_prefix'];
+    const fields = [
+      'reference_image',
+      'pose_video',
+      'variant',
+      'width',
+      'height',
+      'num_frames',
+      'fps',
+      'seed',
+      'prompt',
+      'negative_prompt',
+      'steps',
+      'cfg',
+      'shift',
+      'output',
+      'output.crf',
+      'output.key_prefix',
+    ];
     let checked = 0;
     for (const field of fields) {
       for (const value of wrong) {

@@ -12,9 +12,7 @@ describe('logger', () => {
   it('writes one JSON object per line with level, message and child fields', () => {
     const { logger, lines } = capture();
     logger.child({ requestId: 'job-1' }).info('started', { stage: 'inputs' });
-    expect(lines).toEqual([
-      { time: '1970-01-01T00:00:00.000Z', level: 'INFO', requestId: 'job-1', stage: 'inputs', message: 'started' },
-    ]);
+    expect(lines).toEqual([{ time: '1970-01-01T00:00:00.000Z', level: 'INFO', requestId: 'job-1', stage: 'inputs', message: 'started' }]);
   });
 
   it('drops lines below its level', () => {

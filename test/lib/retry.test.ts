@@ -24,10 +24,13 @@ describe('retry', () => {
   it('gives up after the last attempt with the last error', async () => {
     let calls = 0;
     await expect(
-      retry(async () => {
-        calls++;
-        throw new Error(`fail ${calls}`);
-      }, { attempts: 3, sleep: noSleep }),
+      retry(
+        async () => {
+          calls++;
+          throw new Error(`fail ${calls}`);
+        },
+        { attempts: 3, sleep: noSleep },
+      ),
     ).rejects.toThrow('fail 3');
     expect(calls).toBe(3);
   });
@@ -35,10 +38,13 @@ describe('retry', () => {
   it('stops at once when shouldRetry says no', async () => {
     let calls = 0;
     await expect(
-      retry(async () => {
-        calls++;
-        throw new TypeError('bug');
-      }, { attempts: 5, sleep: noSleep, shouldRetry: ({ error }) => !(error instanceof TypeError) }),
+      retry(
+        async () => {
+          calls++;
+          throw new TypeError('bug');
+        },
+        { attempts: 5, sleep: noSleep, shouldRetry: ({ error }) => !(error instanceof TypeError) },
+      ),
     ).rejects.toThrow('bug');
     expect(calls).toBe(1);
   });
@@ -47,19 +53,22 @@ describe('retry', () => {
     let clock = 0;
     const sleeps: number[] = [];
     await expect(
-      retry(async () => {
-        throw new Error('down');
-      }, {
-        attempts: 100,
-        minDelayMs: 400,
-        jitter: false,
-        maxRetryTimeMs: 1000,
-        now: () => clock,
-        sleep: async (ms) => {
-          sleeps.push(ms);
-          clock += ms;
+      retry(
+        async () => {
+          throw new Error('down');
         },
-      }),
+        {
+          attempts: 100,
+          minDelayMs: 400,
+          jitter: false,
+          maxRetryTimeMs: 1000,
+          now: () => clock,
+          sleep: async (ms) => {
+            sleeps.push(ms);
+            clock += ms;
+          },
+        },
+      ),
     ).rejects.toThrow('down');
     expect(sleeps).toEqual([400, 600]);
   });

@@ -45,7 +45,29 @@ const u32be = (n: number): number[] => [(n >>> 24) & 255, (n >>> 16) & 255, (n >
 
 /** A PNG signature and IHDR claiming `width`×`height`, and no image data: only the header is read. */
 export function pngHeader(width: number, height: number): Buffer {
-  return Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...u32be(13), ...Buffer.from('IHDR'), ...u32be(width), ...u32be(height), 8, 2, 0, 0, 0, 0, 0, 0, 0]);
+  return Buffer.from([
+    0x89,
+    0x50,
+    0x4e,
+    0x47,
+    0x0d,
+    0x0a,
+    0x1a,
+    0x0a,
+    ...u32be(13),
+    ...Buffer.from('IHDR'),
+    ...u32be(width),
+    ...u32be(height),
+    8,
+    2,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+  ]);
 }
 
 export interface BadVideos {
@@ -68,7 +90,22 @@ export async function makeBadVideos(dir: string): Promise<BadVideos> {
     audioOnly: path.join(dir, 'audio-only.mp4'),
   };
   const whole = { faststart: path.join(dir, 'whole-faststart.mp4'), plain: path.join(dir, 'whole-plain.mp4') };
-  const src = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=32x48:rate=8', '-frames:v', '40', '-pix_fmt', 'yuv420p', '-c:v', 'libx264'];
+  const src = [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=32x48:rate=8',
+    '-frames:v',
+    '40',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:v',
+    'libx264',
+  ];
   await Promise.all([
     run(ffmpegPath, [...src, '-movflags', '+faststart', whole.faststart]),
     run(ffmpegPath, [...src, whole.plain]),

@@ -117,7 +117,10 @@ const lookup: Lookup = async (host) => {
   const table: Record<string, { address: string; family: 4 | 6 }[]> = {
     'media.test': [{ address: '127.0.0.1', family: 4 }],
     'metadata.test': [{ address: '169.254.169.254', family: 4 }],
-    'evil.test': [{ address: '93.184.216.34', family: 4 }, { address: '10.0.0.5', family: 4 }],
+    'evil.test': [
+      { address: '93.184.216.34', family: 4 },
+      { address: '10.0.0.5', family: 4 },
+    ],
   };
   const found = table[host];
   if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
@@ -150,7 +153,10 @@ async function failure(p: Promise<unknown>): Promise<WorkerError> {
   return err as WorkerError;
 }
 
-const sha = async (f: string): Promise<string> => createHash('sha256').update(await readFile(f)).digest('hex');
+const sha = async (f: string): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(f))
+    .digest('hex');
 
 describe('InputFetcher: accepted forms', () => {
   it('downloads an http URL through the DNS seam, pinned to the checked address, and names the file by its bytes', async () => {
@@ -164,14 +170,31 @@ describe('InputFetcher: accepted forms', () => {
   });
 
   it('with ALLOW_PRIVATE_URLS reaches a loopback URL directly', async () => {
-    const got = await fetcher({ allowPrivateUrls: true, allowAddresses: [] }).fetch('pose_video', `${base}/dance`, 'video', files, { signal: signal() });
-    expect(got).toMatchObject({ kind: 'video', mime: 'video/mp4', ext: '.mp4', media: { codec: 'h264', width: 32, height: 48, frames: 9 } });
+    const got = await fetcher({ allowPrivateUrls: true, allowAddresses: [] }).fetch('pose_video', `${base}/dance`, 'video', files, {
+      signal: signal(),
+    });
+    expect(got).toMatchObject({
+      kind: 'video',
+      mime: 'video/mp4',
+      ext: '.mp4',
+      media: { codec: 'h264', width: 32, height: 48, frames: 9 },
+    });
   });
 
   it.each([
     ['data: URI', async () => `data:image/png;base64,${(await readFile(fx.png)).toString('base64')}`, 'image', 'image/png'],
-    ['bare base64 with line breaks', async () => (await readFile(fx.jpg)).toString('base64').replace(/(.{76})/g, '$1\n'), 'image', 'image/jpeg'],
-    ['MOV as data URI', async () => `data:video/quicktime;base64,${(await readFile(fx.mov)).toString('base64')}`, 'video', 'video/quicktime'],
+    [
+      'bare base64 with line breaks',
+      async () => (await readFile(fx.jpg)).toString('base64').replace(/(.{76})/g, '$1\n'),
+      'image',
+      'image/jpeg',
+    ],
+    [
+      'MOV as data URI',
+      async () => `data:video/quicktime;base64,${(await readFile(fx.mov)).toString('base64')}`,
+      'video',
+      'video/quicktime',
+    ],
     ['WebM as bare base64', async () => (await readFile(fx.webm)).toString('base64'), 'video', 'video/webm'],
   ] as const)('accepts %s', async (_name, make, expect_, mime) => {
     const field = expect_ === 'image' ? 'reference_image' : 'pose_video';
@@ -194,20 +217,34 @@ describe('InputFetcher: accepted forms', () => {
 
   it('reads s3://bucket/key with the given credentials', async () => {
     const s3 = s3TestServer();
-    const creds = { endpointUrl: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, bucket: s3.jobBucket, region: s3.region };
+    const creds = {
+      endpointUrl: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      bucket: s3.jobBucket,
+      region: s3.region,
+    };
     const client = createS3Client(creds);
     await client.send(new PutObjectCommand({ Bucket: s3.jobBucket, Key: 'in/dance.mp4', Body: await readFile(fx.mp4) }));
     client.destroy();
-    const got = await fetcher().fetch('pose_video', `s3://${s3.jobBucket}/in/dance.mp4`, 'video', files, { signal: signal(), bucket: creds });
+    const got = await fetcher().fetch('pose_video', `s3://${s3.jobBucket}/in/dance.mp4`, 'video', files, {
+      signal: signal(),
+      bucket: creds,
+    });
     expect(await sha(got.path)).toBe(await sha(fx.mp4));
 
-    const missing = await failure(fetcher().fetch('pose_video', `s3://${s3.jobBucket}/in/nope.mp4`, 'video', files, { signal: signal(), bucket: creds }));
+    const missing = await failure(
+      fetcher().fetch('pose_video', `s3://${s3.jobBucket}/in/nope.mp4`, 'video', files, { signal: signal(), bucket: creds }),
+    );
     expect(missing.code).toBe('INPUT_FETCH_FAILED');
     expect(missing.details).toMatchObject({ field: 'pose_video', status: 404 });
     expect(missing.message).not.toContain(s3.secretAccessKey);
 
     const wrongSecret = await failure(
-      fetcher().fetch('pose_video', `s3://${s3.jobBucket}/in/dance.mp4`, 'video', files, { signal: signal(), bucket: { ...creds, secretAccessKey: 'x'.repeat(40) } }),
+      fetcher().fetch('pose_video', `s3://${s3.jobBucket}/in/dance.mp4`, 'video', files, {
+        signal: signal(),
+        bucket: { ...creds, secretAccessKey: 'x'.repeat(40) },
+      }),
     );
     expect(wrongSecret.details).toMatchObject({ status: 403 });
   });
@@ -260,7 +297,9 @@ describe('InputFetcher: refusals', () => {
     const huge = `data:image/png;base64,${pngHeader(100_000, 100_000).toString('base64')}`;
     const err = await failure(fetcher().fetch('reference_image', huge, 'image', files, { signal: signal() }));
     expect(err.code).toBe('INVALID_INPUT');
-    expect(err.message).toMatch(/^reference_image: is 100000×100000 pixels, over the limit of 16384 pixels per side \(MAX_INPUT_IMAGE_SIDE\)/);
+    expect(err.message).toMatch(
+      /^reference_image: is 100000×100000 pixels, over the limit of 16384 pixels per side \(MAX_INPUT_IMAGE_SIDE\)/,
+    );
     expect(await readdir(files.dir)).toEqual([]);
   });
 
@@ -273,8 +312,11 @@ describe('InputFetcher: refusals', () => {
   });
 
   it('refuses a video over the configured length', async () => {
-    const err = await failure(fetcher({ limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 1, videoMaxFrames: 36_000 } })
-      .fetch('pose_video', media('/dance'), 'video', files, { signal: signal() }));
+    const err = await failure(
+      fetcher({
+        limits: { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 1, videoMaxFrames: 36_000 },
+      }).fetch('pose_video', media('/dance'), 'video', files, { signal: signal() }),
+    );
     expect(err.details).toMatchObject({ field: 'pose_video', reason: 'video_duration', limit: 1 });
   });
 
@@ -307,11 +349,13 @@ describe('InputFetcher: refusals', () => {
     expect(body.message).toBe(`reference_image: http://media.test:${port}/stall stalled: no data for 0.2 s`);
   });
 
-  it('says how many attempts a stalled download had and how long they took in all, not one attempt\'s time', async () => {
+  it("says how many attempts a stalled download had and how long they took in all, not one attempt's time", async () => {
     const stalls = fetcher({ attempts: 3, retryDelayMs: 1, timeouts: { headersMs: 5_000, idleMs: 150, totalMs: 5_000 } });
     const err = await failure(stalls.fetch('pose_video', media('/stall'), 'video', files, { signal: signal() }));
     expect(err.code).toBe('INPUT_FETCH_FAILED');
-    expect(err.message).toMatch(new RegExp(`^pose_video: http://media.test:${port}/stall stalled: no data for 0.2 s; gave up after 3 attempts over ([\\d.]+) s$`));
+    expect(err.message).toMatch(
+      new RegExp(`^pose_video: http://media.test:${port}/stall stalled: no data for 0.2 s; gave up after 3 attempts over ([\\d.]+) s$`),
+    );
     expect(err.details).toMatchObject({ field: 'pose_video', reason: 'timeout', attempts: 3 });
     // Three stalls of 150 ms each cannot take less than 450 ms in all.
     expect(err.details.elapsedMs).toBeGreaterThanOrEqual(450);
@@ -323,7 +367,9 @@ describe('InputFetcher: refusals', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const err = await failure(fetcher({ attempts: 1 }).fetch('reference_image', `http://media.test:${closedPort}/x`, 'image', files, { signal: signal() }));
+    const err = await failure(
+      fetcher({ attempts: 1 }).fetch('reference_image', `http://media.test:${closedPort}/x`, 'image', files, { signal: signal() }),
+    );
     expect(err.code).toBe('INPUT_FETCH_FAILED');
     expect(err.message).toContain('ECONNREFUSED');
   });
@@ -356,13 +402,21 @@ describe('InputFetcher: refusals', () => {
   });
 
   it('refuses base64 over the cap before decoding it', async () => {
-    const err = await failure(fetcher({ maxBytes: 100 }).fetch('reference_image', Buffer.alloc(300).toString('base64'), 'image', files, { signal: signal() }));
+    const err = await failure(
+      fetcher({ maxBytes: 100 }).fetch('reference_image', Buffer.alloc(300).toString('base64'), 'image', files, { signal: signal() }),
+    );
     expect(err.details).toMatchObject({ maxBytes: 100, bytes: 300 });
   });
 
   it('never puts URL credentials or presigned signatures into errors', async () => {
     const err = await failure(
-      fetcher().fetch('reference_image', `http://user:hunter2@media.test:${port}/missing?X-Amz-Signature=topsecret&token=t0k`, 'image', files, { signal: signal() }),
+      fetcher().fetch(
+        'reference_image',
+        `http://user:hunter2@media.test:${port}/missing?X-Amz-Signature=topsecret&token=t0k`,
+        'image',
+        files,
+        { signal: signal() },
+      ),
     );
     expect(err.message).not.toMatch(/hunter2|topsecret|t0k|user/);
   });

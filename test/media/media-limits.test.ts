@@ -7,7 +7,13 @@ import { WorkerError } from '../../src/lib/errors';
 import { checkImage, checkVideo, type MediaLimits } from '../../src/media/media-limits';
 import { ffprobePath, makeBadVideos, makeFixtures, pngHeader, type BadVideos, type Fixtures } from './fixtures';
 
-const LIMITS: MediaLimits = { imageMaxSide: 16_384, imageMaxMegapixels: 64, videoMaxSide: 4096, videoMaxSeconds: 600, videoMaxFrames: 36_000 };
+const LIMITS: MediaLimits = {
+  imageMaxSide: 16_384,
+  imageMaxMegapixels: 64,
+  videoMaxSide: 4096,
+  videoMaxSeconds: 600,
+  videoMaxFrames: 36_000,
+};
 const probe = { ffprobePath, timeoutMs: 60_000 };
 
 let dir: string;
@@ -20,7 +26,10 @@ beforeAll(async () => {
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
 async function refusal(p: Promise<unknown>): Promise<WorkerError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(WorkerError);
   expect((err as WorkerError).code).toBe('INVALID_INPUT');
   return err as WorkerError;
@@ -74,11 +83,13 @@ describe('checkVideo', () => {
 
   it('refuses an MP4 cut short after its header: fewer frames than it promises', async () => {
     const err = await refusal(checkVideo('pose_video', bad.cutAfterHeader, LIMITS, probe));
-    expect(err.message).toMatch(/^pose_video: is truncated or damaged: its header promises 40 frames but the file holds \d+; send the complete file$/);
+    expect(err.message).toMatch(
+      /^pose_video: is truncated or damaged: its header promises 40 frames but the file holds \d+; send the complete file$/,
+    );
     expect(err.details).toMatchObject({ field: 'pose_video', reason: 'truncated', declaredFrames: 40 });
   });
 
-  it('refuses an MP4 cut before its header, with ffprobe\'s reason and no temp path', async () => {
+  it("refuses an MP4 cut before its header, with ffprobe's reason and no temp path", async () => {
     const err = await refusal(checkVideo('pose_video', bad.cutBeforeHeader, LIMITS, probe));
     expect(err.message).toMatch(/^pose_video: is not a readable video \(.*\); send a complete MP4, MOV or WebM/);
     expect(err.message).toContain('moov atom not found');
@@ -109,7 +120,7 @@ describe('checkVideo', () => {
     expect(err.message).toContain(`pose_video: ${message}`);
   });
 
-  it('fails as INTERNAL, not as the user\'s fault, when ffprobe is missing', async () => {
+  it("fails as INTERNAL, not as the user's fault, when ffprobe is missing", async () => {
     await expect(checkVideo('pose_video', fx.mp4, LIMITS, { ffprobePath: path.join(dir, 'no-ffprobe') })).rejects.toMatchObject({
       code: 'INTERNAL',
       message: expect.stringContaining('FFPROBE_PATH'),

@@ -48,7 +48,9 @@ describe('executeJob deadline', () => {
     expect(isWorkerError(seen[0], 'TIMEOUT')).toBe(true);
     expect((seen[0] as WorkerError).message).toBe('the job ran longer than policy.executionTimeout (1000 ms)');
     expect(outcome?.abortReason).toBe(seen[0]);
-    expect(JSON.parse(String(outcome?.body.error)).error_message).toBe('TIMEOUT: the job ran longer than policy.executionTimeout (1000 ms)');
+    expect(JSON.parse(String(outcome?.body.error)).error_message).toBe(
+      'TIMEOUT: the job ran longer than policy.executionTimeout (1000 ms)',
+    );
   });
 
   it("keeps the caller's abort reason when it comes first, and leaves no timer behind", async () => {

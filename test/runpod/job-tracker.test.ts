@@ -56,7 +56,11 @@ describe('JobTracker', () => {
     void tracker.track('quick', quick.work);
     void tracker.track('slow', slow.work);
     const aborted: string[] = [];
-    const drained = tracker.drain(50, (id) => new Error(`late: ${id}`), (id) => aborted.push(id));
+    const drained = tracker.drain(
+      50,
+      (id) => new Error(`late: ${id}`),
+      (id) => aborted.push(id),
+    );
     quick.release();
     await drained;
     expect(quick.reason()).toBeUndefined();

@@ -11,8 +11,19 @@ async function startApiWorker(extra: Pick<RunWorkerOptions, 'health'>): Promise<
   const url = new Promise<string>((resolve) => (listening = resolve));
   const exit = runWorker({
     config: {
-      jobTakeUrl: undefined, jobDoneUrl: undefined, jobStreamUrl: undefined, pingUrl: undefined, apiKey: undefined, podId: undefined,
-      podHostname: 'h1', pingIntervalMs: 1000, endpointId: undefined, concurrency: 1, refreshWorker: false, shutdownGraceMs: 1000, jobTimeoutMs: 10_000,
+      jobTakeUrl: undefined,
+      jobDoneUrl: undefined,
+      jobStreamUrl: undefined,
+      pingUrl: undefined,
+      apiKey: undefined,
+      podId: undefined,
+      podHostname: 'h1',
+      pingIntervalMs: 1000,
+      endpointId: undefined,
+      concurrency: 1,
+      refreshWorker: false,
+      shutdownGraceMs: 1000,
+      jobTimeoutMs: 10_000,
     },
     handler: async () => ({ ok: true }),
     logger: captureLogger().logger,

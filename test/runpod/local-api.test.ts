@@ -38,7 +38,10 @@ async function start(handler: Handler, over: Partial<LocalApiOptions> = {}): Pro
 }
 
 async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  const res = await fetch(url, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -50,17 +53,21 @@ const quietConsole = (): void => {
 };
 
 /** A loopback webhook receiver answering the given statuses in turn (then 200). */
-async function startHookServer(answers: number[]): Promise<{ url: string; received: (n: number) => Promise<{ body: unknown; status: number }[]> }> {
+async function startHookServer(
+  answers: number[],
+): Promise<{ url: string; received: (n: number) => Promise<{ body: unknown; status: number }[]> }> {
   const seen: { body: unknown; status: number }[] = [];
   const waiters: (() => void)[] = [];
   const hook = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-      const status = answers.shift() ?? 200;
-      seen.push({ body: JSON.parse(Buffer.concat(chunks).toString()), status });
-      res.writeHead(status).end();
-      for (const w of waiters.splice(0)) w();
-    });
+    req
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => {
+        const status = answers.shift() ?? 200;
+        seen.push({ body: JSON.parse(Buffer.concat(chunks).toString()), status });
+        res.writeHead(status).end();
+        for (const w of waiters.splice(0)) w();
+      });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise((r) => hook.close(() => r())));
@@ -158,7 +165,10 @@ describe('local API routes', () => {
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('POST');
     await wrong.arrayBuffer();
-    expect(await call('POST', `${local.url}/run`, { notInput: 1 })).toMatchObject({ status: 400, json: { error: expect.stringContaining('`input`') } });
+    expect(await call('POST', `${local.url}/run`, { notInput: 1 })).toMatchObject({
+      status: 400,
+      json: { error: expect.stringContaining('`input`') },
+    });
     const big = await fetch(`${local.url}/run`, { method: 'POST', body: JSON.stringify({ input: 'x'.repeat(10 * 1024 * 1024 + 10) }) });
     expect(big.status).toBe(413);
     await big.arrayBuffer();
@@ -202,7 +212,11 @@ describe('local API routes', () => {
   it('keeps queued and running jobs past the retention', async () => {
     let offset = 0;
     const gate = deferred();
-    const local = await start(async () => gate.promise.then(() => 'late'), { now: () => Date.now() + offset, retentionMs: 1_000, maxFinishedJobs: 1 });
+    const local = await start(async () => gate.promise.then(() => 'late'), {
+      now: () => Date.now() + offset,
+      retentionMs: 1_000,
+      maxFinishedJobs: 1,
+    });
     const running = (await call('POST', `${local.url}/run`, { input: {} })).json.id as string;
     const queued = (await call('POST', `${local.url}/run`, { input: {} })).json.id as string;
     offset = 10_000;
@@ -218,7 +232,10 @@ describe('local API routes', () => {
     const res = await call('POST', `${local.url}/runsync?wait=1000`, { input: {} });
     expect(res.json.status).toBe('IN_PROGRESS');
     gate.resolve();
-    expect((await call('GET', `${local.url}/status-sync/${res.json.id as string}`)).json).toMatchObject({ status: 'COMPLETED', output: 'late' });
+    expect((await call('GET', `${local.url}/status-sync/${res.json.id as string}`)).json).toMatchObject({
+      status: 'COMPLETED',
+      output: 'late',
+    });
   });
 
   it('shows progress as output while running, TIMED_OUT after the execution timeout, and retries it', async () => {
@@ -233,17 +250,25 @@ describe('local API routes', () => {
     });
     const { json } = await call('POST', `${local.url}/run`, { input: {}, policy: { executionTimeout: 1000 } });
     await progressed.promise;
-    expect((await call('GET', `${local.url}/status/${json.id as string}`)).json).toMatchObject({ status: 'IN_PROGRESS', output: { percent: 50 } });
+    expect((await call('GET', `${local.url}/status/${json.id as string}`)).json).toMatchObject({
+      status: 'IN_PROGRESS',
+      output: { percent: 50 },
+    });
     const timedOut = (await call('GET', `${local.url}/status-sync/${json.id as string}?wait=5000`)).json;
     expect(timedOut.status).toBe('TIMED_OUT');
     expect(JSON.parse(timedOut.error as string).error_message).toMatch(/^TIMEOUT: /);
     expect((await call('POST', `${local.url}/retry/${json.id as string}`)).json.status).toBe('IN_QUEUE');
-    expect((await call('GET', `${local.url}/status-sync/${json.id as string}?wait=5000`)).json).toMatchObject({ status: 'COMPLETED', output: 'second time' });
+    expect((await call('GET', `${local.url}/status-sync/${json.id as string}?wait=5000`)).json).toMatchObject({
+      status: 'COMPLETED',
+      output: 'second time',
+    });
   });
 
   it('POSTs the status object to the webhook on completion, retrying a failed delivery', async () => {
     const hook = await startHookServer([500, 200]);
-    const local = await start(async () => ({ url: 'https://x/y.mp4' }), { checkWebhook: createWebhookGuard({ allowPrivate: true, isPrivateAddress }) });
+    const local = await start(async () => ({ url: 'https://x/y.mp4' }), {
+      checkWebhook: createWebhookGuard({ allowPrivate: true, isPrivateAddress }),
+    });
     const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `${hook.url}/hook` });
     const received = await hook.received(2);
     expect(received.map((r) => r.status)).toEqual([500, 200]);
@@ -256,10 +281,13 @@ describe('local API routes', () => {
     await mkdir(path.join(dir, 'job'));
     await writeFile(path.join(dir, 'job', 'out.mp4'), Buffer.from([0, 1, 2, 3]));
     let seenBase: string | undefined;
-    const local = await start(async (_job, ctx) => {
-      seenBase = ctx.filesBaseUrl;
-      return `${ctx.filesBaseUrl}/job/out.mp4`;
-    }, { filesDir: dir });
+    const local = await start(
+      async (_job, ctx) => {
+        seenBase = ctx.filesBaseUrl;
+        return `${ctx.filesBaseUrl}/job/out.mp4`;
+      },
+      { filesDir: dir },
+    );
     const { json } = await call('POST', `${local.url}/runsync`, { input: {} });
     expect(seenBase).toBe(`${local.url}/files`);
     const file = await fetch(json.output as string);
@@ -289,7 +317,10 @@ describe('webhook targets', () => {
     const ran: string[] = [];
     const local = await start(async (job) => ran.push(job.id), { checkWebhook: guard });
     const refused: [string, RegExp][] = [
-      ['http://127.0.0.1:9/hook', /^`webhook`: http:\/\/127\.0\.0\.1:9 resolves to 127\.0\.0\.1, a private, loopback or link-local address, which is refused; use a public URL, or set ALLOW_PRIVATE_URLS=true/],
+      [
+        'http://127.0.0.1:9/hook',
+        /^`webhook`: http:\/\/127\.0\.0\.1:9 resolves to 127\.0\.0\.1, a private, loopback or link-local address, which is refused; use a public URL, or set ALLOW_PRIVATE_URLS=true/,
+      ],
       ['http://localhost.:9/hook', /^`webhook`: cannot resolve host localhost\. \(ENOTFOUND\)/],
       ['http://[::1]:9/', /resolves to ::1, a private/],
       ['http://169.254.169.254/latest/meta-data', /resolves to 169\.254\.169\.254, a private/],
@@ -301,7 +332,12 @@ describe('webhook targets', () => {
     for (const [webhook, message] of refused) {
       for (const route of ['run', 'runsync']) {
         const { status, json } = await call('POST', `${local.url}/${route}`, { input: {}, webhook });
-        expect({ webhook, route, status, error: json.error }).toEqual({ webhook, route, status: 400, error: expect.stringMatching(message) });
+        expect({ webhook, route, status, error: json.error }).toEqual({
+          webhook,
+          route,
+          status: 400,
+          error: expect.stringMatching(message),
+        });
       }
     }
     const typed = await call('POST', `${local.url}/run`, { input: {}, webhook: 5 });

@@ -17,7 +17,15 @@ let entry: string;
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'rp-proc-'));
   entry = path.join(tmp, 'worker.cjs');
-  await build({ entryPoints: [path.join(here, 'fixtures/worker-entry.ts')], outfile: entry, bundle: true, platform: 'node', target: 'node22', format: 'cjs', logLevel: 'warning' });
+  await build({
+    entryPoints: [path.join(here, 'fixtures/worker-entry.ts')],
+    outfile: entry,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    logLevel: 'warning',
+  });
 });
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
@@ -31,7 +39,11 @@ interface Child {
 }
 
 function startChild(args: string[], env: Record<string, string>, cwd = tmp): Child {
-  const child = spawn(process.execPath, [entry, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = collectOutput(child);
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {

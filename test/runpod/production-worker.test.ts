@@ -44,7 +44,9 @@ describe('job take', () => {
 
   it('sends the first take before the stop poll, then calls onReady once', async () => {
     const order: string[] = [];
-    worker = startWorker(async () => void order.push('job'), prodConfig(api, { pingUrl: api.templates.pingUrl }), { onReady: () => order.push('ready') });
+    worker = startWorker(async () => void order.push('job'), prodConfig(api, { pingUrl: api.templates.pingUrl }), {
+      onReady: () => order.push('ready'),
+    });
     await api.waitFor((r) => r.kind === 'ping');
     await api.waitFor((r) => r.kind === 'stop');
     expect(api.requests.filter((r) => r.kind !== 'ping')[0]?.kind).toBe('take');
@@ -103,7 +105,11 @@ describe('job take', () => {
     for (let i = 0; i < 1500 && failures().length < 3; i++) await delay(10); // bounded wait: up to 15 s
     await stop();
     // Each failure waits longer than the one before (20, 40, 80 ms, jittered to at least half).
-    expect(failures().slice(0, 3).map((l) => [l.attempt, (l.delayMs as number) >= [10, 20, 40][(l.attempt as number) - 1]!])).toEqual([
+    expect(
+      failures()
+        .slice(0, 3)
+        .map((l) => [l.attempt, (l.delayMs as number) >= [10, 20, 40][(l.attempt as number) - 1]!]),
+    ).toEqual([
       [1, true],
       [2, true],
       [3, true],
@@ -181,7 +187,9 @@ describe('job results', () => {
   it('passes a returned error through and maps refresh_worker to stopPod, then keeps running', async () => {
     api.addJobs({ id: 'e1', input: {} }, { id: 'e2', input: {} });
     const handler: Handler = async (job) =>
-      job.id === 'e1' ? { error: 'COMFY_CRASHED: ComfyUI exited with code 1', refresh_worker: true } : { error: 'INVALID_INPUT: width', partial: 1 };
+      job.id === 'e1'
+        ? { error: 'COMFY_CRASHED: ComfyUI exited with code 1', refresh_worker: true }
+        : { error: 'INVALID_INPUT: width', partial: 1 };
     worker = startWorker(handler, prodConfig(api));
     expect((await done('e1')).text).toBe('{"error": "COMFY_CRASHED: ComfyUI exited with code 1", "stopPod": true}');
     expect((await done('e2')).text).toBe('{"output": {"partial": 1}, "error": "INVALID_INPUT: width"}');
@@ -195,7 +203,11 @@ describe('job results', () => {
     const body = (await done('t1')).body as { error: string };
     expect(Object.keys(body)).toEqual(['error']);
     // The inner text as Python's json.dumps(error_info) writes it: spaced, ASCII-only.
-    expect(body.error.startsWith(`{"error_type": "<class 'WorkerError'>", "error_message": "INVALID_INPUT: bad input \\u00e9", "error_traceback": "`)).toBe(true);
+    expect(
+      body.error.startsWith(
+        `{"error_type": "<class 'WorkerError'>", "error_message": "INVALID_INPUT: bad input \\u00e9", "error_traceback": "`,
+      ),
+    ).toBe(true);
     const info = JSON.parse(body.error) as Record<string, string>;
     expect(info).toMatchObject({
       error_type: "<class 'WorkerError'>",
@@ -209,9 +221,12 @@ describe('job results', () => {
 
   it('names the worker id it takes jobs with and the machine hostname in error payloads when RunPod sets neither', async () => {
     api.addJobs({ id: 't2', input: {} });
-    worker = startWorker(async () => {
-      throw new Error('boom');
-    }, prodConfig(api, { podId: undefined, podHostname: undefined }));
+    worker = startWorker(
+      async () => {
+        throw new Error('boom');
+      },
+      prodConfig(api, { podId: undefined, podHostname: undefined }),
+    );
     const post = await done('t2');
     const take = api.of('take')[0];
     expect(take?.workerId).toMatch(/^[0-9a-f-]{36}$/);
@@ -258,7 +273,21 @@ describe('job results', () => {
 
 describe('job ids in URLs', () => {
   // Ids RunPod would never mint, but a worker must not turn into another URL or id.
-  const ODD_IDS = ['a/../b', '../up', 'x%2Fy', '%', 'q?x=1&y=2', 'h#frag', 'sp ace', 'ünï-任务', 'a+b', '$ID', '$RUNPOD_POD_ID', '.hidden', 'a\\b'];
+  const ODD_IDS = [
+    'a/../b',
+    '../up',
+    'x%2Fy',
+    '%',
+    'q?x=1&y=2',
+    'h#frag',
+    'sp ace',
+    'ünï-任务',
+    'a+b',
+    '$ID',
+    '$RUNPOD_POD_ID',
+    '.hidden',
+    'a\\b',
+  ];
 
   it('posts every result, progress update and stream chunk under exactly its own id', async () => {
     const handler: Handler = async function* (job, ctx) {
@@ -368,7 +397,12 @@ describe('progress and streaming', () => {
     const thrown = await done('throw');
     expect(thrown.query.get('isStream')).toBe('true');
     expect((thrown.body as { error: string }).error).toMatch(/^handler: kaput \ntraceback: Error: kaput/);
-    expect(api.of('stream').filter((r) => r.jobId === 'yerr').map((r) => r.text)).toEqual(['{"output": "a"}']);
+    expect(
+      api
+        .of('stream')
+        .filter((r) => r.jobId === 'yerr')
+        .map((r) => r.text),
+    ).toEqual(['{"output": "a"}']);
   });
 });
 
@@ -435,11 +469,14 @@ describe('shutdown', () => {
     api.addJobs({ id: 'sd2', input: {} });
     const started = deferred();
     let reason: unknown;
-    worker = startWorker(async (_job, ctx) => {
-      started.resolve();
-      reason = await aborted(ctx.signal);
-      return { error: formatError(reason) };
-    }, prodConfig(api, { shutdownGraceMs: 100 }));
+    worker = startWorker(
+      async (_job, ctx) => {
+        started.resolve();
+        reason = await aborted(ctx.signal);
+        return { error: formatError(reason) };
+      },
+      prodConfig(api, { shutdownGraceMs: 100 }),
+    );
     await started.promise;
     await expect(worker.stop()).resolves.toBe(0);
     expect(isWorkerError(reason, 'TIMEOUT') && reason.details.reason).toBe('shutdown');
@@ -476,9 +513,9 @@ describe('heartbeat and logs', () => {
   it("lists several running jobs in one job_id, encoded as rp-py's requests does (a%2Cb)", async () => {
     const release = deferred();
     worker = startWorker(async () => release.promise.then(() => 'x'), prodConfig(api, { pingUrl: api.templates.pingUrl, concurrency: 2 }));
-    api.addJobs({ id: 'hb1', input: {} }, { id: "hb 2!", input: {} });
+    api.addJobs({ id: 'hb1', input: {} }, { id: 'hb 2!', input: {} });
     const both = await api.waitFor((r) => r.kind === 'ping' && (r.query.get('job_id') ?? '').includes(','), 15_000);
-    expect(both.url).toBe("/v2/ep1/ping/wrk1?gpu=NVIDIA+H100&job_id=hb1%2Chb+2%21&runpod_version=1.12.0");
+    expect(both.url).toBe('/v2/ep1/ping/wrk1?gpu=NVIDIA+H100&job_id=hb1%2Chb+2%21&runpod_version=1.12.0');
     release.resolve();
     await done('hb1');
   });
@@ -509,10 +546,13 @@ describe('heartbeat and logs', () => {
 
   it('logs JSON lines carrying the job id as requestId (null outside jobs on an endpoint)', async () => {
     api.addJobs({ id: 'log1', input: {} });
-    worker = startWorker(async (_job, ctx) => {
-      ctx.logger.info('inside');
-      return 1;
-    }, prodConfig(api, { endpointId: 'ep1' }));
+    worker = startWorker(
+      async (_job, ctx) => {
+        ctx.logger.info('inside');
+        return 1;
+      },
+      prodConfig(api, { endpointId: 'ep1' }),
+    );
     await done('log1');
     const inside = worker.lines.find((l) => l.message === 'inside');
     expect(inside?.requestId).toBe('log1');

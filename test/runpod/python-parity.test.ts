@@ -43,7 +43,15 @@ beforeAll(async () => {
   if (!PYTHON) return;
   tmp = await mkdtemp(path.join(os.tmpdir(), 'rp-parity-'));
   bundle = path.join(tmp, 'parity-worker.cjs');
-  await build({ entryPoints: [path.join(here, 'fixtures/parity-entry.ts')], outfile: bundle, bundle: true, platform: 'node', target: 'node22', format: 'cjs', logLevel: 'warning' });
+  await build({
+    entryPoints: [path.join(here, 'fixtures/parity-entry.ts')],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    logLevel: 'warning',
+  });
 });
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -72,7 +80,8 @@ function workerEnv(api: FakeJobApi, mode: Mode): Record<string, string> {
   };
 }
 
-const isFinal = (id: string) => (r: RecordedRequest) => r.kind === 'done' && r.jobId === id && (r.body as { status?: unknown } | undefined)?.status !== 'IN_PROGRESS';
+const isFinal = (id: string) => (r: RecordedRequest) =>
+  r.kind === 'done' && r.jobId === id && (r.body as { status?: unknown } | undefined)?.status !== 'IN_PROGRESS';
 
 /** Feeds the mode's jobs one at a time (the next once the last is settled), then stops the worker. */
 async function drive(api: FakeJobApi, mode: Mode): Promise<void> {
@@ -118,7 +127,8 @@ async function drive(api: FakeJobApi, mode: Mode): Promise<void> {
 
 async function record(which: Which, mode: Mode): Promise<Recording> {
   const api = await startFakeJobApi({ holdMs: 1500 });
-  const [cmd, args] = which === 'python' ? [PYTHON as string, [path.join(here, 'fixtures/parity_worker.py')]] : [process.execPath, [bundle]];
+  const [cmd, args] =
+    which === 'python' ? [PYTHON as string, [path.join(here, 'fixtures/parity_worker.py')]] : [process.execPath, [bundle]];
   const child = spawn(cmd, args, { cwd: tmp, env: workerEnv(api, mode), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -181,10 +191,16 @@ function compareBodies(where: string, py: RecordedRequest, ours: RecordedRequest
     const ourThrown = thrownError(ours.body);
     if (!ourThrown) return void diffs.push(`${where}: body ${ours.text} is not a double-encoded error like ${py.text}`);
     if (layout(py.text) !== layout(ours.text)) diffs.push(`${where}: outer layout ${layout(ours.text)} ≠ python ${layout(py.text)}`);
-    if (layout(pyThrown.raw) !== layout(ourThrown.raw)) diffs.push(`${where}: error JSON layout ${layout(ourThrown.raw)} ≠ python ${layout(pyThrown.raw)}`);
+    if (layout(pyThrown.raw) !== layout(ourThrown.raw))
+      diffs.push(`${where}: error JSON layout ${layout(ourThrown.raw)} ≠ python ${layout(pyThrown.raw)}`);
     const ascii = /^[\x20-\x7e]*$/;
-    if (ascii.test(pyThrown.raw) !== ascii.test(ourThrown.raw)) diffs.push(`${where}: error JSON ASCII-only ${ascii.test(ourThrown.raw)} ≠ python ${ascii.test(pyThrown.raw)}`);
-    const mask = (i: PythonError) => ({ ...i, error_type: /^<class '\w+'>$/.test(i.error_type) ? '<class>' : i.error_type, error_traceback: i.error_traceback.length > 0 ? '<tb>' : '' });
+    if (ascii.test(pyThrown.raw) !== ascii.test(ourThrown.raw))
+      diffs.push(`${where}: error JSON ASCII-only ${ascii.test(ourThrown.raw)} ≠ python ${ascii.test(pyThrown.raw)}`);
+    const mask = (i: PythonError) => ({
+      ...i,
+      error_type: /^<class '\w+'>$/.test(i.error_type) ? '<class>' : i.error_type,
+      error_traceback: i.error_traceback.length > 0 ? '<tb>' : '',
+    });
     const [a, b] = [mask(pyThrown.info), mask(ourThrown.info)];
     if (JSON.stringify(a) !== JSON.stringify(b)) diffs.push(`${where}: error fields ${JSON.stringify(b)} ≠ python ${JSON.stringify(a)}`);
     return;
@@ -193,7 +209,8 @@ function compareBodies(where: string, py: RecordedRequest, ours: RecordedRequest
   if (typeof pyError === 'string' && pyError.includes('\ntraceback: ')) {
     const prefix = (s: string) => s.slice(0, s.indexOf('\ntraceback: ') + '\ntraceback: '.length);
     const ourError = (ours.body as { error?: unknown } | undefined)?.error;
-    if (typeof ourError !== 'string' || prefix(ourError) !== prefix(pyError)) diffs.push(`${where}: stream error ${JSON.stringify(ourError)} ≠ python ${JSON.stringify(pyError)}`);
+    if (typeof ourError !== 'string' || prefix(ourError) !== prefix(pyError))
+      diffs.push(`${where}: stream error ${JSON.stringify(ourError)} ≠ python ${JSON.stringify(pyError)}`);
     if (layout(py.text) !== layout(ours.text)) diffs.push(`${where}: layout ${layout(ours.text)} ≠ python ${layout(py.text)}`);
     return;
   }
@@ -214,7 +231,8 @@ function compareRequest(where: string, py: RecordedRequest, ours: RecordedReques
  * naming a job the driver holds until it has seen such a ping.
  */
 const HELD_JOBS = new Set(['job-wait-stop', 'job-slow', 'job-slow,job-slow-b']);
-const comparablePing = (r: RecordedRequest): boolean => !r.query.has('job_id') || HELD_JOBS.has((r.query.get('job_id') ?? '').split(',').sort().join());
+const comparablePing = (r: RecordedRequest): boolean =>
+  !r.query.has('job_id') || HELD_JOBS.has((r.query.get('job_id') ?? '').split(',').sort().join());
 
 /** rp-py lists ids in set order (random per process): sort them inside the raw query, keeping their encoding. */
 function sortedPingIds(r: RecordedRequest): RecordedRequest {
@@ -242,7 +260,9 @@ function compare(py: Recording, ours: Recording): string[] {
   for (const id of jobIds) {
     const [a, b] = [posts(py).filter((r) => r.jobId === id), posts(ours).filter((r) => r.jobId === id)];
     if (a.length !== b.length) {
-      diffs.push(`job ${id}: ${b.length} posts (${b.map((r) => r.kind).join(', ')}) ≠ python ${a.length} (${a.map((r) => r.kind).join(', ')})`);
+      diffs.push(
+        `job ${id}: ${b.length} posts (${b.map((r) => r.kind).join(', ')}) ≠ python ${a.length} (${a.map((r) => r.kind).join(', ')})`,
+      );
     }
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
       const where = `job ${id} post #${i + 1} (${(a[i] as RecordedRequest).kind})`;
@@ -273,7 +293,11 @@ async function parity(mode: Mode): Promise<void> {
 }
 
 describeIfPython('wire parity with runpod-python 1.12.0 (RUNPOD_PYTHON)', () => {
-  it('plain handler: outputs, returned and thrown errors, refresh_worker, progress, a job stopped via the stop poll', () => parity('plain'), 90_000);
+  it(
+    'plain handler: outputs, returned and thrown errors, refresh_worker, progress, a job stopped via the stop poll',
+    () => parity('plain'),
+    90_000,
+  );
   it('generator handler: chunks, a yielded error, a throw, final {"output": []}', () => parity('stream'), 60_000);
   it('generator handler with return_aggregate_stream', () => parity('stream-aggregate'), 60_000);
   it('concurrency 2: batch take, job_in_progress=1 while a job runs, pings naming two jobs', () => parity('batch'), 60_000);
@@ -288,7 +312,13 @@ describe('python parity comparison', () => {
     path: '/v2/ep1/job-done/wrk1/j1',
     url: '/v2/ep1/job-done/wrk1/j1?gpu=x&isStream=false',
     query: new URLSearchParams('gpu=x&isStream=false'),
-    headers: { authorization: 'k', 'content-type': 'application/x-www-form-urlencoded', charset: 'utf-8', 'x-request-id': 'j1', 'user-agent': 'a' },
+    headers: {
+      authorization: 'k',
+      'content-type': 'application/x-www-form-urlencoded',
+      charset: 'utf-8',
+      'x-request-id': 'j1',
+      'user-agent': 'a',
+    },
     text: '{"output": 1}',
     body: { output: 1 },
     workerId: 'wrk1',
@@ -303,11 +333,15 @@ describe('python parity comparison', () => {
   });
 
   it('reports body bytes, URLs, protocol headers, missing posts and exit codes', () => {
-    const diffs = compare(
-      rec(req({}), req({ text: '{"output": 2}', body: { output: 2 } })),
-      { ...rec(req({ text: '{"output":1}' })), exitCode: 1 },
-    );
-    expect(diffs).toEqual([expect.stringContaining('exit code'), expect.stringContaining('1 posts'), expect.stringContaining('body {"output":1}')]);
+    const diffs = compare(rec(req({}), req({ text: '{"output": 2}', body: { output: 2 } })), {
+      ...rec(req({ text: '{"output":1}' })),
+      exitCode: 1,
+    });
+    expect(diffs).toEqual([
+      expect.stringContaining('exit code'),
+      expect.stringContaining('1 posts'),
+      expect.stringContaining('body {"output":1}'),
+    ]);
     expect(compare(rec(req({})), rec(req({ url: '/v2/ep1/job-done/wrk1/j1?gpu=x&isStream=true' }))).join()).toContain('url');
     expect(compare(rec(req({})), rec(req({ headers: { authorization: 'Bearer k' } }))).join()).toContain('headers');
   });

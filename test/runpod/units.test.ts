@@ -12,15 +12,28 @@ import { runWorker, selectMode, type RuntimeSettings } from '../../src/runpod';
 import { captureLogger, FAST } from './helpers';
 
 const local: RuntimeSettings = {
-  jobTakeUrl: undefined, jobDoneUrl: undefined, jobStreamUrl: undefined, pingUrl: undefined, apiKey: undefined, podId: undefined,
-  podHostname: undefined, pingIntervalMs: 10_000, endpointId: undefined, concurrency: 1, refreshWorker: false, shutdownGraceMs: 1000, jobTimeoutMs: 5000,
+  jobTakeUrl: undefined,
+  jobDoneUrl: undefined,
+  jobStreamUrl: undefined,
+  pingUrl: undefined,
+  apiKey: undefined,
+  podId: undefined,
+  podHostname: undefined,
+  pingIntervalMs: 10_000,
+  endpointId: undefined,
+  concurrency: 1,
+  refreshWorker: false,
+  shutdownGraceMs: 1000,
+  jobTimeoutMs: 5000,
 };
 
 describe('URL templates', () => {
   it('replaces placeholders literally and keeps the query when appending', () => {
     expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w1', 'j-1_a')).toBe('https://a/v2/ep/job-done/w1/j-1_a?gpu=X');
     // Ids are one encoded path segment; a worker id holding `$ID` is not filled with the job id.
-    expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w$ID', 'j$&1/../ü')).toBe('https://a/v2/ep/job-done/w%24ID/j%24%261%2F..%2F%C3%BC?gpu=X');
+    expect(jobUrl('https://a/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=X', 'w$ID', 'j$&1/../ü')).toBe(
+      'https://a/v2/ep/job-done/w%24ID/j%24%261%2F..%2F%C3%BC?gpu=X',
+    );
     expect(() => jobUrl('https://a/job-done/$RUNPOD_POD_ID/$ID', 'w1', '..')).toThrow('the job id ".." cannot be put into a RunPod URL');
     expect(takeUrl('https://a/v2/ep/job-take/$RUNPOD_POD_ID', 'w1')).toBe('https://a/v2/ep/job-take/w1');
     expect(withQuery('https://a/x?gpu=X', { isStream: 'false' })).toBe('https://a/x?gpu=X&isStream=false');
@@ -53,7 +66,9 @@ describe('wire JSON', () => {
   const value = { a: [1, 'x, y: "z" \\\\'], é: '✓\u007f\n', e: {}, l: [], n: null, t: true };
   it("writes Python's json.dumps bytes: spaced separators, nothing inside strings touched", () => {
     expect(pythonJsonDumps(value)).toBe('{"a": [1, "x, y: \\"z\\" \\\\\\\\"], "é": "✓\u007f\\n", "e": {}, "l": [], "n": null, "t": true}');
-    expect(pythonJsonDumps(value, true)).toBe('{"a": [1, "x, y: \\"z\\" \\\\\\\\"], "\\u00e9": "\\u2713\\u007f\\n", "e": {}, "l": [], "n": null, "t": true}');
+    expect(pythonJsonDumps(value, true)).toBe(
+      '{"a": [1, "x, y: \\"z\\" \\\\\\\\"], "\\u00e9": "\\u2713\\u007f\\n", "e": {}, "l": [], "n": null, "t": true}',
+    );
   });
 
   it('keeps a missing output as null, as Python posts None', () => {
@@ -65,7 +80,11 @@ describe('wire JSON', () => {
 
 describe('flags and modes', () => {
   it('parses rp-py flags, both spellings, and rejects bad numbers', () => {
-    expect(parseArgs(['--rp_serve_api', '--rp_api_port=9000', '--rp_api_host', '0.0.0.0', '--other'])).toMatchObject({ serveApi: true, apiPort: 9000, apiHost: '0.0.0.0' });
+    expect(parseArgs(['--rp_serve_api', '--rp_api_port=9000', '--rp_api_host', '0.0.0.0', '--other'])).toMatchObject({
+      serveApi: true,
+      apiPort: 9000,
+      apiHost: '0.0.0.0',
+    });
     expect(parseArgs([])).toMatchObject({ serveApi: false, apiPort: 8000, apiHost: 'localhost', testInput: undefined });
     expect(() => parseArgs(['--rp_api_port', 'x'])).toThrow('--rp_api_port');
   });
@@ -142,7 +161,11 @@ describe('one-shot mode in process', () => {
       },
     });
     expect(code).toBe(1);
-    expect(JSON.parse(JSON.parse(printed.join('')).error)).toMatchObject({ error_message: 'nope', hostname: os.hostname(), worker_id: 'local' });
+    expect(JSON.parse(JSON.parse(printed.join('')).error)).toMatchObject({
+      error_message: 'nope',
+      hostname: os.hostname(),
+      worker_id: 'local',
+    });
   });
 });
 
@@ -155,7 +178,13 @@ describe('progress throttle', () => {
     jest.useFakeTimers();
     const sent: { text: string; at: number }[] = [];
     const api = { postDone: async (_id: string, text: string) => void sent.push({ text, at: Date.now() }) } as unknown as JobApi;
-    const timing = { progressIntervalMs: 1000, resultRetryBudgetMs: 1000, chunkRetryBudgetMs: 1000, retryMinDelayMs: 10, retryMaxDelayMs: 10 };
+    const timing = {
+      progressIntervalMs: 1000,
+      resultRetryBudgetMs: 1000,
+      chunkRetryBudgetMs: 1000,
+      retryMinDelayMs: 10,
+      retryMaxDelayMs: 10,
+    };
     const reporter = new JobReporter('j1', api, timing, captureLogger().logger);
     const t0 = Date.now();
     reporter.progress(1);

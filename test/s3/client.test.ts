@@ -46,10 +46,14 @@ describe('createS3Client', () => {
     try {
       const req = { path: file, bucket: s3.bucket, contentType: 'video/mp4', contentDisposition: 'inline' };
       await uploadFile(client, { ...req, key: 'pinned/single.mp4' }, { logger: silentLogger, policy: { retryBudgetMs: 0 } });
-      await uploadFile(client, { ...req, key: 'pinned/multi.mp4' }, {
-        logger: silentLogger,
-        policy: { retryBudgetMs: 0, multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 },
-      });
+      await uploadFile(
+        client,
+        { ...req, key: 'pinned/multi.mp4' },
+        {
+          logger: silentLogger,
+          policy: { retryBudgetMs: 0, multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 },
+        },
+      );
       for (const key of ['pinned/single.mp4', 'pinned/multi.mp4']) {
         const got = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
         const bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
@@ -78,14 +82,23 @@ describe('createS3Client', () => {
       const file = path.join(dir, 'fail.mp4');
       await writeFile(file, 'x'.repeat(1000));
       const client = createS3Client(
-        { endpointUrl: proxy.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, bucket: s3.bucket, region: s3.region },
+        {
+          endpointUrl: proxy.endpoint,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+          bucket: s3.bucket,
+          region: s3.region,
+        },
         { logger },
       );
       try {
         const { createReadStream } = await import('node:fs');
         const err = await client
           .send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'k.mp4', Body: createReadStream(file), ContentLength: 1000 }))
-          .then(() => undefined, (e: unknown) => e);
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
         expect(err).toMatchObject({ $metadata: { httpStatusCode: 503 } });
       } finally {
         client.destroy();
@@ -95,9 +108,17 @@ describe('createS3Client', () => {
       expect(warn).not.toHaveBeenCalled();
       expect(log).not.toHaveBeenCalled();
       const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(records).toContainEqual(expect.objectContaining({ level: 'WARN', component: 'aws-sdk', message: expect.stringMatching(/^aws-sdk: .*non-retryable streaming request/) }));
+      expect(records).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          component: 'aws-sdk',
+          message: expect.stringMatching(/^aws-sdk: .*non-retryable streaming request/),
+        }),
+      );
       // The SDK's per-call record keeps only its gist: no request input (keys, bodies) in the log.
-      expect(records).toContainEqual(expect.objectContaining({ level: 'DEBUG', message: 'aws-sdk call', command: 'PutObjectCommand', status: 503 }));
+      expect(records).toContainEqual(
+        expect.objectContaining({ level: 'DEBUG', message: 'aws-sdk call', command: 'PutObjectCommand', status: 503 }),
+      );
       expect(lines.join('\n')).not.toContain('"input"');
     });
   });

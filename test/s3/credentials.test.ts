@@ -20,7 +20,11 @@ describe('bucketFromConfig', () => {
       bucket: 'videos',
       region: 'auto',
     });
-    expect(bucketFromConfig(bucketConfig({ ...creds, BUCKET_ENDPOINT_URL: 'https://s3.example.com', BUCKET_NAME: 'b', BUCKET_REGION: 'eu-west-1' }))).toMatchObject({
+    expect(
+      bucketFromConfig(
+        bucketConfig({ ...creds, BUCKET_ENDPOINT_URL: 'https://s3.example.com', BUCKET_NAME: 'b', BUCKET_REGION: 'eu-west-1' }),
+      ),
+    ).toMatchObject({
       endpointUrl: 'https://s3.example.com',
       bucket: 'b',
       region: 'eu-west-1',
@@ -95,7 +99,9 @@ describe('bucketFromS3Config', () => {
       bucket: 'b',
       region: 'auto',
     });
-    expect(bucketFromS3Config({ accessId: 'a', accessSecret: 's', bucketName: '', endpointUrl: 'https://e.example.com/videos?x=1' })).toMatchObject({
+    expect(
+      bucketFromS3Config({ accessId: 'a', accessSecret: 's', bucketName: '', endpointUrl: 'https://e.example.com/videos?x=1' }),
+    ).toMatchObject({
       endpointUrl: 'https://e.example.com',
       bucket: 'videos',
     });

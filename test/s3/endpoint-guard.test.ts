@@ -20,7 +20,8 @@ function dns(answers: Record<string, ResolvedAddress[] | string>): Lookup & { ca
   const lookup = async (host: string): Promise<ResolvedAddress[]> => {
     calls.push(host);
     const a = answers[host];
-    if (a === undefined || typeof a === 'string') throw Object.assign(new Error(`getaddrinfo ${a ?? 'ENOTFOUND'} ${host}`), { code: a ?? 'ENOTFOUND' });
+    if (a === undefined || typeof a === 'string')
+      throw Object.assign(new Error(`getaddrinfo ${a ?? 'ENOTFOUND'} ${host}`), { code: a ?? 'ENOTFOUND' });
     return a;
   };
   return Object.assign(lookup, { calls });
@@ -30,21 +31,33 @@ const guard = (policy: Partial<EndpointPolicy>): EndpointGuard =>
   new EndpointGuard({ allowPrivate: false, allowedEndpoints: [], lookup: dns({}), ...policy });
 
 async function refusal(g: EndpointGuard, endpointUrl: string): Promise<WorkerError> {
-  const err = await g.jobBucket(s3Config(endpointUrl), 'auto').then(() => undefined, (e: unknown) => e);
+  const err = await g.jobBucket(s3Config(endpointUrl), 'auto').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!isWorkerError(err, 'INVALID_INPUT')) throw new Error(`expected INVALID_INPUT, got ${String(err)}`);
   return err;
 }
 
 describe('ALLOWED_S3_ENDPOINTS entries', () => {
-  it.each(['https://acc.r2.cloudflarestorage.com', 'http://minio.lan:9000/tenant', 'minio.lan', 'minio.lan:9000', '*.r2.cloudflarestorage.com', '[::1]:9000'])(
-    'accepts %s',
-    (entry) => expect(parseAllowedEndpoint(entry)).toBeDefined(),
-  );
+  it.each([
+    'https://acc.r2.cloudflarestorage.com',
+    'http://minio.lan:9000/tenant',
+    'minio.lan',
+    'minio.lan:9000',
+    '*.r2.cloudflarestorage.com',
+    '[::1]:9000',
+  ])('accepts %s', (entry) => expect(parseAllowedEndpoint(entry)).toBeDefined());
 
-  it.each(['ftp://x.example.com', 'https://u:p@x.example.com', 'https://x.example.com/?q=1', 'x.example.com/path', 'exa mple.com', '*', '*.'])(
-    'refuses %s',
-    (entry) => expect(parseAllowedEndpoint(entry)).toBeUndefined(),
-  );
+  it.each([
+    'ftp://x.example.com',
+    'https://u:p@x.example.com',
+    'https://x.example.com/?q=1',
+    'x.example.com/path',
+    'exa mple.com',
+    '*',
+    '*.',
+  ])('refuses %s', (entry) => expect(parseAllowedEndpoint(entry)).toBeUndefined());
 
   it('refuses a bad entry when the guard is built (CONFIG_INVALID naming the variable)', () => {
     expect(() => guard({ allowedEndpoints: ['ftp://nope'] })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
@@ -82,29 +95,46 @@ describe('EndpointGuard.jobBucket', () => {
     if (accepted) {
       await expect(g.jobBucket(config, 'auto')).resolves.toMatchObject({ accessKeyId: 'AKID' });
     } else {
-      const err = (await g.jobBucket(config, 'auto').then(() => undefined, (e: unknown) => e)) as WorkerError;
-      expect(err.message).toBe('s3Config.endpointUrl: this worker only accepts the bucket endpoints its operator listed (ALLOWED_S3_ENDPOINTS)');
+      const err = (await g.jobBucket(config, 'auto').then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as WorkerError;
+      expect(err.message).toBe(
+        's3Config.endpointUrl: this worker only accepts the bucket endpoints its operator listed (ALLOWED_S3_ENDPOINTS)',
+      );
       expect(err.details).toMatchObject({ fields: ['s3Config.endpointUrl'] });
     }
   });
 
   it('validates the shape first (wrong types name their field)', async () => {
-    const err = await guard({}).jobBucket({ ...s3Config('https://s3.example.com'), endpointUrl: 5 }, 'auto').then(() => undefined, (e: unknown) => e);
+    const err = await guard({})
+      .jobBucket({ ...s3Config('https://s3.example.com'), endpointUrl: 5 }, 'auto')
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toMatchObject({ code: 'INVALID_INPUT', details: { fields: ['s3Config.endpointUrl'] } });
   });
 
-  it.each(['http://127.0.0.1:9000', 'http://[::1]:9000', 'http://169.254.169.254', 'http://[::ffff:127.0.0.1]:9000', 'http://10.1.2.3', 'http://0.0.0.0:80'])(
-    'refuses the private IP literal %s without a DNS query',
-    async (endpoint) => {
-      const lookup = dns({});
-      const err = await refusal(guard({ lookup }), endpoint);
-      expect(err.details).toMatchObject({ fields: ['s3Config.endpointUrl'], reason: 'endpoint_refused' });
-      expect(lookup.calls).toEqual([]);
-    },
-  );
+  it.each([
+    'http://127.0.0.1:9000',
+    'http://[::1]:9000',
+    'http://169.254.169.254',
+    'http://[::ffff:127.0.0.1]:9000',
+    'http://10.1.2.3',
+    'http://0.0.0.0:80',
+  ])('refuses the private IP literal %s without a DNS query', async (endpoint) => {
+    const lookup = dns({});
+    const err = await refusal(guard({ lookup }), endpoint);
+    expect(err.details).toMatchObject({ fields: ['s3Config.endpointUrl'], reason: 'endpoint_refused' });
+    expect(lookup.calls).toEqual([]);
+  });
 
   it('refuses a name resolving to any private address, and a name that does not resolve, with one same message', async () => {
-    const lookup = dns({ 'internal.example.com': [{ address: '10.0.0.5', family: 4 }], 'mixed.example.com': [...PUBLIC, { address: 'fd00:ec2::254', family: 6 }] });
+    const lookup = dns({
+      'internal.example.com': [{ address: '10.0.0.5', family: 4 }],
+      'mixed.example.com': [...PUBLIC, { address: 'fd00:ec2::254', family: 6 }],
+    });
     const g = guard({ lookup });
     const messages = new Set([
       (await refusal(g, 'https://internal.example.com')).message,
@@ -112,7 +142,9 @@ describe('EndpointGuard.jobBucket', () => {
       (await refusal(g, 'https://nowhere.example.com')).message,
       (await refusal(g, 'http://127.0.0.1:22')).message,
     ]);
-    expect([...messages]).toEqual(['s3Config.endpointUrl: this endpoint cannot be used; it must be a public S3 endpoint whose host resolves to public addresses only']);
+    expect([...messages]).toEqual([
+      's3Config.endpointUrl: this endpoint cannot be used; it must be a public S3 endpoint whose host resolves to public addresses only',
+    ]);
   });
 
   it('accepts a public name and pins its connections to the guarded lookup; a passing DNS failure is left to that lookup', async () => {
@@ -132,8 +164,12 @@ describe('EndpointGuard.jobBucket', () => {
 
   it('the allow-list does not open private addresses: both rules hold', async () => {
     const lookup = dns({ 'minio.lan': [{ address: '192.168.1.20', family: 4 }] });
-    expect((await refusal(guard({ allowedEndpoints: ['minio.lan:9000'], lookup }), 'http://minio.lan:9000')).details).toMatchObject({ reason: 'endpoint_refused' });
-    await expect(guard({ allowedEndpoints: ['minio.lan:9000'], allowPrivate: true, lookup }).jobBucket(s3Config('http://minio.lan:9000'), 'auto')).resolves.toBeDefined();
+    expect((await refusal(guard({ allowedEndpoints: ['minio.lan:9000'], lookup }), 'http://minio.lan:9000')).details).toMatchObject({
+      reason: 'endpoint_refused',
+    });
+    await expect(
+      guard({ allowedEndpoints: ['minio.lan:9000'], allowPrivate: true, lookup }).jobBucket(s3Config('http://minio.lan:9000'), 'auto'),
+    ).resolves.toBeDefined();
   });
 });
 
@@ -143,7 +179,12 @@ describe('the connect-time lookup', () => {
     new Promise((resolve) => g.socketLookup()(host, options, (err, address, family) => resolve({ err, address, family })));
 
   it('hands the socket the checked addresses (one, or all), by family when asked', async () => {
-    const lookup = dns({ 's3.example.com': [{ address: '93.184.216.34', family: 4 }, { address: '2606:2800:220:1::1', family: 6 }] });
+    const lookup = dns({
+      's3.example.com': [
+        { address: '93.184.216.34', family: 4 },
+        { address: '2606:2800:220:1::1', family: 6 },
+      ],
+    });
     const g = guard({ lookup });
     expect(await ask(g, 's3.example.com', {})).toEqual({ err: null, address: '93.184.216.34', family: 4 });
     expect(await ask(g, 's3.example.com', { family: 6 })).toEqual({ err: null, address: '2606:2800:220:1::1', family: 6 });
@@ -187,8 +228,18 @@ describe('DNS rebinding against a real upload', () => {
     let asked = 0;
     const lookup: Lookup = async () => (++asked === 1 ? PUBLIC : [{ address: '127.0.0.1', family: 4 }]);
     const bucket = await guard({ lookup }).jobBucket(s3Config(`http://rebind.example.com:${port}`), 'auto');
-    const store = new VideoStore({ keyPrefix: '', presignExpiresS: 60, logger: silentLogger, outputDir: dir, mode: 'production', upload: { minDelayMs: 1, maxDelayMs: 1 } });
-    const err = (await store.put({ path: file, name: 'v.mp4', jobId: 'j', bucket }).then(() => undefined, (e: unknown) => e)) as WorkerError;
+    const store = new VideoStore({
+      keyPrefix: '',
+      presignExpiresS: 60,
+      logger: silentLogger,
+      outputDir: dir,
+      mode: 'production',
+      upload: { minDelayMs: 1, maxDelayMs: 1 },
+    });
+    const err = (await store.put({ path: file, name: 'v.mp4', jobId: 'j', bucket }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as WorkerError;
     expect(err.code).toBe('UPLOAD_FAILED');
     expect(err.message).not.toMatch(/127\.0\.0\.1|EADDRNOTALLOWED|refused/);
     expect(asked).toBe(2); // the check, then the socket's own lookup; a refusal is not retried

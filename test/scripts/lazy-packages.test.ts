@@ -37,7 +37,15 @@ afterAll(() => {
 
 async function bundle(lazy: boolean): Promise<string> {
   const outfile = path.join(root, `out-${lazy ? 'lazy' : 'eager'}.cjs`);
-  await build({ entryPoints: [path.join(root, 'entry.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', logLevel: 'error', plugins: lazy ? [lazyPackages(['counted'], root)] : [] });
+  await build({
+    entryPoints: [path.join(root, 'entry.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    logLevel: 'error',
+    plugins: lazy ? [lazyPackages(['counted'], root)] : [],
+  });
   return outfile;
 }
 

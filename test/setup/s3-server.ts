@@ -44,7 +44,9 @@ export interface RunningS3Server extends S3TestServer {
 }
 
 export function cacheRoot(): string {
-  return process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
+  return (
+    process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker')
+  );
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<void> {
@@ -62,7 +64,8 @@ function ensureGoScript(): string {
   for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
     const script = path.join(dir, 'builder', 'ensure_go.sh');
     if (existsSync(script)) return script;
-    if (path.dirname(dir) === dir) throw new Error(`s3 test server: builder/ensure_go.sh not found above ${process.cwd()}; run from the checkout`);
+    if (path.dirname(dir) === dir)
+      throw new Error(`s3 test server: builder/ensure_go.sh not found above ${process.cwd()}; run from the checkout`);
   }
 }
 
@@ -72,7 +75,13 @@ function goToolchain(log: (line: string) => void): Promise<string> {
     const env = { ...process.env, STEADYDANCER_CACHE_DIR: cacheRoot() };
     execFile('bash', [ensureGoScript()], { env, timeout: 5 * 60_000 }, (err, stdout, stderr) => {
       for (const line of stderr.split('\n').filter(Boolean)) log(`s3 test server: ${line}`); // e.g. "go1.22: too old"
-      if (err) reject(new Error('s3 test server: no Go >= 1.25 to build versitygw with (see the lines above); install Go >= 1.25, or set GO_BIN or VERSITYGW_BIN', { cause: err }));
+      if (err)
+        reject(
+          new Error(
+            's3 test server: no Go >= 1.25 to build versitygw with (see the lines above); install Go >= 1.25, or set GO_BIN or VERSITYGW_BIN',
+            { cause: err },
+          ),
+        );
       else resolve(stdout.trim());
     });
   });
@@ -109,7 +118,6 @@ export async function ensureVersitygw(log: (line: string) => void = (l) => proce
   log(`s3 test server: built in ${Math.round((Date.now() - started) / 1000)} s`);
   return bin;
 }
-
 
 /** Resolves once the port accepts connections; rejects if the process exits or the deadline passes. */
 async function waitReady(child: ChildProcess, port: number, output: () => string, deadlineMs: number): Promise<void> {
@@ -155,9 +163,22 @@ export async function startS3Server(opts: { buckets?: string[] } = {}): Promise<
     let output = '';
     const child = spawn(
       bin,
-      ['--access', accessKeyId, '--secret', secretAccessKey, '--region', region, '--port', `127.0.0.1:${port}`, '--quiet',
+      [
+        '--access',
+        accessKeyId,
+        '--secret',
+        secretAccessKey,
+        '--region',
+        region,
+        '--port',
+        `127.0.0.1:${port}`,
+        '--quiet',
         // Sidecar metadata: works on filesystems without user xattrs (tmpfs, some overlays).
-        'posix', '--sidecar', metaDir, dataDir],
+        'posix',
+        '--sidecar',
+        metaDir,
+        dataDir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const keep = (d: Buffer): void => void (output = (output + d.toString()).slice(-4000));

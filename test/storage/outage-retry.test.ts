@@ -27,7 +27,10 @@ function clock(over: Partial<OutageRetryOptions> = {}) {
 }
 
 async function gaveUp(p: Promise<unknown>): Promise<OutageGaveUp> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof OutageGaveUp)) throw new Error(`expected OutageGaveUp, got ${String(err)}`);
   return err;
 }
@@ -91,7 +94,10 @@ describe('retryThroughOutage', () => {
             controller.abort(reason);
           }),
       },
-    ).then(() => undefined, (e: unknown) => e);
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBe(reason);
     expect(attempts).toBe(1);
   });

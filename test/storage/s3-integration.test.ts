@@ -24,7 +24,13 @@ let bigSha: string;
 
 beforeAll(async () => {
   s3 = s3TestServer();
-  worker = { endpointUrl: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, bucket: s3.bucket, region: s3.region };
+  worker = {
+    endpointUrl: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    bucket: s3.bucket,
+    region: s3.region,
+  };
   dir = await mkdtemp(path.join(os.tmpdir(), 's3-int-'));
   big = path.join(dir, 'big.mp4');
   // 2.5 parts of random bytes: three UploadParts, the last one short.
@@ -52,12 +58,20 @@ const store = (over: Partial<VideoStoreOptions> = {}): VideoStore =>
     ...over,
   });
 
-const sha = (b: ArrayBuffer | Buffer): string => createHash('sha256').update(Buffer.from(b as ArrayBuffer)).digest('hex');
+const sha = (b: ArrayBuffer | Buffer): string =>
+  createHash('sha256')
+    .update(Buffer.from(b as ArrayBuffer))
+    .digest('hex');
 
 describe('VideoStore against a real S3 server', () => {
   it('multipart upload round-trips byte-exact through its presigned URL, with type and disposition stored', async () => {
     const out = await store().put({ path: big, name: 'steadydancer_00001.mp4', jobId: 'job-mp' });
-    expect(out).toMatchObject({ bucket: s3.bucket, key: 'it/job-mp/steadydancer_00001.mp4', bytes: 5 * (PART / 2), content_type: 'video/mp4' });
+    expect(out).toMatchObject({
+      bucket: s3.bucket,
+      key: 'it/job-mp/steadydancer_00001.mp4',
+      bytes: 5 * (PART / 2),
+      content_type: 'video/mp4',
+    });
     const res = await fetch(out.url);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('video/mp4');
@@ -85,7 +99,10 @@ describe('VideoStore against a real S3 server', () => {
 
     const err = await store({ bucket: { ...worker, secretAccessKey: 'wrong'.repeat(8) } })
       .put({ path: big, name: 'x.mp4', jobId: 'job-bad' })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(WorkerError);
     expect((err as WorkerError).code).toBe('UPLOAD_FAILED');
     expect((err as WorkerError).details).toMatchObject({ status: 403 });
@@ -98,7 +115,12 @@ describe('VideoStore against a real S3 server', () => {
       { accessId: s3.accessKeyId, accessSecret: s3.secretAccessKey, bucketName: s3.jobBucket, endpointUrl: s3.endpoint },
       s3.region,
     );
-    const out = await store({ publicUrl: 'https://cdn.example.com/videos/' }).put({ path: small, name: 'o.mp4', jobId: 'job-ovr', bucket: job });
+    const out = await store({ publicUrl: 'https://cdn.example.com/videos/' }).put({
+      path: small,
+      name: 'o.mp4',
+      jobId: 'job-ovr',
+      bucket: job,
+    });
     expect(out.bucket).toBe(s3.jobBucket);
     expect(await (await fetch(out.url)).text()).toBe('tiny video');
 

@@ -131,7 +131,10 @@ describe('uploads through S3 faults (real S3 server behind a fault proxy)', () =
       upload: { retryBudgetMs: 60_000, minDelayMs: 500, maxDelayMs: 10_000 },
       retryClock: { now: () => now, sleep: async (ms) => void (now += ms), random: () => 1 },
     });
-    const err = await s.put({ path: small.path, name: 'v.mp4', jobId: 'budget' }).then(() => undefined, (e: unknown) => e);
+    const err = await s.put({ path: small.path, name: 'v.mp4', jobId: 'budget' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isWorkerError(err, 'UPLOAD_FAILED')).toBe(true);
     const attempts = proxy.seen.length;
     expect(attempts).toBeGreaterThan(5);
@@ -146,7 +149,10 @@ describe('uploads through S3 faults (real S3 server behind a fault proxy)', () =
     const logger: Logger = { ...silentLogger, warn: () => controller.abort(reason), child: () => logger };
     const err = await store({ upload: { minDelayMs: 60_000, maxDelayMs: 60_000 } })
       .put({ path: big.path, name: 'big.mp4', jobId: 'abort', logger }, controller.signal)
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBe(reason);
     expect(proxy.inFlight()).toBe(0);
     expect(proxy.seen.some((r) => r.method === 'DELETE' && /uploadId=/.test(r.url))).toBe(true);
@@ -163,7 +169,10 @@ describe('uploads through S3 faults (real S3 server behind a fault proxy)', () =
     });
     const err = await store()
       .put({ path: big.path, name: 'big.mp4', jobId: 'abort-hang' }, controller.signal)
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBe(reason);
     await until(() => proxy.inFlight() === 0); // the proxy sees both sockets closed
     expect(proxy.seen.filter((r) => isPart(r.url))).toHaveLength(2);
@@ -207,7 +216,12 @@ describe('a hung S3 (takes the connection, never answers)', () => {
     });
 
   it('fails as UPLOAD_FAILED after three attempts that each timed out', async () => {
-    const err = await hungStore().put({ path: small.path, name: 'v.mp4', jobId: 'hung' }).then(() => undefined, (e: unknown) => e);
+    const err = await hungStore()
+      .put({ path: small.path, name: 'v.mp4', jobId: 'hung' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(isWorkerError(err, 'UPLOAD_FAILED')).toBe(true);
     expect((err as WorkerError).message).toContain('TimeoutError (gave up after 3 attempts');
     expect(accepted).toBe(3);
@@ -217,7 +231,10 @@ describe('a hung S3 (takes the connection, never answers)', () => {
     const jobBucket = { ...viaProxy(), endpointUrl: endpoint, bucket: 'theirs' };
     const err = (await hungStore()
       .put({ path: small.path, name: 'v.mp4', jobId: 'hung-job', bucket: jobBucket })
-      .then(() => undefined, (e: unknown) => e)) as WorkerError;
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as WorkerError;
     expect(err.code).toBe('UPLOAD_FAILED');
     expect(err.message).toMatch(/^Could not upload faults\/hung-job\/v\.mp4 to the job's bucket theirs — check s3Config/);
     expect(`${err.message} ${JSON.stringify(err.details)}`).not.toMatch(/Timeout|ETIMEDOUT|ECONN|HTTP|127\.0\.0\.1|status/i);

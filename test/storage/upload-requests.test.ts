@@ -83,7 +83,14 @@ function store(over: Partial<VideoStoreOptions> = {}): VideoStore {
 
 const checksumHeaders = (s: Seen): string[] =>
   Object.entries(s.headers)
-    .filter(([k, v]) => k.startsWith('x-amz-checksum') || k === 'x-amz-sdk-checksum-algorithm' || k === 'x-amz-trailer' || /aws-chunked/.test(v) || /STREAMING/.test(v))
+    .filter(
+      ([k, v]) =>
+        k.startsWith('x-amz-checksum') ||
+        k === 'x-amz-sdk-checksum-algorithm' ||
+        k === 'x-amz-trailer' ||
+        /aws-chunked/.test(v) ||
+        /STREAMING/.test(v),
+    )
     .map(([k, v]) => `${k}: ${v}`);
 
 describe('upload requests', () => {
@@ -132,11 +139,16 @@ describe('upload requests', () => {
     failNext = { status: 403, times: 10 };
     const err = await store()
       .put({ path: small, name: 'a.mp4', jobId: 'j' })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(WorkerError);
     expect((err as WorkerError).code).toBe('UPLOAD_FAILED');
     expect((err as WorkerError).message).toMatch(/HTTP 403 AccessDenied.*credentials/);
-    expect(JSON.stringify({ m: (err as WorkerError).message, d: (err as WorkerError).details })).not.toMatch(new RegExp(`${SECRET}|X-Amz-Signature|https://`));
+    expect(JSON.stringify({ m: (err as WorkerError).message, d: (err as WorkerError).details })).not.toMatch(
+      new RegExp(`${SECRET}|X-Amz-Signature|https://`),
+    );
     expect(seen.filter((s) => s.method === 'PUT')).toHaveLength(1);
   });
 
@@ -148,7 +160,10 @@ describe('upload requests', () => {
       retryClock: { now: () => now, sleep: async (ms) => void (now += ms), random: () => 1 },
     })
       .put({ path: small, name: 'a.mp4', jobId: 'j' })
-      .then(() => undefined, (e: unknown) => e)) as WorkerError;
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as WorkerError;
     expect(err.code).toBe('UPLOAD_FAILED');
     expect(err.details).toMatchObject({ status: 500 });
     expect(seen.filter((s) => s.method === 'PUT')).toHaveLength(4);

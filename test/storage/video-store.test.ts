@@ -18,18 +18,33 @@ beforeAll(async () => {
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
 const store = (over: Partial<VideoStoreOptions>): VideoStore =>
-  new VideoStore({ keyPrefix: '', presignExpiresS: 60, logger: silentLogger, outputDir: path.join(dir, 'out'), mode: 'production', ...over });
+  new VideoStore({
+    keyPrefix: '',
+    presignExpiresS: 60,
+    logger: silentLogger,
+    outputDir: path.join(dir, 'out'),
+    mode: 'production',
+    ...over,
+  });
 
 describe('VideoStore without a bucket', () => {
   it('production: a small video comes back inline as a data: URI', async () => {
     const out = await store({}).put({ path: video, name: 'v.mp4', jobId: 'j1' });
-    expect(out).toEqual({ url: `data:video/mp4;base64,${Buffer.from('fake mp4 bytes').toString('base64')}`, content_type: 'video/mp4', bytes: 14, inline: true });
+    expect(out).toEqual({
+      url: `data:video/mp4;base64,${Buffer.from('fake mp4 bytes').toString('base64')}`,
+      content_type: 'video/mp4',
+      bytes: 14,
+      inline: true,
+    });
   });
 
   it('production: a large one fails with OUTPUT_TOO_LARGE saying how to configure a bucket', async () => {
     const err = (await store({ inlineMaxBytes: 10 })
       .put({ path: video, name: 'v.mp4', jobId: 'j1' })
-      .then(() => undefined, (e: unknown) => e)) as WorkerError;
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as WorkerError;
     expect(err).toBeInstanceOf(WorkerError);
     expect(err.code).toBe('OUTPUT_TOO_LARGE');
     expect(err.message).toMatch(/BUCKET_ENDPOINT_URL.*BUCKET_ACCESS_KEY_ID.*BUCKET_SECRET_ACCESS_KEY.*s3Config/);
@@ -42,7 +57,11 @@ describe('VideoStore without a bucket', () => {
     expect(out.url).toBe(out.path);
     expect(await readFile(out.path as string, 'utf8')).toBe('fake mp4 bytes');
     expect(existsSync(video)).toBe(true);
-    const served = await store({ mode: 'local', filesBaseUrl: 'http://127.0.0.1:8000/files/' }).put({ path: video, name: 'v.mp4', jobId: 'j3' });
+    const served = await store({ mode: 'local', filesBaseUrl: 'http://127.0.0.1:8000/files/' }).put({
+      path: video,
+      name: 'v.mp4',
+      jobId: 'j3',
+    });
     expect(served.url).toBe('http://127.0.0.1:8000/files/j3/v.mp4');
   });
 });

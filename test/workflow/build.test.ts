@@ -18,7 +18,18 @@ function fieldOf(fn: () => unknown): unknown {
 describe('buildPrompt', () => {
   it('puts every job value where it belongs', () => {
     const p = buildPrompt(
-      paramsFor('turbo', { width: 576, height: 1024, num_frames: 97, fps: 12, seed: 987654321, prompt: 'a woman in red', negative_prompt: 'blurry', steps: 6, shift: 7.5, crf: 23 }),
+      paramsFor('turbo', {
+        width: 576,
+        height: 1024,
+        num_frames: 97,
+        fps: 12,
+        seed: 987654321,
+        prompt: 'a woman in red',
+        negative_prompt: 'blurry',
+        steps: 6,
+        shift: 7.5,
+        crf: 23,
+      }),
     );
     expect(p[NODES.textEncode.id]!.inputs).toMatchObject({ positive_prompt: 'a woman in red', negative_prompt: 'blurry' });
     expect(p[NODES.referenceImage.id]!.inputs.image).toBe('job-1/reference.png');
@@ -68,7 +79,19 @@ describe('buildPrompt', () => {
       const b = VARIANTS[variant].bounds;
       for (const edge of ['min', 'max'] as const) {
         expect(() =>
-          buildPrompt(paramsFor(variant, { width: b.width[edge], height: b.height[edge], num_frames: b.num_frames[edge], fps: b.fps[edge], steps: b.steps[edge], cfg: b.cfg[edge], shift: b.shift[edge], crf: b.crf[edge], seed: edge === 'min' ? 0 : MAX_SEED })),
+          buildPrompt(
+            paramsFor(variant, {
+              width: b.width[edge],
+              height: b.height[edge],
+              num_frames: b.num_frames[edge],
+              fps: b.fps[edge],
+              steps: b.steps[edge],
+              cfg: b.cfg[edge],
+              shift: b.shift[edge],
+              crf: b.crf[edge],
+              seed: edge === 'min' ? 0 : MAX_SEED,
+            }),
+          ),
         ).not.toThrow();
       }
     }
@@ -157,7 +180,12 @@ describe('buildPrompt engine settings', () => {
     }
     const swapped = buildPrompt({ ...paramsFor(variant), engine: engine({ blockSwap: 20 }) });
     expect(swapped[NODES.modelLoader.id]!.inputs.block_swap_args).toEqual([NODES.blockSwap.id, 0]);
-    expect(swapped[NODES.blockSwap.id]!.inputs).toMatchObject({ blocks_to_swap: 20, prefetch_blocks: 1, use_non_blocking: true, vace_blocks_to_swap: 0 });
+    expect(swapped[NODES.blockSwap.id]!.inputs).toMatchObject({
+      blocks_to_swap: 20,
+      prefetch_blocks: 1,
+      use_non_blocking: true,
+      vace_blocks_to_swap: 0,
+    });
     expect(buildPrompt({ ...paramsFor(variant), engine: engine({ blockSwap: 40 }) })[NODES.blockSwap.id]!.inputs.blocks_to_swap).toBe(40);
   });
 

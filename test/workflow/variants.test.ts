@@ -36,9 +36,9 @@ describe.each(VARIANT_NAMES)('variant %s', (name) => {
       expect(v.defaults[k]).toBeGreaterThanOrEqual(v.bounds[k].min);
       expect(v.defaults[k]).toBeLessThanOrEqual(v.bounds[k].max);
     }
-    expect(v.defaults.width % 16 + v.defaults.height % 16).toBe(0);
+    expect((v.defaults.width % 16) + (v.defaults.height % 16)).toBe(0);
     expect((v.defaults.num_frames - 1) % 4).toBe(0);
-    expect((v.bounds.num_frames.min - 1) % 4 + (v.bounds.num_frames.max - 1) % 4).toBe(0);
+    expect(((v.bounds.num_frames.min - 1) % 4) + ((v.bounds.num_frames.max - 1) % 4)).toBe(0);
   });
 
   it('extracts poses aligned to the reference body and crops (never stretches) to sizes /16', () => {
@@ -67,7 +67,9 @@ describe.each(VARIANT_NAMES)('variant %s', (name) => {
   });
 
   it('names exactly the fp8 model files the manifest lists for it', () => {
-    const needed = modelFilesFor(name, 'fp8').filter((f) => f.role !== 'pose_estimator_data').map((f) => f.path);
+    const needed = modelFilesFor(name, 'fp8')
+      .filter((f) => f.role !== 'pose_estimator_data')
+      .map((f) => f.path);
     expect(modelValues(t).sort()).toEqual(needed.sort());
   });
 });
@@ -108,7 +110,9 @@ describe('variant specifics', () => {
 
   it('allRequiredNodeClasses is the union of the variants', () => {
     expect(allRequiredNodeClasses()).toEqual([...new Set(VARIANT_NAMES.flatMap((n) => VARIANTS[n].requiredNodeClasses))].sort());
-    expect(allRequiredNodeClasses()).toEqual(expect.arrayContaining(['WanVideoAddSteadyDancerEmbeds', 'VHS_VideoCombine', 'WanVideoLoraSelect']));
+    expect(allRequiredNodeClasses()).toEqual(
+      expect.arrayContaining(['WanVideoAddSteadyDancerEmbeds', 'VHS_VideoCombine', 'WanVideoLoraSelect']),
+    );
   });
 });
 
