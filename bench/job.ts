@@ -37,6 +37,7 @@ import {
   type Product,
   type WorkerProcess,
 } from '../test/e2e/harness';
+import { lavfiInput } from '../test/media/fixtures';
 
 const run = promisify(execFile);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 5);
@@ -59,14 +60,7 @@ const ms = (x: number): string => `${Math.round(x)} ms`;
 async function makeBigMp4(file: string, mb: number): Promise<void> {
   const frames = Math.max(2, Math.round(mb * 0.84)); // ~1.2 MB a frame at these settings
   await run(ffmpegPath, [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=1280x720:rate=16',
+    ...lavfiInput('testsrc2=size=1280x720:rate=16'),
     '-vf',
     'noise=alls=60:allf=t+u',
     '-frames:v',

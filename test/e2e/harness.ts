@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { MODEL_FILES } from '../../src/workflow';
 import { collectOutput } from '../support/child-output';
+import { lavfiInput } from '../media/fixtures';
 
 const require = createRequire(import.meta.url);
 export const ffmpegPath: string = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
@@ -55,16 +56,7 @@ export async function prepareProduct(): Promise<Product> {
     const standin = path.join(root, 'standin', 'main.py');
     const fixtures = { png: path.join(root, 'media', 'person.png'), mp4: path.join(root, 'media', 'dance.mp4') };
     mkdirSync(path.dirname(fixtures.png), { recursive: true });
-    const src = [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc=size=${POSE.width}x${POSE.height}:rate=${POSE.fps}`,
-    ];
+    const src = [...lavfiInput(`testsrc=size=${POSE.width}x${POSE.height}:rate=${POSE.fps}`)];
     await Promise.all([
       // the exact production build: the script itself, on this Node
       run(process.execPath, [path.join(repoRoot, 'scripts/build.mjs'), '--outfile', bundle]),

@@ -16,6 +16,7 @@ import { ComfySupervisor } from '../../src/comfy/supervisor';
 import { createLogger } from '../../src/lib/logger';
 import { MODEL_FILES, VARIANTS, buildPrompt, type Precision, type VariantName } from '../../src/workflow';
 import { freePort } from '../support/free-port';
+import { lavfiInput } from '../media/fixtures';
 
 const comfyDir = process.env.IMAGE_ENV_COMFYUI_DIR;
 const python = process.env.IMAGE_ENV_PYTHON;
@@ -63,7 +64,7 @@ suite('the image environment on the CPU (opt-in)', () => {
     endpoint = await supervisor.ready();
     bootSeconds = (Date.now() - started) / 1000;
     const run = promisify(execFile);
-    const src = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=480x832:rate=16'];
+    const src = [...lavfiInput('testsrc=size=480x832:rate=16')];
     await run(ffmpegPath, [...src, '-frames:v', '1', path.join(endpoint.inputDir!, 'reference.png')]);
     await run(ffmpegPath, [...src, '-frames:v', '17', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', path.join(endpoint.inputDir!, 'pose.mp4')]);
   }, 660_000);

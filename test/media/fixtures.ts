@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 
 const require = createRequire(import.meta.url);
 export const ffmpegPath: string = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+/** ffmpeg's quiet, overwriting prefix with a lavfi test source as the input. */
+export const lavfiInput = (source: string): string[] => ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', source];
 export const ffprobePath: string = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 
 const run = promisify(execFile);
@@ -28,7 +30,7 @@ export async function makeFixtures(dir: string): Promise<Fixtures> {
     mov: path.join(dir, 'dance.mov'),
     webm: path.join(dir, 'dance.webm'),
   };
-  const src = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=32x48:rate=8'];
+  const src = [...lavfiInput('testsrc=size=32x48:rate=8')];
   await Promise.all([
     run(ffmpegPath, [...src, '-frames:v', '1', f.png]),
     run(ffmpegPath, [...src, '-frames:v', '1', f.jpg]),
@@ -90,26 +92,11 @@ export async function makeBadVideos(dir: string): Promise<BadVideos> {
     audioOnly: path.join(dir, 'audio-only.mp4'),
   };
   const whole = { faststart: path.join(dir, 'whole-faststart.mp4'), plain: path.join(dir, 'whole-plain.mp4') };
-  const src = [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=32x48:rate=8',
-    '-frames:v',
-    '40',
-    '-pix_fmt',
-    'yuv420p',
-    '-c:v',
-    'libx264',
-  ];
+  const src = [...lavfiInput('testsrc=size=32x48:rate=8'), '-frames:v', '40', '-pix_fmt', 'yuv420p', '-c:v', 'libx264'];
   await Promise.all([
     run(ffmpegPath, [...src, '-movflags', '+faststart', whole.faststart]),
     run(ffmpegPath, [...src, whole.plain]),
-    run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=duration=1', '-c:a', 'aac', v.audioOnly]),
+    run(ffmpegPath, [...lavfiInput('sine=duration=1'), '-c:a', 'aac', v.audioOnly]),
   ]);
   const faststart = await readFile(whole.faststart);
   const mdat = faststart.indexOf('mdat');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BadImageHeader, fileReader, readImageSize, type ReadAt } from '../../src/media/image-size';
-import { ffmpegPath, pngHeader } from './fixtures';
+import { ffmpegPath, pngHeader, lavfiInput } from './fixtures';
 
 const run = promisify(execFile);
 let dir: string;
@@ -31,20 +31,7 @@ describe('readImageSize on real files', () => {
     ['lossless WebP (VP8L)', 'y.webp', ['-c:v', 'libwebp', '-lossless', '1'], 'image/webp'],
   ])('reads %s', async (_name, file, codec, mime) => {
     const dest = path.join(dir, file);
-    await run(ffmpegPath, [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc=size=1234x56',
-      '-frames:v',
-      '1',
-      ...codec,
-      dest,
-    ]);
+    await run(ffmpegPath, [...lavfiInput('testsrc=size=1234x56'), '-frames:v', '1', ...codec, dest]);
     const handle = await open(dest, 'r');
     try {
       expect(await readImageSize(fileReader(handle), mime)).toEqual({ width: 1234, height: 56 });
