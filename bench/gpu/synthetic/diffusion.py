@@ -109,18 +109,28 @@ class DiffusionExpectation:
     scaled_linears: int  # 0 for fp16
 
 
+STEADYDANCER_MODULES = ("patch_embedding_fuse", "patch_embedding_ref_c", "condition_embedding_spatial",
+                        "condition_embedding_temporal", "condition_embedding_align")
+
+
+def architecture_facts(patcher) -> dict:
+    """What the loader made of a file: the architecture it detected, its quantization, and whether
+    SteadyDancer's extra modules came with it."""
+    t = patcher.model.diffusion_model
+    return {
+        "model_type": t.model_type, "in_dim": t.in_dim, "dim": t.dim, "ffn_dim": t.ffn_dim,
+        "num_heads": t.num_heads, "num_layers": t.num_layers, "quantization": patcher.model["quantization"],
+        "steadydancer": all(hasattr(t, m) for m in STEADYDANCER_MODULES),
+    }
+
+
 def verify_diffusion(env: ComfyEnv, model_name: str, source: StateDictSource, expect: DiffusionExpectation):
     """Loads through WanVideoModelLoader + the sampler's load_weights; returns (patcher, facts)."""
     patcher = load_model(env, model_name, source)
     transformer = patcher.model.diffusion_model
     sd = patcher.model["sd"]
     facts = {
-        "model_type": transformer.model_type, "in_dim": transformer.in_dim, "dim": transformer.dim,
-        "ffn_dim": transformer.ffn_dim, "num_heads": transformer.num_heads, "num_layers": transformer.num_layers,
-        "quantization": patcher.model["quantization"],
-        "steadydancer": all(hasattr(transformer, m) for m in (
-            "patch_embedding_fuse", "patch_embedding_ref_c", "condition_embedding_spatial",
-            "condition_embedding_temporal", "condition_embedding_align")),
+        **architecture_facts(patcher),
         "scaled_linears": sum(1 for m in transformer.modules() if getattr(m, "scale_weight", None) is not None),
         "params": sum(p.numel() for p in transformer.parameters()),
     }

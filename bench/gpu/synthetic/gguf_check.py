@@ -18,7 +18,7 @@ import torch
 from gguf import GGMLQuantizationType as Q
 
 from .comfy_env import ComfyEnv, patched
-from .diffusion import DIM, FFN_DIM, I2V_IN_CHANNELS, LOADER_SETTINGS, LoaderExpectationError
+from .diffusion import DIM, FFN_DIM, I2V_IN_CHANNELS, LOADER_SETTINGS, LoaderExpectationError, architecture_facts
 
 GGUF_LINEARS = 40 * 12  # every block linear: q/k/v/o x2, k_img/v_img, ffn.0/ffn.2
 # SteadyDancer's LayerNorm2D keeps (1, C, 1, 1) affine parameters; llama-quantize stores them as (C, 1, 1)
@@ -61,14 +61,7 @@ def verify_gguf(env: ComfyEnv, model_name: str, model_shapes: dict[str, tuple[in
         raise LoaderExpectationError(f"{model_name}: the loader refused it: {e}") from e
     transformer = patcher.model.diffusion_model
     readers = patcher.model["gguf_reader"]
-    facts = {
-        "model_type": transformer.model_type, "in_dim": transformer.in_dim, "dim": transformer.dim,
-        "ffn_dim": transformer.ffn_dim, "num_heads": transformer.num_heads, "num_layers": transformer.num_layers,
-        "quantization": patcher.model["quantization"],
-        "steadydancer": all(hasattr(transformer, m) for m in (
-            "patch_embedding_fuse", "patch_embedding_ref_c", "condition_embedding_spatial",
-            "condition_embedding_temporal", "condition_embedding_align")),
-    }
+    facts = architecture_facts(patcher)
     wanted = {"model_type": "i2v", "in_dim": I2V_IN_CHANNELS, "dim": DIM, "ffn_dim": FFN_DIM, "num_heads": 40,
               "num_layers": 40, "quantization": "gguf", "steadydancer": True}
     wrong = {k: (facts[k], v) for k, v in wanted.items() if facts[k] != v}
