@@ -262,8 +262,8 @@ async function runArm(arm, input, envInfo, port) {
     })
     .filter(Boolean);
   const at = (re) => parsedLogs.find((l) => re.test(l.message ?? ''));
-  const start = at(/^Starting ComfyUI/);
-  const ready = at(/^ComfyUI is ready/);
+  const start = at(/^starting ComfyUI/i);
+  const ready = at(/^ComfyUI is ready/i);
   if (start && ready) result.comfyui_boot_s = (Date.parse(ready.time) - Date.parse(start.time)) / 1000;
   const engine = at(/^engine settings|SageAttention failed the start-up check/);
   if (engine) {

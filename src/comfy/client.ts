@@ -233,7 +233,7 @@ export class ComfyClient {
     await Promise.all(
       paths.map((p) =>
         rm(p, { recursive: true, force: true }).catch((err: unknown) =>
-          this.opts.logger.warn('Could not delete a ComfyUI file', { path: p, error: err }),
+          this.opts.logger.warn('could not delete a ComfyUI file', { path: p, error: err }),
         ),
       ),
     );
@@ -334,7 +334,7 @@ export class ComfyClient {
       this.post('/interrupt', { prompt_id: promptId }, signal),
       this.post('/queue', { delete: [promptId] }, signal),
     ]);
-    for (const r of results) if (r.status === 'rejected') log.warn('Could not stop the ComfyUI prompt', { promptId, error: r.reason });
+    for (const r of results) if (r.status === 'rejected') log.warn('could not stop the ComfyUI prompt', { promptId, error: r.reason });
   }
 
   private async post(route: string, body: unknown, signal?: AbortSignal): Promise<void> {

@@ -214,7 +214,7 @@ export class ComfySupervisor {
         timeoutS: this.timeoutS(),
       });
     } else {
-      this.log.info(`Using the running ComfyUI${this.opts.config.names?.url ? ` at ${this.opts.config.names.url}` : ''}`, { url: baseUrl });
+      this.log.info(`using the running ComfyUI${this.opts.config.names?.url ? ` at ${this.opts.config.names.url}` : ''}`, { url: baseUrl });
     }
     void this.probeUntilReady(boot);
   }
@@ -239,7 +239,7 @@ export class ComfySupervisor {
     const modelPaths = config.extraModelPathsConfig && existsSync(config.extraModelPathsConfig) ? config.extraModelPathsConfig : undefined;
     // -u: unbuffered, so ComfyUI's lines reach our logs (and a boot error) as they are printed
     const args = ['-u', ...comfyArgs({ port: config.port, layout, extraModelPathsConfig: modelPaths, extraArgs: config.extraArgs })];
-    this.log.info('Starting ComfyUI', { python: config.python, dir: config.dir, args });
+    this.log.info('starting ComfyUI', { python: config.python, dir: config.dir, args });
     const lines = new OutputLines(this.opts.logger.child({ component: 'comfyui' }));
     this.lines = lines;
     let child: ChildProcess;
@@ -446,7 +446,7 @@ export class ComfySupervisor {
       minDelayMs: this.opts.restartMinDelayMs ?? 1000,
       maxDelayMs: this.opts.restartMaxDelayMs ?? 30_000,
     });
-    this.log.warn('Restarting ComfyUI', { attempt: this.failures, delayMs: wait });
+    this.log.warn('restarting ComfyUI', { attempt: this.failures, delayMs: wait });
     const next = this.newBoot(boot.endpoint); // ready() callers wait for the restart, not the dead process
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
