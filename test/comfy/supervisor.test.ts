@@ -391,8 +391,11 @@ describe('failureReason', () => {
 });
 
 describe('ComfySupervisor attached to COMFYUI_URL', () => {
-  const external = (url: string, over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number } = {}): ComfySupervisor => {
-    const { startupTimeoutMs = 10_000, ...rest } = over;
+  const external = (
+    url: string,
+    over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number; withoutNames?: boolean } = {},
+  ): ComfySupervisor => {
+    const { startupTimeoutMs = 10_000, withoutNames = false, ...rest } = over;
     const supervisor = new ComfySupervisor({
       config: {
         dir: '/nonexistent',
@@ -402,7 +405,7 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
         extraArgs: [],
         startupTimeoutMs,
         extraModelPathsConfig: undefined,
-        names: APP_NAMES,
+        ...(withoutNames ? {} : { names: APP_NAMES }),
       },
       workDir: os.tmpdir(),
       requiredNodeClasses: REQUIRED,
@@ -486,24 +489,7 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
 
   it('names no setting in the timeout when the host gives no names', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
-    const supervisor = new ComfySupervisor({
-      config: {
-        dir: '/nonexistent',
-        python: 'python3',
-        url,
-        port: 1,
-        extraArgs: [],
-        startupTimeoutMs: 500,
-        extraModelPathsConfig: undefined,
-      },
-      workDir: os.tmpdir(),
-      requiredNodeClasses: REQUIRED,
-      logger: silentLogger,
-      probeIntervalMs: 20,
-      now: leapingClock(),
-    });
-    cleanups.push(() => supervisor.stop());
-    const err = await rejection(supervisor.ready());
+    const err = await rejection(external(url, { startupTimeoutMs: 500, withoutNames: true, now: leapingClock() }).ready());
     expect(err.message).toBe(`ComfyUI at ${url} was not ready within 1 s; last problem: ECONNREFUSED.`);
   });
 
