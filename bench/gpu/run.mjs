@@ -13,7 +13,7 @@
 // Needs (bench/gpu/README.md): COMFYUI_DIR with the pinned packs and custom_nodes/steadydancer_runtime,
 // COMFYUI_PYTHON, MODELS_DIR filled by make_weights.py, ffmpeg and ffprobe on PATH, dist/handler.cjs.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { summarizeTimings } from './summarize.mjs';
@@ -156,8 +156,11 @@ function ffprobe(file) {
 }
 
 function newestMp4(dir) {
-  const found = sh('sh', ['-c', `ls -t $(find "${dir}" -name '*.mp4') 2>/dev/null | head -1`]);
-  return found || null;
+  if (!existsSync(dir)) return null;
+  const mp4s = readdirSync(dir, { recursive: true })
+    .filter((f) => String(f).endsWith('.mp4'))
+    .map((f) => path.join(dir, String(f)));
+  return mp4s.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0] ?? null;
 }
 
 function parseArm(spec) {
