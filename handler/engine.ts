@@ -46,11 +46,12 @@ export function startEngine(config: Config, logger: Logger, localGpu: boolean): 
           }
         : {}),
     };
-    if (sage && !sage.ok) {
-      // A broken kernel is an image problem the operator must hear about, not a silent slowdown.
+    if (sage && !sage.ok && config.engine.attention !== 'sdpa') {
+      // A broken kernel is an image problem the operator must hear about, not a silent slowdown; with
+      // ATTENTION_MODE=sdpa SageAttention was not asked for, so its state is only a field of the info line.
       logger.error('SageAttention failed the start-up check on this GPU: using exact SDPA instead', { ...fields, sageattn: sage });
     } else {
-      logger.info('engine settings', fields);
+      logger.info('engine settings', { ...fields, ...(sage ? { sageattn: sage } : {}) });
     }
   });
   return { settled, current: () => settings };

@@ -29,6 +29,17 @@ def main(argv):
         "nb_frames": str(frames), "nb_read_packets": str(frames), "r_frame_rate": rate, "avg_frame_rate": rate,
         "duration": str(round(frames / float(fps), 6)) if fps else None,
     }
+    if "-count_frames" in argv:
+        # The input probe asks for one decoded frame (-read_intervals %+#1): decode, do not trust the header.
+        limit = frames
+        if "-read_intervals" in argv:
+            interval = argv[argv.index("-read_intervals") + 1]
+            if interval.startswith("%+#"):
+                limit = int(interval[3:])
+        decoded = 0
+        while decoded < limit and cap.read()[0]:
+            decoded += 1
+        stream["nb_read_frames"] = str(decoded)
     out = {"streams": [stream]}
     if "-show_format" in argv:
         out["format"] = {"filename": path, "size": str(os.path.getsize(path)), "duration": stream["duration"]}

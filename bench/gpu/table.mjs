@@ -32,6 +32,13 @@ function settingsLabel(r) {
   return parts.filter(Boolean).join(', ');
 }
 
+/** A job's seconds; a failed one shows its error code too, so a failure never reads as a time. */
+function jobCell(job) {
+  if (!job || job.status === 'COMPLETED') return fmt(job?.seconds);
+  const code = /^([A-Z_]+):/.exec(job.error ?? '')?.[1] ?? job.status;
+  return `${code} after ${fmt(job.seconds)}`;
+}
+
 export function renderTable(results) {
   const rows = results.map((r) => {
     const cold = r.jobs?.find((j) => j.kind === 'cold');
@@ -41,7 +48,7 @@ export function renderTable(results) {
     const peakSmi = Math.max(...(r.jobs ?? []).map((j) => j.peak_vram_mib_nvidia_smi ?? 0)) / 1024;
     const ok = (r.jobs ?? []).length > 0 && r.jobs.every((j) => j.status === 'COMPLETED');
     const gpu = (r.environment?.gpu ?? '').split(',')[0];
-    return `| ${r.variant} ${r.frames}f ${r.width}×${r.height} | ${r.precision} | ${settingsLabel(r)} | ${fmt(cold?.seconds)} | ${fmt(warmMedian)} | ${fmt(r.sampler?.s_per_step_steady, 2)} | ${fmt(r.comfyui_boot_s)} | ${fmt(peakTorch || null)} / ${fmt(peakSmi || null)} | ${ok ? 'yes' : 'no'} | ${gpu}, torch ${r.environment?.versions?.torch ?? '?'} | \`${r.file}\` |`;
+    return `| ${r.variant} ${r.frames}f ${r.width}×${r.height} | ${r.precision} | ${settingsLabel(r)} | ${jobCell(cold)} | ${fmt(warmMedian)} | ${fmt(r.sampler?.s_per_step_steady, 2)} | ${fmt(r.comfyui_boot_s)} | ${fmt(peakTorch || null)} / ${fmt(peakSmi || null)} | ${ok ? 'yes' : 'no'} | ${gpu}, torch ${r.environment?.versions?.torch ?? '?'} | \`${r.file}\` |`;
   });
   return [
     START,

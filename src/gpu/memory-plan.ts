@@ -59,9 +59,11 @@ export const WEIGHT_GIB: Readonly<Record<Precision, { readonly block: number; re
 export const HEADROOM_GIB = 7;
 
 const estimate = (blocks: number): SwapCell => ({ blocks, basis: 'estimate' });
+/** A count a capped H200 run of turbo 81 frames 480x832 completed with (cold and warm job). */
+const measured = (blocks: number, result: string): SwapCell => ({ blocks, basis: `measured: bench/results/${result}` });
 
 /**
- * Blocks to swap per card class and precision: THE table (bench/gpu/plans/lowvram.txt measures it).
+ * Blocks to swap per card class and precision: THE table (bench/gpu/plans/lowvram-*.txt measure it).
  * Each count keeps the GPU-resident weights (rest + unswapped blocks, WEIGHT_GIB) within the nominal card
  * less HEADROOM_GIB, rounded up to an even count. Cards at or above the last row swap nothing.
  */
@@ -70,11 +72,13 @@ export const LOW_VRAM_TABLE: readonly CardClass[] = [
     card: '16 GB',
     nominalGiB: 16,
     belowGiB: 20,
+    // Measured under a 15.5 GiB cap (16 GiB less the CUDA context): peak reservation 14.6 GiB (fp8) and
+    // 15.2 GiB (Q5_K_M: the GGUF path dequantizes each layer into a temporary, so it peaks higher).
     swap: {
-      fp8: estimate(20),
+      fp8: measured(20, 'gpu-turbo-81f-fp8-cap16-auto-sdpa.json'),
       fp16: estimate(30),
       'gguf-q4_k_m': estimate(8),
-      'gguf-q5_k_m': estimate(12),
+      'gguf-q5_k_m': measured(12, 'gpu-turbo-81f-gguf-q5_k_m-cap16-auto-sdpa.json'),
       'gguf-q6_k': estimate(14),
     },
   },
@@ -82,13 +86,13 @@ export const LOW_VRAM_TABLE: readonly CardClass[] = [
     card: '24 GB',
     nominalGiB: 24,
     belowGiB: 30,
+    // Measured under a 23.5 GiB cap: peak reservation 22.6 GiB (fp8) and 18.3 GiB (Q5_K_M), model offloaded
+    // between jobs, nothing swapped.
     swap: {
-      // A 24 GiB process cap ran fp8 offloaded without block swap (bench/results/gpu-turbo-81f-fp8-cap24-
-      // low-sdpa-nosage.json); a real 24 GB card leaves ~0.5 GiB less to PyTorch, so still an estimate.
-      fp8: estimate(0),
+      fp8: measured(0, 'gpu-turbo-81f-fp8-cap24-auto-sdpa.json'),
       fp16: estimate(20),
       'gguf-q4_k_m': estimate(0),
-      'gguf-q5_k_m': estimate(0),
+      'gguf-q5_k_m': measured(0, 'gpu-turbo-81f-gguf-q5_k_m-cap24-auto-sdpa.json'),
       'gguf-q6_k': estimate(0),
     },
   },

@@ -73,7 +73,7 @@ describe('chooseEngineSettings', () => {
     const s = chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: capped });
     expect(s).toMatchObject({ residentModel: false, memoryMode: 'low', blockSwap: 20 });
     expect(s.cardGiB).toBeCloseTo(15.5, 5);
-    expect(s.reasons.join('\n')).toMatch(/block swap 20 of 40: 16 GB card class, fp8 \(estimate\)/);
+    expect(s.reasons.join('\n')).toMatch(/block swap 20 of 40: 16 GB card class, fp8 \(measured: bench\/results\/gpu-turbo-81f-fp8-cap16/);
     expect(cardMemoryGiB(report({ memGiB: 23.6 }))).toBeCloseTo(23.6, 5);
     expect(cardMemoryGiB(undefined)).toBeUndefined();
   });

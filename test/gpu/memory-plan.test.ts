@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, it, expect } from '@jest/globals';
 import {
   cardClass,
@@ -25,6 +26,34 @@ describe('LOW_VRAM_TABLE', () => {
         expect(cell.basis).toMatch(/^(estimate|measured: bench\/results\/gpu-\S+\.json)$/);
       }
     }
+  });
+
+  it('a measured cell names a run of that precision and count, capped inside the row, whose jobs all completed', () => {
+    let cells = 0;
+    for (const [i, row] of LOW_VRAM_TABLE.entries()) {
+      const floor = i === 0 ? 0 : LOW_VRAM_TABLE[i - 1]!.belowGiB;
+      for (const p of PRECISIONS) {
+        const basis = row.swap[p].basis;
+        if (!basis.startsWith('measured: ')) continue;
+        cells++;
+        const run = JSON.parse(readFileSync(basis.slice('measured: '.length), 'utf8')) as {
+          precision: string;
+          engine: { blockSwap: number; memoryCapGiB: number };
+          jobs: { status: string }[];
+        };
+        const cap = run.engine.memoryCapGiB;
+        expect({ card: row.card, p, precision: run.precision, blocks: run.engine.blockSwap, inRow: cap >= floor && cap < row.belowGiB }).toEqual({
+          card: row.card,
+          p,
+          precision: p,
+          blocks: row.swap[p].blocks,
+          inRow: true,
+        });
+        expect(run.jobs.length).toBeGreaterThan(1);
+        expect(run.jobs.map((j) => j.status)).toEqual(run.jobs.map(() => 'COMPLETED'));
+      }
+    }
+    expect(cells).toBeGreaterThan(0);
   });
 
   it('rows grow with the card, and a smaller card never swaps fewer blocks', () => {
@@ -75,7 +104,7 @@ describe('chooseMemoryPlan', () => {
     expect(p).toMatchObject({ mode: 'low', residentModel: false, blockSwap: 12 });
     expect(p.vaeTilingAbovePixels).toBeGreaterThan(480 * 832);
     expect(p.vaeTilingAbovePixels).toBeLessThan(1280 * 1280);
-    expect(p.reasons.join('\n')).toMatch(/16 GB card class, gguf-q5_k_m \(estimate\)/);
+    expect(p.reasons.join('\n')).toMatch(/16 GB card class, gguf-q5_k_m \(measured: bench\/results\/gpu-turbo-81f-gguf-q5_k_m-cap16/);
   });
 
   it('auto on a 24 GB card: offloaded, no block swap for fp8, VAE never tiled within the size bounds', () => {
