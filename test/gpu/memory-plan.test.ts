@@ -42,7 +42,13 @@ describe('LOW_VRAM_TABLE', () => {
           jobs: { status: string }[];
         };
         const cap = run.engine.memoryCapGiB;
-        expect({ card: row.card, p, precision: run.precision, blocks: run.engine.blockSwap, inRow: cap >= floor && cap < row.belowGiB }).toEqual({
+        expect({
+          card: row.card,
+          p,
+          precision: run.precision,
+          blocks: run.engine.blockSwap,
+          inRow: cap >= floor && cap < row.belowGiB,
+        }).toEqual({
           card: row.card,
           p,
           precision: p,

@@ -49,7 +49,10 @@ describe('GPU results and the README table', () => {
       '| turbo 81f 480×832 | fp8 | sageattn, resident | 40.0 | 18.3 | 2.46 | 12.3 | 30.2 / – | yes | NVIDIA H200, torch 2.11.0 | `gpu-x.json` |',
     );
     expect(() => replaceTable('no markers', table)).toThrow(/markers/);
-    const failed = { ...fake, jobs: [{ kind: 'cold', status: 'FAILED', seconds: 182.74, error: 'OUT_OF_MEMORY: Out of GPU memory in node 50' }] };
+    const failed = {
+      ...fake,
+      jobs: [{ kind: 'cold', status: 'FAILED', seconds: 182.74, error: 'OUT_OF_MEMORY: Out of GPU memory in node 50' }],
+    };
     expect(renderTable([failed])).toContain('| sageattn, resident | OUT_OF_MEMORY after 182.7 | – |');
     const capped = {
       ...fake,
