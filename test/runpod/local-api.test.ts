@@ -183,7 +183,7 @@ describe('local API routes', () => {
       const res = await call('GET', `${local.url}${bad}`);
       expect({ bad, ...res }).toMatchObject({ bad, status: 400, json: { error: expect.stringContaining('% escape') } });
     }
-    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect(lines.filter((l) => l.level === 'ERROR')).toEqual([]);
     expect((await call('GET', `${local.url}/status/local-%41`)).status).toBe(404); // well-formed escapes still decode
   });
 
