@@ -72,16 +72,17 @@ interface JobScope<V extends string> {
   readonly comfyVideos: ComfyVideo[];
 }
 
-type Stage = 'inputs' | 'queue' | 'inference' | 'upload';
+/** The stages `timings_ms` times (progress has stages of its own: progress.ts `Stage`). */
+type TimedStage = Exclude<keyof JobOutput['timings_ms'], 'total'>;
 
 /** `timings_ms`: each stage lasts from the end of the previous one (or as long as it reports). */
 function stopwatch(now: () => number) {
   const started = now();
   let last = started;
-  const laps = {} as Record<Stage, number>;
+  const laps = {} as Record<TimedStage, number>;
   return {
     /** Ends `stage` now; `measured` replaces the elapsed time when the stage knows better. */
-    lap(stage: Stage, measured?: number): void {
+    lap(stage: TimedStage, measured?: number): void {
       const t = now();
       laps[stage] = measured ?? t - last;
       last = t;

@@ -43,7 +43,8 @@ function pingUrl() {
 }
 function get(target) {
   return new Promise((resolve, reject) => {
-    const req = client.get(target, { agent, headers: { Authorization: apiKey, 'User-Agent': userAgent }, signal: AbortSignal.timeout(intervalMs * 2) }, (res) => {
+    const headers = { Authorization: apiKey, 'User-Agent': userAgent };
+    const req = client.get(target, { agent, headers, signal: AbortSignal.timeout(intervalMs * 2) }, (res) => {
       res.resume();
       res.on('error', reject);
       res.on('close', () => (res.complete ? resolve(res.statusCode) : reject(new Error('ping answer cut off'))));

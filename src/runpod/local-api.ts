@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { closeInOrder } from '../lib/close-steps';
 import { isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { LocalJobs, type LocalJobsOptions, type SubmitBody } from './local-jobs';
@@ -33,7 +34,10 @@ export interface LocalApi {
   url: string;
   filesBaseUrl: string | undefined;
   jobs: LocalJobs;
-  /** Stops accepting requests, gives running jobs `graceMs`, then aborts them. */
+  /**
+   * Stops accepting connections, closes the jobs (LocalJobs.close: `graceMs` for running jobs, then
+   * for webhooks), then cuts the connections still open. Idempotent: later calls share the first.
+   */
   close(graceMs: number): Promise<void>;
 }
 
@@ -244,19 +248,30 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     });
   });
 
-  opts.logger.info('local API listening', { url, ...(filesBaseUrl ? { filesBaseUrl } : {}) });
-  return {
-    url,
-    filesBaseUrl,
-    jobs,
-    close: async (graceMs: number) => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await jobs.close(graceMs);
-      server.closeAllConnections();
-      await closed;
-    },
+  let closing: Promise<void> | undefined;
+  const close = async (graceMs: number): Promise<void> => {
+    let serverClosed: Promise<void> = Promise.resolve();
+    await closeInOrder(opts.logger, [
+      [
+        'stop accepting connections',
+        () => {
+          serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+        },
+      ],
+      ['close the jobs', () => jobs.close(graceMs)],
+      [
+        'close the connections still open',
+        () => {
+          server.closeAllConnections();
+          return serverClosed;
+        },
+      ],
+    ]);
   };
+
+  opts.logger.info('local API listening', { url, ...(filesBaseUrl ? { filesBaseUrl } : {}) });
+  return { url, filesBaseUrl, jobs, close: (graceMs) => (closing ??= close(graceMs)) };
 }
 
 async function serveFile(res: ServerResponse, root: string, relative: string, method: string): Promise<void> {

@@ -1,6 +1,7 @@
 // The local API's queue: jobs run in the background with the configured concurrency, through the
 // same executeJob as production, and keep RunPod's statuses so clients see what they would see there.
 import { randomUUID } from 'node:crypto';
+import { closeInOrder } from '../lib/close-steps';
 import { isWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
@@ -83,6 +84,10 @@ export class LocalJobs {
   private counts = { completed: 0, failed: 0, retried: 0 };
   private readonly now: () => number;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Webhook deliveries under way: close() gives them the grace period before it stops them. */
+  private readonly deliveries = new Set<Promise<void>>();
+  private readonly webhookStop = new AbortController();
 
   constructor(private readonly opts: LocalJobsOptions) {
     this.now = opts.now ?? Date.now;
@@ -309,11 +314,13 @@ export class LocalJobs {
     if (status === 'COMPLETED') this.counts.completed++;
     if (status === 'FAILED' || status === 'TIMED_OUT') this.counts.failed++;
     this.changed(j);
-    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '')
-      void this.deliverWebhook(j.job.webhook, this.statusOf(j));
+    if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '') {
+      const delivery: Promise<void> = this.deliverWebhook(j.job.webhook, this.statusOf(j)).finally(() => this.deliveries.delete(delivery));
+      this.deliveries.add(delivery);
+    }
   }
 
-  /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). */
+  /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). Never rejects. */
   private async deliverWebhook(url: string, status: StatusObject): Promise<void> {
     const logger = this.opts.logger.child({ requestId: status.id });
     try {
@@ -329,12 +336,18 @@ export class LocalJobs {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify(status),
-            signal: AbortSignal.timeout(this.opts.timing.postTimeoutMs),
+            signal: AbortSignal.any([AbortSignal.timeout(this.opts.timing.postTimeoutMs), this.webhookStop.signal]),
           });
           await res.arrayBuffer();
           if (!res.ok) throw runpodError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
         },
-        { attempts: this.opts.timing.webhookAttempts, minDelayMs: this.opts.timing.webhookRetryDelayMs, factor: 1, jitter: false },
+        {
+          attempts: this.opts.timing.webhookAttempts,
+          minDelayMs: this.opts.timing.webhookRetryDelayMs,
+          factor: 1,
+          jitter: false,
+          signal: this.webhookStop.signal,
+        },
       );
       logger.info('webhook delivered');
     } catch (err) {
@@ -342,10 +355,38 @@ export class LocalJobs {
     }
   }
 
-  /** Stops starting jobs, drops the queue, gives running ones `graceMs`, then aborts them. */
-  async close(graceMs: number): Promise<void> {
-    this.closed = true;
-    this.purge();
-    await this.running.drain(graceMs, () => runpodError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } }));
+  /**
+   * Stops starting jobs and drops the queue, gives running ones `graceMs` and then aborts them, and
+   * gives the webhooks still being delivered `graceMs` more. One promise however often it is called;
+   * a step that fails is logged and the next one still runs.
+   */
+  close(graceMs: number): Promise<void> {
+    this.closing ??= closeInOrder(this.opts.logger, [
+      [
+        'stop starting jobs',
+        () => {
+          this.closed = true;
+          this.purge();
+        },
+      ],
+      [
+        'drain the running jobs',
+        () =>
+          this.running.drain(graceMs, () => runpodError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } })),
+      ],
+      ['deliver the webhooks under way', () => this.flushWebhooks(graceMs)],
+    ]).then(() => undefined);
+    return this.closing;
+  }
+
+  /** Waits for the deliveries under way, stopping them (each logs it was not delivered) after `graceMs`. */
+  private async flushWebhooks(graceMs: number): Promise<void> {
+    if (this.deliveries.size === 0) return;
+    const timer = setTimeout(
+      () => this.webhookStop.abort(runpodError('CANCELLED', 'the local API shut down before the webhook was delivered')),
+      graceMs,
+    );
+    await Promise.all(this.deliveries);
+    clearTimeout(timer);
   }
 }

@@ -1,6 +1,7 @@
 // Production mode: take loop, job runs, stop-signal loop and heartbeat under one shutdown
 // (rp-py `JobScaler`). `run()` and `close()` are safe to call twice (BullMQ's Worker lifecycle).
 import { randomUUID } from 'node:crypto';
+import { closeInOrder } from '../lib/close-steps';
 import { delay } from '../lib/delay';
 import type { Logger } from '../lib/logger';
 import { backoffDelay } from '../lib/retry';
@@ -46,8 +47,9 @@ export class ProductionWorker {
   private heartbeat: Heartbeat | undefined;
   private running: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
-  private resolveClosed!: () => void;
-  private readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
+  /** The loops close() stops and waits for (settled until run() starts them). */
+  private takeLoopDone: Promise<void> = Promise.resolve();
+  private stopLoopDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ProductionWorkerOptions) {
     const { config } = opts;
@@ -67,9 +69,9 @@ export class ProductionWorker {
     });
   }
 
-  /** Runs until close() (SIGTERM) or a refresh_worker exit; resolves the exit code. */
+  /** Runs until close() (SIGTERM) or a refresh_worker exit; resolves the exit code. After close(), starts nothing. */
   run(): Promise<number> {
-    this.running ??= this.runLoops();
+    this.running ??= this.closing ? this.closing.then(() => 0) : this.runLoops();
     return this.running;
   }
 
@@ -80,18 +82,21 @@ export class ProductionWorker {
     // process does). The first take goes out next; the stop poll and the host's onReady work
     // (loading the app) start once it is on its way, while RunPod holds the poll.
     this.startHeartbeat();
-    let stopLoop: Promise<void> = Promise.resolve();
     let started = false;
     const ready = (): void => {
       if (started || this.takeController.signal.aborted) return;
       started = true;
       if (!this.api.stopUrl) logger.warn('job stop channel disabled: the job-take URL has no /job-take/ segment');
-      stopLoop = this.stopLoop();
+      this.stopLoopDone = this.stopLoop();
       this.opts.onReady?.();
     };
-    await this.takeLoop(ready);
-    await this.closed;
-    await stopLoop;
+    this.takeLoopDone = this.takeLoop(ready);
+    try {
+      // The take loop ends only when close() stops it, or on a bug; either way everything is released.
+      await this.takeLoopDone;
+    } finally {
+      await this.close();
+    }
     return 0;
   }
 
@@ -110,7 +115,11 @@ export class ProductionWorker {
     });
   }
 
-  /** Graceful shutdown: stop taking, drain within the grace period, post, stop. Idempotent. */
+  /**
+   * Graceful shutdown, one promise however often it is called: stop taking, let the running jobs
+   * finish (each posts its own result) within the grace period and abort the rest, then stop the
+   * stop poll and the heartbeat. A step that fails is logged and the next one still runs.
+   */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -119,16 +128,33 @@ export class ProductionWorker {
   private async shutdown(): Promise<void> {
     const { logger, config } = this.opts;
     logger.info('shutting down: no new jobs', { running: this.active.size, graceMs: config.shutdownGraceMs });
-    // Aborts the take long poll and any backoff at once; the take loop then drains and stops the rest.
-    this.takeController.abort(runpodError('CANCELLED', 'worker shutting down'));
-    if (!this.running) this.resolveClosed();
-    await this.closed;
+    await closeInOrder(logger, [
+      [
+        'stop taking jobs',
+        () => {
+          // Aborts the take long poll and any backoff at once; jobs that poll brings are still run.
+          this.takeController.abort(runpodError('CANCELLED', 'worker shutting down'));
+          return this.takeLoopDone;
+        },
+      ],
+      ['drain the running jobs', () => this.drainJobs()],
+      [
+        'stop the job stop poll',
+        () => {
+          this.stopPollController.abort();
+          return this.stopLoopDone;
+        },
+      ],
+      ['stop the heartbeat', () => this.heartbeat?.stop()],
+    ]);
+    logger.info('worker stopped');
   }
 
-  private async drainAndStop(): Promise<void> {
+  /** Waits for the running jobs (and their result posts) within the grace period; aborts those still running after it. */
+  private drainJobs(): Promise<void> {
     const { logger, config } = this.opts;
     const grace = config.names?.shutdownGrace ?? UNNAMED_SETTINGS.shutdownGrace;
-    await this.active.drain(
+    return this.active.drain(
       config.shutdownGraceMs,
       () =>
         runpodError('TIMEOUT', `the worker is shutting down and the job did not finish within ${grace} (${config.shutdownGraceMs} ms)`, {
@@ -136,10 +162,6 @@ export class ProductionWorker {
         }),
       (id) => logger.warn('shutdown grace period over; aborting the job', { requestId: id }),
     );
-    this.stopPollController.abort();
-    await this.heartbeat?.stop();
-    logger.info('worker stopped');
-    this.resolveClosed();
   }
 
   private need(): number {
@@ -183,7 +205,6 @@ export class ProductionWorker {
         }
       }
     }
-    await this.drainAndStop();
   }
 
   private async stopLoop(): Promise<void> {

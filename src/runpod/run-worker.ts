@@ -1,6 +1,7 @@
 // The one entry point the host application calls: picks the mode from argv and config, runs until done or
 // SIGTERM, and resolves the process exit code (the caller exits with it).
 import os from 'node:os';
+import { closeInOrder } from '../lib/close-steps';
 import { toWorkerError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { parseArgs, type WorkerArgs } from './args';
@@ -11,6 +12,7 @@ import { createHttpTransport, fetchTransport } from './http-transport';
 import { DEFAULT_TIMING, type RuntimeTiming } from './timing';
 import type { Handler, RuntimeSettings, WorkerMode } from './types';
 import type { WebhookGuard } from './webhook-guard';
+import { listenForShutdown } from './shutdown-signal';
 
 export interface RunWorkerOptions {
   config: RuntimeSettings;
@@ -62,57 +64,60 @@ export function selectMode(args: Pick<WorkerArgs, 'serveApi' | 'testInput'>, con
 }
 
 export async function runWorker(opts: RunWorkerOptions): Promise<number> {
-  const { config } = opts;
   // RunPod's log format: every line carries requestId (null outside a job) when on an endpoint.
-  const logger = config.endpointId ? opts.logger.child({ requestId: null }) : opts.logger;
-  const timing: RuntimeTiming = { ...DEFAULT_TIMING, ...opts.timing };
-  const shutdown = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info(`received ${signal}`);
-    shutdown.abort();
-  };
-  const linked = opts.shutdownSignal;
-  const onLinked = (): void => shutdown.abort();
-  linked?.addEventListener('abort', onLinked, { once: true });
-  if (linked?.aborted) shutdown.abort();
-  if (opts.handleSignals !== false) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
-  const onShutdown = (): void => mode?.close();
+  const logger = opts.config.endpointId ? opts.logger.child({ requestId: null }) : opts.logger;
+  const shutdown = listenForShutdown({ linked: opts.shutdownSignal, processSignals: opts.handleSignals !== false, logger });
   let mode: ModeRunner | undefined;
+  let code = 1;
   try {
-    const args = parseArgs(opts.argv);
-    if (args.debugger) logger.warn('--rp_debugger is not supported by this worker; ignored');
-    const selected = selectMode(args, config);
-    logger.info('worker mode', { mode: selected });
-    const common = { opts, args, logger, timing, hostname: config.podHostname ?? os.hostname() };
-    mode = selected === 'test_input' ? testInputMode(common) : selected === 'api' ? apiMode(common) : productionMode(common);
-    if (shutdown.signal.aborted) mode.close();
-    shutdown.signal.addEventListener('abort', onShutdown, { once: true });
-    return await mode.run();
+    mode = createMode(opts, logger);
+    code = await runUntil(mode, shutdown.signal);
   } catch (err) {
     logger.error('the worker stopped on an error', { error: toWorkerError(err) });
-    return 1;
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    linked?.removeEventListener('abort', onLinked);
-    shutdown.signal.removeEventListener('abort', onShutdown);
-    if (opts.onShutdown) {
-      try {
-        await opts.onShutdown();
-      } catch (err) {
-        logger.error('onShutdown failed', { error: err });
-      }
-    }
   }
+  // The mode is closed again (close is idempotent) so that one which ended on its own or failed
+  // releases everything too; the process signals stay handled until then.
+  await closeInOrder(logger, [
+    ['close the mode', () => mode?.close()],
+    ['stop listening for shutdown signals', () => shutdown.dispose()],
+    ['onShutdown', () => opts.onShutdown?.()],
+  ]);
+  return code;
 }
 
-/** A mode as runWorker drives it: `run()` until done (the exit code), `close()` on SIGTERM. */
+/** A mode as runWorker drives it: `run()` until done (the exit code); `close()` on SIGTERM, idempotent. */
 interface ModeRunner {
   run(): Promise<number>;
-  close(): void;
+  close(): Promise<void>;
+}
+
+const MODES: Record<WorkerMode, (ctx: ModeContext) => ModeRunner> = {
+  test_input: testInputMode,
+  api: apiMode,
+  production: productionMode,
+};
+
+/** Reads the flags and makes the mode they and the config select. */
+function createMode(opts: RunWorkerOptions, logger: Logger): ModeRunner {
+  const args = parseArgs(opts.argv);
+  if (args.debugger) logger.warn('--rp_debugger is not supported by this worker; ignored');
+  const selected = selectMode(args, opts.config);
+  logger.info('worker mode', { mode: selected });
+  const timing: RuntimeTiming = { ...DEFAULT_TIMING, ...opts.timing };
+  return MODES[selected]({ opts, args, logger, timing, hostname: opts.config.podHostname ?? os.hostname() });
+}
+
+/** Runs the mode, closing it once `signal` aborts (at once when it already has). */
+async function runUntil(mode: ModeRunner, signal: AbortSignal): Promise<number> {
+  // runWorker awaits close() again afterwards and logs a failure there; here it must not go unhandled.
+  const onAbort = (): void => void mode.close().catch(() => {});
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await mode.run();
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 interface ModeContext {
@@ -144,7 +149,7 @@ function testInputMode({ opts, args, logger, timing, hostname }: ModeContext): M
         shutdownSignal: stop.signal,
       });
     },
-    close: () => stop.abort(),
+    close: async () => stop.abort(),
   };
 }
 
@@ -171,13 +176,17 @@ function apiMode({ opts, args, logger, timing, hostname }: ModeContext): ModeRun
         ...(opts.health ? { health: opts.health } : {}),
         ...(opts.checkWebhook ? { checkWebhook: opts.checkWebhook } : {}),
       });
-      opts.onListening?.(api.url);
-      opts.onReady?.();
-      await closeRequested;
-      await api.close(config.shutdownGraceMs);
+      try {
+        opts.onListening?.(api.url);
+        opts.onReady?.();
+        await closeRequested;
+      } finally {
+        // Also when a callback above threw: the server and its jobs never outlive the mode.
+        await api.close(config.shutdownGraceMs);
+      }
       return 0;
     },
-    close: () => requestClose(),
+    close: async () => requestClose(),
   };
 }
 
@@ -194,5 +203,5 @@ function productionMode({ opts, logger, timing, hostname }: ModeContext): ModeRu
     userAgent: userAgent(opts.appName ?? 'node-runpod-worker'),
     ...(opts.onReady ? { onReady: opts.onReady } : {}),
   });
-  return { run: () => worker.run(), close: () => void worker.close() };
+  return { run: () => worker.run(), close: () => worker.close() };
 }

@@ -49,7 +49,8 @@ export interface JobOutcome {
 }
 
 /**
- * The runtime's settings, RunPod's environment parsed by the host application. Declared here so the runtime depends on nothing outside src/runpod.
+ * The runtime's settings, RunPod's environment parsed by the host application. Declared here so the
+ * runtime depends on nothing outside src/runpod.
  */
 export interface RuntimeSettings {
   /** RunPod's `RUNPOD_WEBHOOK_GET_JOB`: production mode iff set. */

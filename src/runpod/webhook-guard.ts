@@ -42,10 +42,11 @@ export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
     if (addresses.length === 0) throw runpodError('INVALID_INPUT', `host ${host} has no address`, { details: { field: 'webhook' } });
     const refused = addresses.find((a) => opts.isPrivateAddress(a));
     if (refused !== undefined) {
+      const allow = opts.allowPrivateName ? `set ${opts.allowPrivateName}=true` : 'allow private addresses';
       throw runpodError(
         'INVALID_INPUT',
         `${url.protocol}//${url.host} resolves to ${refused}, a private, loopback or link-local address, which is refused; ` +
-          `use a public URL, or ${opts.allowPrivateName ? `set ${opts.allowPrivateName}=true` : 'allow private addresses'} on a trusted network`,
+          `use a public URL, or ${allow} on a trusted network`,
         { details: { field: 'webhook', address: refused } },
       );
     }

@@ -2,9 +2,10 @@
 // (the seed comes in; randomSeed makes one when the job has none). The job schema (src/job/schema.ts)
 // validates the input; the checks here are the builder's own preconditions, from the same bounds,
 // so it stays safe when used alone (and file names are checked only here).
-import { WorkerError } from '../lib/errors';
+import type { WorkerError } from '../lib/errors';
+import { workflowError } from './errors';
 import { DEFAULT_PRECISION, MODEL_FILES, type Precision } from './manifest';
-import { CONTEXT_WINDOW_FRAMES, NODES, VARIANTS, isVariantName, type Range, type VariantName } from './variants';
+import { CONTEXT_WINDOW_FRAMES, NODES, VARIANTS, VARIANT_NAMES, isVariantName, type Range, type VariantName } from './variants';
 import type { ApiNode, ApiPrompt } from './types';
 
 export interface WorkflowParams {
@@ -62,7 +63,7 @@ export function randomSeed(random: () => number = Math.random): number {
 }
 
 function invalid(field: string, message: string): WorkerError {
-  return new WorkerError('INVALID_INPUT', `${field}: ${message}`, { details: { field } });
+  return workflowError('INVALID_INPUT', `${field}: ${message}`, { details: { field } });
 }
 
 function checkNumber(field: string, value: number, range: Range, opts: { integer?: boolean; multipleOf?: number } = {}): void {
@@ -79,7 +80,12 @@ function checkNumber(field: string, value: number, range: Range, opts: { integer
 function checkString(field: string, value: string, pattern?: RegExp, max = MAX_PROMPT_CHARS): void {
   if (typeof value !== 'string') throw invalid(field, 'expected a string');
   if (value.length > max) throw invalid(field, `at most ${max} characters`);
-  if (pattern && !pattern.test(value)) throw invalid(field, `"${value}" is not a safe relative name`);
+  if (pattern && !pattern.test(value)) {
+    throw invalid(
+      field,
+      `"${value}" is not a safe relative name: use letters, digits and . _ - ( ) / or spaces, with no leading / and no ..`,
+    );
+  }
 }
 
 function validate(params: WorkflowParams): void {
@@ -103,88 +109,108 @@ function validate(params: WorkflowParams): void {
   checkString('filenamePrefix', params.filenamePrefix, SAFE_PREFIX);
 }
 
-function node(prompt: ApiPrompt, role: keyof typeof NODES): ApiNode {
-  const { id, classType } = NODES[role];
-  const found = prompt[id];
-  // A template that breaks the node-id convention is a bug in the template, not in the job.
-  if (!found || found.class_type !== classType) {
-    throw new WorkerError('INTERNAL', `template lacks node ${id} (${classType}) for ${role}`, { details: { node: id } });
+type NodeRole = keyof typeof NODES;
+
+/** A copy of a variant's template, its nodes reached by role (every template follows the node ids of NODES). */
+class Graph {
+  constructor(
+    readonly prompt: ApiPrompt,
+    private readonly variant: VariantName,
+  ) {}
+
+  node(role: NodeRole): ApiNode {
+    const { id, classType } = NODES[role];
+    const found = this.prompt[id];
+    // A template that breaks the node-id convention is a fault of the image, not of the job.
+    if (!found || found.class_type !== classType) {
+      const there = found ? `node ${id} is a ${found.class_type}` : `there is no node ${id}`;
+      throw workflowError(
+        'TEMPLATE_INVALID',
+        `the template of variant "${this.variant}" (workflows/${this.variant}.json) does not fit the builder: ${there}, where it ` +
+          `fills the ${role} (${classType}). Restore the template from the repository, or give that node id ${id} in the edited ` +
+          'one, and rebuild the image',
+        { details: { variant: this.variant, node: id, role, expected: classType, ...(found ? { found: found.class_type } : {}) } },
+      );
+    }
+    return found;
   }
-  return found;
+
+  set(role: NodeRole, inputs: Record<string, unknown>): void {
+    Object.assign(this.node(role).inputs, inputs);
+  }
+
+  /** Drops the node and `role`'s link to it from the node that uses it. */
+  remove(role: NodeRole, linkedFrom: { role: NodeRole; input: string }): void {
+    this.node(role);
+    delete this.prompt[NODES[role].id];
+    delete this.node(linkedFrom.role).inputs[linkedFrom.input];
+  }
 }
 
 function diffusionModelPath(precision: Precision): string {
-  const file = MODEL_FILES.find((f) => f.role === 'diffusion_model' && f.precisions.includes(precision));
-  if (!file) throw new WorkerError('INTERNAL', `models.json has no diffusion_model for precision ${precision}`);
+  const models = MODEL_FILES.filter((f) => f.role === 'diffusion_model');
+  const file = models.find((f) => f.precisions.includes(precision));
+  if (!file) {
+    const listed = [...new Set(models.flatMap((f) => f.precisions))].join(', ');
+    throw workflowError(
+      'MANIFEST_INVALID',
+      `workflows/models.json lists no diffusion_model for precision "${precision}" (it has: ${listed}). ` +
+        'Set MODEL_PRECISION to one of those, or add the file to the manifest and rebuild the image',
+      { details: { precision } },
+    );
+  }
   return file.path;
 }
 
-function removeBlockSwap(prompt: ApiPrompt): void {
-  node(prompt, 'blockSwap');
-  delete prompt[NODES.blockSwap.id];
-  delete node(prompt, 'modelLoader').inputs.block_swap_args;
-}
+const BLOCK_SWAP_LINK = { role: 'modelLoader', input: 'block_swap_args' } as const;
 
-function applyEngine(prompt: ApiPrompt, engine: EngineParams, pixels: number): void {
+function applyEngine(graph: Graph, engine: EngineParams, pixels: number): void {
   if (!Number.isInteger(engine.blockSwap) || engine.blockSwap < 0 || engine.blockSwap > MODEL_BLOCKS) {
-    throw new WorkerError('INTERNAL', `engine.blockSwap must be a whole number from 0 to ${MODEL_BLOCKS}, got ${engine.blockSwap}`);
+    throw workflowError(
+      'CONFIG_INVALID',
+      `engine.blockSwap must be a whole number from 0 to ${MODEL_BLOCKS} (the model's transformer blocks), got ${engine.blockSwap}: ` +
+        `set BLOCK_SWAP to auto or 0-${MODEL_BLOCKS}`,
+      { details: { blockSwap: engine.blockSwap } },
+    );
   }
-  Object.assign(node(prompt, 'modelLoader').inputs, {
+  graph.set('modelLoader', {
     attention_mode: engine.attention,
     load_device: engine.residentModel ? 'main_device' : 'offload_device',
   });
-  Object.assign(node(prompt, 'sampler').inputs, { force_offload: !engine.residentModel });
+  graph.set('sampler', { force_offload: !engine.residentModel });
   if (engine.blockSwap > 0) {
-    Object.assign(node(prompt, 'blockSwap').inputs, { blocks_to_swap: engine.blockSwap });
-    node(prompt, 'modelLoader').inputs.block_swap_args = [NODES.blockSwap.id, 0];
+    graph.set('blockSwap', { blocks_to_swap: engine.blockSwap });
+    graph.set('modelLoader', { block_swap_args: [NODES.blockSwap.id, 0] });
   } else {
-    removeBlockSwap(prompt);
+    graph.remove('blockSwap', BLOCK_SWAP_LINK);
   }
   const tiled = engine.vaeTilingAbovePixels !== null && pixels > engine.vaeTilingAbovePixels;
-  node(prompt, 'poseEncode').inputs.enable_vae_tiling = tiled;
-  node(prompt, 'imageToVideoEncode').inputs.tiled_vae = tiled;
-  node(prompt, 'decode').inputs.enable_vae_tiling = tiled;
+  graph.set('poseEncode', { enable_vae_tiling: tiled });
+  graph.set('imageToVideoEncode', { tiled_vae: tiled });
+  graph.set('decode', { enable_vae_tiling: tiled });
 }
 
 /** The API prompt for one job: a deep copy of the variant's template with the job's values filled in. */
 export function buildPrompt(params: WorkflowParams): ApiPrompt {
-  if (!isVariantName(params.variant)) throw invalid('variant', `unknown variant "${String(params.variant)}"`);
+  if (!isVariantName(params.variant)) {
+    throw invalid('variant', `unknown variant "${String(params.variant)}"; use one of ${VARIANT_NAMES.join(', ')}`);
+  }
   validate(params);
-  const prompt = structuredClone(VARIANTS[params.variant].template);
+  const graph = new Graph(structuredClone(VARIANTS[params.variant].template), params.variant);
 
-  Object.assign(node(prompt, 'modelLoader').inputs, { model: diffusionModelPath(params.precision ?? DEFAULT_PRECISION) });
-  if (params.engine) applyEngine(prompt, params.engine, params.width * params.height);
-  else removeBlockSwap(prompt);
-  Object.assign(node(prompt, 'textEncode').inputs, {
-    positive_prompt: params.prompt,
-    negative_prompt: params.negative_prompt,
-  });
-  Object.assign(node(prompt, 'referenceImage').inputs, { image: params.referenceImageName });
+  graph.set('modelLoader', { model: diffusionModelPath(params.precision ?? DEFAULT_PRECISION) });
+  if (params.engine) applyEngine(graph, params.engine, params.width * params.height);
+  else graph.remove('blockSwap', BLOCK_SWAP_LINK);
+  graph.set('textEncode', { positive_prompt: params.prompt, negative_prompt: params.negative_prompt });
+  graph.set('referenceImage', { image: params.referenceImageName });
   // Loaded at the output rate, capped at the requested frames; format "Wan" truncates to 4n+1.
-  Object.assign(node(prompt, 'poseVideo').inputs, {
-    video: params.poseVideoName,
-    force_rate: params.fps,
-    frame_load_cap: params.num_frames,
-  });
+  graph.set('poseVideo', { video: params.poseVideoName, force_rate: params.fps, frame_load_cap: params.num_frames });
   // Every later size comes from this crop (GetImageSizeAndCount), so one place sets it.
-  Object.assign(node(prompt, 'targetSize').inputs, { width: params.width, height: params.height });
-  Object.assign(node(prompt, 'sampler').inputs, {
-    steps: params.steps,
-    cfg: params.cfg,
-    shift: params.shift,
-    seed: params.seed,
-  });
-  Object.assign(node(prompt, 'output').inputs, {
-    filename_prefix: params.filenamePrefix,
-    frame_rate: params.fps,
-    crf: params.crf,
-  });
+  graph.set('targetSize', { width: params.width, height: params.height });
+  graph.set('sampler', { steps: params.steps, cfg: params.cfg, shift: params.shift, seed: params.seed });
+  graph.set('output', { filename_prefix: params.filenamePrefix, frame_rate: params.fps, crf: params.crf });
 
   // Context windows only for videos longer than one training clip.
-  if (params.num_frames <= CONTEXT_WINDOW_FRAMES) {
-    node(prompt, 'contextOptions');
-    delete prompt[NODES.contextOptions.id];
-    delete node(prompt, 'sampler').inputs.context_options;
-  }
-  return prompt;
+  if (params.num_frames <= CONTEXT_WINDOW_FRAMES) graph.remove('contextOptions', { role: 'sampler', input: 'context_options' });
+  return graph.prompt;
 }

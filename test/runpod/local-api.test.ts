@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,7 +55,7 @@ const quietConsole = (): void => {
 /** A loopback webhook receiver answering the given statuses in turn (then 200). */
 async function startHookServer(
   answers: number[],
-): Promise<{ url: string; received: (n: number) => Promise<{ body: unknown; status: number }[]> }> {
+): Promise<{ url: string; received: (n: number) => Promise<{ body: unknown; status: number }[]>; count: () => number }> {
   const seen: { body: unknown; status: number }[] = [];
   const waiters: (() => void)[] = [];
   const hook = createServer((req: IncomingMessage, res) => {
@@ -75,7 +75,7 @@ async function startHookServer(
     while (seen.length < n) await new Promise<void>((r) => waiters.push(r));
     return seen;
   };
-  return { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}`, received };
+  return { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}`, received, count: () => seen.length };
 }
 
 describe('local API with the runpod-sdk client', () => {
@@ -183,7 +183,7 @@ describe('local API routes', () => {
       const res = await call('GET', `${local.url}${bad}`);
       expect({ bad, ...res }).toMatchObject({ bad, status: 400, json: { error: expect.stringContaining('% escape') } });
     }
-    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect(lines.filter((l) => l.level === 'ERROR')).toEqual([]);
     expect((await call('GET', `${local.url}/status/local-%41`)).status).toBe(404); // well-formed escapes still decode
   });
 
@@ -375,6 +375,40 @@ describe('webhook targets', () => {
     await new Promise((r) => setImmediate(r));
     expect(lines.filter((l) => l.message.startsWith('webhook')).map((l) => [l.message, (l.error as { message: string }).message])).toEqual([
       ['webhook refused; not delivered', expect.stringContaining('resolves to 127.0.0.1, a private')],
+    ]);
+  });
+});
+
+describe('closing', () => {
+  const openGuard = createWebhookGuard({ allowPrivate: true, isPrivateAddress });
+
+  it('waits for a webhook still being delivered, its retries included; later calls share the first', async () => {
+    const hook = await startHookServer([500, 200]);
+    const local = await start(async () => 'ok', { checkWebhook: openGuard });
+    const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `${hook.url}/hook` });
+    expect(json.status).toBe('COMPLETED');
+    const closing = local.close(5_000);
+    expect(local.close(5_000)).toBe(closing);
+    await closing;
+    expect(hook.count()).toBe(2);
+  });
+
+  it('stops a webhook delivery that outlasts the grace period, logging it as not delivered', async () => {
+    const held: ServerResponse[] = [];
+    const hang = createServer((_req, res) => void held.push(res));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      hang.closeAllConnections();
+      await new Promise((r) => hang.close(r));
+    });
+    const { logger, lines } = captureLogger();
+    const local = await start(async () => 'ok', { logger, checkWebhook: openGuard });
+    const hookUrl = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook`;
+    expect((await call('POST', `${local.url}/runsync`, { input: {}, webhook: hookUrl })).json.status).toBe('COMPLETED');
+    await local.close(50);
+    const undelivered = lines.filter((l) => l.message === 'webhook could not be delivered');
+    expect(undelivered.map((l) => (l.error as { message: string }).message)).toEqual([
+      'the local API shut down before the webhook was delivered',
     ]);
   });
 });

@@ -4,9 +4,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { formatError, isWorkerError, WorkerError } from '../../src/lib/errors';
 import { delay } from '../../src/lib/delay';
-import type { Handler } from '../../src/runpod';
+import type { Logger } from '../../src/lib/logger';
+import { DEFAULT_TIMING, type Handler } from '../../src/runpod';
+import { createHttpTransport } from '../../src/runpod/http-transport';
+import { ProductionWorker } from '../../src/runpod/production-worker';
 import { startFakeJobApi, type FakeJobApi } from '../fakes/runpod-job-api';
-import { aborted, API_KEY, deferred, prodConfig, startWorker, type Running } from './helpers';
+import { aborted, API_KEY, captureLogger, deferred, FAST, prodConfig, startWorker, type Running } from './helpers';
 
 let api: FakeJobApi;
 let worker: Running | undefined;
@@ -489,6 +492,93 @@ describe('shutdown', () => {
     await api.waitFor((r) => r.kind === 'take');
     await worker.stop();
     expect(calls).toEqual(['down']);
+  });
+});
+
+describe('close()', () => {
+  const productionWorker = (handler: Handler, logger: Logger): ProductionWorker =>
+    new ProductionWorker({
+      config: prodConfig(api),
+      hostname: 'h1',
+      handler,
+      logger,
+      transport: createHttpTransport(),
+      timing: { ...DEFAULT_TIMING, ...FAST },
+      returnAggregateStream: false,
+      userAgent: 'test',
+    });
+
+  it('is one shutdown however often it is called: the job is posted once, the worker stops once', async () => {
+    const { logger, lines } = captureLogger();
+    const running = deferred();
+    const release = deferred();
+    const w = productionWorker(async () => {
+      running.resolve();
+      await release.promise;
+      return 'once';
+    }, logger);
+    api.addJobs({ id: 'c1', input: {} });
+    const exit = w.run();
+    await running.promise;
+    const closing = w.close();
+    expect(w.close()).toBe(closing);
+    release.resolve();
+    await closing;
+    await expect(exit).resolves.toBe(0);
+    expect(api.of('done').map((r) => r.text)).toEqual(['{"output": "once"}']);
+    expect(lines.filter((l) => l.message === 'worker stopped')).toHaveLength(1);
+  });
+
+  it('before run(): run() then starts nothing and resolves 0', async () => {
+    const { logger, lines } = captureLogger();
+    const w = productionWorker(async () => 'x', logger);
+    await w.close();
+    await expect(w.run()).resolves.toBe(0);
+    expect(api.requests).toEqual([]);
+    expect(lines.some((l) => l.message === 'worker started')).toBe(false);
+  });
+
+  it('runs every later step when one fails: a take loop that breaks still drains and posts the running job, then stops', async () => {
+    const { logger, lines } = captureLogger();
+    const broke = deferred();
+    // A bug in the take loop: logging the 429 answer throws.
+    const faulty: Logger = {
+      ...logger,
+      warn: (message, fields) => {
+        if (!message.startsWith('job take throttled')) return logger.warn(message, fields);
+        broke.resolve();
+        throw new Error('take loop bug');
+      },
+    };
+    const release = deferred();
+    api.script('take', { status: 429 }); // the single take after the batch take that brings the job
+    api.addJobs({ id: 'kept', input: {} });
+    const shutDown: string[] = [];
+    const exit = startWorker(async () => release.promise.then(() => 'posted anyway'), prodConfig(api, { concurrency: 2 }), {
+      logger: faulty,
+      onShutdown: async () => void shutDown.push('down'),
+    }).exit;
+    await broke.promise;
+    release.resolve(); // the job was still running when the step failed
+    await expect(exit).resolves.toBe(1);
+    expect(api.of('done').map((r) => [r.jobId, r.text])).toEqual([['kept', '{"output": "posted anyway"}']]);
+    expect(lines.find((l) => l.step === 'stop taking jobs')).toMatchObject({ level: 'ERROR', error: { message: 'take loop bug' } });
+    expect(lines.some((l) => l.message === 'worker stopped')).toBe(true);
+    expect(shutDown).toEqual(['down']);
+  });
+
+  it('logs an onShutdown that throws under its step and still resolves the exit code', async () => {
+    worker = startWorker(async () => 'x', prodConfig(api), {
+      onShutdown: async () => {
+        throw new Error('engine would not stop');
+      },
+    });
+    await api.waitFor((r) => r.kind === 'take');
+    await expect(worker.stop()).resolves.toBe(0);
+    expect(worker.lines.find((l) => l.step === 'onShutdown')).toMatchObject({
+      level: 'ERROR',
+      error: { message: 'engine would not stop' },
+    });
   });
 });
 

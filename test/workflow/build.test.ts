@@ -1,18 +1,24 @@
 import { describe, it, expect } from '@jest/globals';
 import { buildPrompt, randomSeed, MAX_PROMPT_CHARS, MAX_SEED, type EngineParams, type WorkflowParams } from '../../src/workflow/build';
 import { NODES, VARIANTS, VARIANT_NAMES } from '../../src/workflow/variants';
-import { MODEL_FILES, PRECISIONS } from '../../src/workflow/manifest';
+import { MODEL_FILES, PRECISIONS, type Precision } from '../../src/workflow/manifest';
+import type { ApiNode } from '../../src/workflow/types';
 import { isWorkerError } from '../../src/lib/errors';
 import { paramsFor } from './fixtures';
 
-function fieldOf(fn: () => unknown): unknown {
+function thrown(fn: () => unknown): unknown {
   try {
     fn();
   } catch (err) {
-    if (isWorkerError(err, 'INVALID_INPUT')) return err.details.field;
-    throw err;
+    return err;
   }
-  throw new Error('expected INVALID_INPUT');
+  throw new Error('expected a throw');
+}
+
+function fieldOf(fn: () => unknown): unknown {
+  const err = thrown(fn);
+  if (isWorkerError(err, 'INVALID_INPUT')) return err.details.field;
+  throw err;
 }
 
 describe('buildPrompt', () => {
@@ -126,8 +132,54 @@ describe('buildPrompt', () => {
     expect(fieldOf(() => buildPrompt(paramsFor(variant, overrides)))).toBe(field);
   });
 
-  it('rejects an unknown variant', () => {
+  it('rejects an unknown variant, naming the known ones', () => {
     expect(fieldOf(() => buildPrompt({ ...paramsFor('turbo'), variant: 'fast' as never }))).toBe('variant');
+    expect(() => buildPrompt({ ...paramsFor('turbo'), variant: 'fast' as never })).toThrow(/use one of turbo, turbo-rcm, quality$/);
+  });
+});
+
+describe('buildPrompt: faults of the image, not the job', () => {
+  /** Runs `fn` with the turbo template's node `id` replaced (or removed), then puts it back. */
+  function withTurboNode(id: string, replacement: ApiNode | undefined, fn: () => void): void {
+    const template = VARIANTS.turbo.template;
+    const original = template[id];
+    if (replacement) template[id] = replacement;
+    else delete template[id];
+    try {
+      fn();
+    } finally {
+      template[id] = original as ApiNode;
+    }
+  }
+
+  it('TEMPLATE_INVALID names the variant, its file, the node and the role when a template lacks a node it fills', () => {
+    withTurboNode(NODES.sampler.id, undefined, () => {
+      const err = thrown(() => buildPrompt(paramsFor('turbo')));
+      expect(isWorkerError(err, 'TEMPLATE_INVALID') && err.details).toEqual({
+        variant: 'turbo',
+        node: NODES.sampler.id,
+        role: 'sampler',
+        expected: 'WanVideoSampler',
+      });
+      expect((err as Error).message).toMatch(
+        /^the template of variant "turbo" \(workflows\/turbo\.json\) .*there is no node 50, .*rebuild the image$/,
+      );
+    });
+    withTurboNode(NODES.output.id, { class_type: 'SaveVideo', inputs: {} }, () => {
+      const err = thrown(() => buildPrompt(paramsFor('turbo')));
+      expect(isWorkerError(err, 'TEMPLATE_INVALID') && err.details).toMatchObject({ node: NODES.output.id, found: 'SaveVideo' });
+      expect((err as Error).message).toContain('node 52 is a SaveVideo, where it fills the output (VHS_VideoCombine)');
+    });
+    expect(() => buildPrompt(paramsFor('turbo'))).not.toThrow(); // put back
+  });
+
+  it('MANIFEST_INVALID lists the precisions the manifest has when it has no diffusion model for the one asked', () => {
+    const err = thrown(() => buildPrompt(paramsFor('turbo', { precision: 'int4' as Precision })));
+    expect(isWorkerError(err, 'MANIFEST_INVALID') && err.details).toEqual({ precision: 'int4' });
+    expect((err as Error).message).toBe(
+      `workflows/models.json lists no diffusion_model for precision "int4" (it has: ${PRECISIONS.join(', ')}). ` +
+        'Set MODEL_PRECISION to one of those, or add the file to the manifest and rebuild the image',
+    );
   });
 });
 
@@ -189,9 +241,11 @@ describe('buildPrompt engine settings', () => {
     expect(buildPrompt({ ...paramsFor(variant), engine: engine({ blockSwap: 40 }) })[NODES.blockSwap.id]!.inputs.blocks_to_swap).toBe(40);
   });
 
-  it('refuses a block count the 14B model does not have (a bug in the caller, not the job)', () => {
+  it('refuses a block count the 14B model does not have with CONFIG_INVALID naming the setting (not the job at fault)', () => {
     for (const blockSwap of [-1, 41, 2.5]) {
-      expect(() => buildPrompt({ ...paramsFor('turbo'), engine: engine({ blockSwap }) })).toThrow(/blockSwap/);
+      const err = thrown(() => buildPrompt({ ...paramsFor('turbo'), engine: engine({ blockSwap }) }));
+      expect(isWorkerError(err, 'CONFIG_INVALID') && err.details).toEqual({ blockSwap });
+      expect((err as Error).message).toMatch(/^engine\.blockSwap must be a whole number from 0 to 40 .*set BLOCK_SWAP to auto or 0-40$/);
     }
   });
 
