@@ -10,9 +10,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {}
 
 
 def _install_pose_drawing_before_prompts():
-    """Node packs load in directory order, so the pose pack may not be loaded yet: install on the first
-    node executed (every pack is loaded by then). The wrapper stays (a flag test per node), because the
-    timing hook may wrap it in turn."""
+    """Node packs load in directory order, so the pose pack may not be loaded yet: then install on the
+    first node executed (every pack is loaded by then). The wrapper stays (a flag test per node), because
+    the timing hook may wrap it in turn."""
     import execution
 
     from .pose_drawing import install
@@ -24,8 +24,11 @@ def _install_pose_drawing_before_prompts():
 
     async def execute(*args, **kwargs):
         if not state["installed"]:
-            state["installed"] = True
-            install()
+            state["installed"] = True  # one attempt (all packs are loaded by now), never a failed prompt
+            try:
+                install()
+            except Exception as exc:
+                logging.getLogger("steadydancer_runtime").warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
         return await original_execute(*args, **kwargs)
 
     execution.execute = execute

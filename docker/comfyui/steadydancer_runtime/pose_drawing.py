@@ -13,6 +13,7 @@ both ways and compared; on any difference the pack's function is put back for go
 logged. Calls this drawing does not cover (a pose plan, another reference width) go to the pack's code.
 """
 
+import importlib
 import logging
 import math
 import sys
@@ -22,7 +23,9 @@ import numpy as np
 
 log = logging.getLogger("steadydancer_runtime")
 
-PACK_MODULE_SUFFIX = "ComfyUI-WanAnimatePreprocess.onetoall.utils"
+# ComfyUI registers a pack under its folder's path; the drawing module is imported by the node on first use.
+PACK_PACKAGE_SUFFIX = "ComfyUI-WanAnimatePreprocess"
+DRAWING_MODULE = ".onetoall.utils"
 # The pack's drawing constants (OpenPose's 18-joint body, its limb pairs and colours; 21-point hands).
 BODY_LIMBS = (
     (2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11),
@@ -194,11 +197,14 @@ def checked(original):
 
 
 def install():
-    """Replaces the pack's draw_pose_aligned once the pack is loaded; True when it is (now or before)."""
-    for name, module in list(sys.modules.items()):
-        if name.endswith(PACK_MODULE_SUFFIX) and hasattr(module, "draw_pose_aligned"):
-            if not getattr(module.draw_pose_aligned, "steadydancer_fast", False):
-                module.draw_pose_aligned = checked(module.draw_pose_aligned)
-                log.info("steadydancer_runtime: fast pose drawing installed")
-            return True
-    return False
+    """Replaces the pack's draw_pose_aligned. The pack imports its drawing module only when its node first
+    runs, so this imports it (by the pack's own package) and patches it. False while no pose pack is loaded."""
+    packs = [name for name in list(sys.modules) if name.endswith(PACK_PACKAGE_SUFFIX)]
+    if not packs:
+        return False
+    for pack in packs:
+        module = importlib.import_module(pack + DRAWING_MODULE)
+        if not getattr(module.draw_pose_aligned, "steadydancer_fast", False):
+            module.draw_pose_aligned = checked(module.draw_pose_aligned)
+            log.info("steadydancer_runtime: fast pose drawing installed in %s", pack.rsplit("/", 1)[-1])
+    return True
