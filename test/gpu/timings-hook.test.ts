@@ -78,7 +78,11 @@ describe('steadydancer_runtime timing hook', () => {
       );
       const lines = path.join(dir, 'timings.jsonl');
       const r = await run('python3', [path.join(dir, 'driver.py'), dir, lines], {
-        env: { ...process.env, STEADYDANCER_POSE_DRAWING: 'pack', PYTHONPATH: [dir, path.join(ROOT, 'docker/comfyui')].join(path.delimiter) },
+        env: {
+          ...process.env,
+          STEADYDANCER_POSE_DRAWING: 'pack',
+          PYTHONPATH: [dir, path.join(ROOT, 'docker/comfyui')].join(path.delimiter),
+        },
       });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       const ends = readFileSync(lines, 'utf8')
