@@ -69,6 +69,11 @@ export async function runLocalTest(opts: LocalTestOptions): Promise<number> {
     logger.error('Job has no input parameter. Unable to run.');
     return 1;
   }
+  if (opts.shutdownSignal.aborted) {
+    // SIGTERM/SIGINT came while the worker was still starting: the job is not started at all.
+    logger.warn('interrupted (SIGTERM/SIGINT) before the job started; exiting');
+    return 1;
+  }
   const job: RunpodJob = { ...fields, id: typeof fields.id === 'string' ? fields.id : localTestId(), input: fields.input };
   const jobLogger = logger.child({ requestId: job.id });
   const controller = new AbortController();

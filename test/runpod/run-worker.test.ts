@@ -28,4 +28,24 @@ describe('runWorker teardown', () => {
     await expect(fetch(`${url as string}/health`)).rejects.toThrow(); // nothing listens there any more
     expect(shutDown).toEqual(['down']);
   });
+
+  it('one-shot mode: a shutdown that came before the job started runs no job and exits 1', async () => {
+    const { logger, lines } = captureLogger();
+    const stopped = new AbortController();
+    stopped.abort();
+    const ran: unknown[] = [];
+    const printed: string[] = [];
+    const code = await runWorker({
+      config: loadConfig({}).runpod,
+      handler: async (job) => void ran.push(job.input),
+      logger,
+      argv: ['--test_input', '{"input": {"x": 1}}'],
+      handleSignals: false,
+      shutdownSignal: stopped.signal,
+      timing: FAST,
+      print: (t) => void printed.push(t),
+    });
+    expect({ code, ran, printed }).toEqual({ code: 1, ran: [], printed: [] });
+    expect(lines.map((l) => l.message)).toContain('interrupted (SIGTERM/SIGINT) before the job started; exiting');
+  });
 });
