@@ -11,7 +11,7 @@ import type { ComfySession } from '../../src/job/ports';
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
 import { FAKE_MP4, FakeComfyUI } from '../fakes/comfyui';
-import { recordingLogger, rejection, startHarness, vhsWorkflow, type Harness } from './helpers';
+import { attachedSupervisor, recordingLogger, rejection, startHarness, vhsWorkflow, type Harness } from './helpers';
 
 let h: Harness;
 let supervisor: ComfySupervisor;
@@ -20,20 +20,7 @@ const signal = new AbortController().signal;
 
 beforeEach(async () => {
   h = await startHarness();
-  supervisor = new ComfySupervisor({
-    config: {
-      dir: '/nonexistent',
-      python: 'python3',
-      url: h.fake.url,
-      port: 1,
-      extraArgs: [],
-      startupTimeoutMs: 5000,
-      extraModelPathsConfig: undefined,
-    },
-    workDir: h.root,
-    requiredNodeClasses: ['VHS_VideoCombine'],
-    logger: silentLogger,
-  });
+  supervisor = attachedSupervisor(h.fake.url, { workDir: h.root, startupTimeoutMs: 5000 });
   session = await createComfyPort({ supervisor, unavailable: undefined }).ready(signal, silentLogger);
   const ref = path.join(h.root, 'ref-source.png');
   writeFileSync(ref, 'png');
@@ -130,21 +117,7 @@ describe('ComfyPort with an external ComfyUI that is away', () => {
 describe('comfyHealth (the local API /health hook)', () => {
   it('is initializing while ComfyUI starts, ready once it answers, and shows its state and last error', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
-    const away = new ComfySupervisor({
-      config: {
-        dir: '/nonexistent',
-        python: 'python3',
-        url,
-        port: 1,
-        extraArgs: [],
-        startupTimeoutMs: 5000,
-        extraModelPathsConfig: undefined,
-      },
-      workDir: h.root,
-      requiredNodeClasses: ['VHS_VideoCombine'],
-      logger: silentLogger,
-      probeIntervalMs: 20,
-    });
+    const away = attachedSupervisor(url, { workDir: h.root, startupTimeoutMs: 5000, probeIntervalMs: 20 });
     try {
       away.start();
       await expect(comfyHealth({ supervisor: away, unavailable: undefined })).resolves.toEqual({

@@ -2,7 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { spawn as nodeSpawn } from 'node:child_process';
 import { ComfyClient, type ComfyClientOptions } from '../../src/comfy/client';
+import { ComfySupervisor, type ComfySettingNames, type ComfySupervisorOptions } from '../../src/comfy/supervisor';
 import type { Logger } from '../../src/lib/logger';
 import { silentLogger } from '../../src/lib/logger';
 import { FakeComfyUI } from '../fakes/comfyui';
@@ -91,4 +93,34 @@ export async function rejection(p: Promise<unknown>): Promise<WorkerError> {
   );
   expect(err).toBeInstanceOf(WorkerError);
   return err as WorkerError;
+}
+
+/**
+ * A supervisor attached to the ComfyUI at `url` (COMFYUI_URL), as the worker runs beside an external one:
+ * it must never spawn ComfyUI itself. Options override the defaults (temp workDir, VHS as the one required class).
+ */
+export function attachedSupervisor(
+  url: string,
+  over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number; names?: ComfySettingNames } = {},
+): ComfySupervisor {
+  const { startupTimeoutMs = 10_000, names, ...rest } = over;
+  return new ComfySupervisor({
+    config: {
+      dir: '/nonexistent',
+      python: 'python3',
+      url,
+      port: 1,
+      extraArgs: [],
+      startupTimeoutMs,
+      extraModelPathsConfig: undefined,
+      ...(names ? { names } : {}),
+    },
+    workDir: os.tmpdir(),
+    requiredNodeClasses: ['VHS_VideoCombine'],
+    logger: silentLogger,
+    spawn: (() => {
+      throw new Error('must not spawn');
+    }) as unknown as typeof nodeSpawn,
+    ...rest,
+  });
 }

@@ -18,7 +18,7 @@ import {
 import { WorkerError } from '../../src/lib/errors';
 import { silentLogger } from '../../src/lib/logger';
 import { FakeComfyUI } from '../fakes/comfyui';
-import { recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
+import { attachedSupervisor, recordingLogger, rejection, startHarness, vhsWorkflow } from './helpers';
 import { freePort } from '../support/free-port';
 
 const APP_NAMES = loadConfig({}).comfy.names;
@@ -395,25 +395,11 @@ describe('ComfySupervisor attached to COMFYUI_URL', () => {
     url: string,
     over: Partial<ComfySupervisorOptions> & { startupTimeoutMs?: number; withoutNames?: boolean } = {},
   ): ComfySupervisor => {
-    const { startupTimeoutMs = 10_000, withoutNames = false, ...rest } = over;
-    const supervisor = new ComfySupervisor({
-      config: {
-        dir: '/nonexistent',
-        python: 'python3',
-        url,
-        port: 1,
-        extraArgs: [],
-        startupTimeoutMs,
-        extraModelPathsConfig: undefined,
-        ...(withoutNames ? {} : { names: APP_NAMES }),
-      },
-      workDir: os.tmpdir(),
+    const { withoutNames = false, ...rest } = over;
+    const supervisor = attachedSupervisor(url, {
       requiredNodeClasses: REQUIRED,
-      logger: silentLogger,
       probeIntervalMs: 20,
-      spawn: (() => {
-        throw new Error('must not spawn');
-      }) as unknown as typeof nodeSpawn,
+      ...(withoutNames ? {} : { names: APP_NAMES }),
       ...rest,
     });
     cleanups.push(() => supervisor.stop());
