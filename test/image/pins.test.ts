@@ -26,6 +26,9 @@ const imageFiles = ['Dockerfile', ...filesUnder('docker'), ...filesUnder('builde
   (f) => !f.includes('__pycache__'),
 );
 
+/** How the builder installs Python packages: wheels only, no cache left in the image. */
+const PIP_INSTALL = ['py', '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', '--only-binary=:all:'];
+
 describe('workflows/python-constraints.txt (the lock)', () => {
   const lines = read('workflows/python-constraints.txt')
     .split('\n')
@@ -179,21 +182,7 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
     expect(out.code).toBe(0);
     const lockFile = path.join(ROOT, 'workflows/python-constraints.txt');
     expect(out.calls).toEqual([
-      [
-        'run',
-        'py',
-        '-m',
-        'pip',
-        'install',
-        '--no-cache-dir',
-        '--disable-pip-version-check',
-        '--only-binary=:all:',
-        '-r',
-        lockFile,
-        '-c',
-        lockFile,
-        `REQS:${read('workflows/python-constraints.txt')}`,
-      ],
+      ['run', ...PIP_INSTALL, '-r', lockFile, '-c', lockFile, `REQS:${read('workflows/python-constraints.txt')}`],
     ]);
   });
 
@@ -207,17 +196,7 @@ describe('builder/install_comfyui.py installs the lock and the pins', () => {
     ]);
     // No requirements.txt exist in the recorded "clones": only the extra requirements are installed.
     const install = out.calls.find((c) => c[0] === 'run')!;
-    expect(install.slice(1, 10)).toEqual([
-      'py',
-      '-m',
-      'pip',
-      'install',
-      '--no-cache-dir',
-      '--disable-pip-version-check',
-      '--only-binary=:all:',
-      '-c',
-      path.join(ROOT, 'workflows/python-constraints.txt'),
-    ]);
+    expect(install.slice(1, 10)).toEqual([...PIP_INSTALL, '-c', path.join(ROOT, 'workflows/python-constraints.txt')]);
     expect(install.at(-1)).toBe(`REQS:${pins.python.extra_requirements.join('\n')}\n`);
     expect(out.log).toContain(`environment matches the lock: ${lock.size + 1} packages`);
   });
