@@ -17,6 +17,7 @@ import { createLogger } from '../../src/lib/logger';
 import { MODEL_FILES, VARIANTS, buildPrompt, type Precision, type VariantName } from '../../src/workflow';
 import { freePort } from '../support/free-port';
 import { lavfiInput } from '../media/fixtures';
+import { paramsFor } from '../workflow/fixtures';
 
 const comfyDir = process.env.IMAGE_ENV_COMFYUI_DIR;
 const python = process.env.IMAGE_ENV_PYTHON;
@@ -86,24 +87,14 @@ suite('the image environment on the CPU (opt-in)', () => {
   it.each(VARIANT_NAMES.flatMap((v) => PRECISIONS.map((p) => [v, p] as const)))(
     'ComfyUI accepts the %s graph at %s',
     async (variant, precision) => {
-      const d = VARIANTS[variant].defaults;
       const prompt = buildPrompt({
-        variant,
+        ...paramsFor(variant, {
+          seed: 1,
+          referenceImageName: 'reference.png',
+          poseVideoName: 'pose.mp4',
+          filenamePrefix: `image-env/${variant}`,
+        }),
         precision,
-        width: d.width,
-        height: d.height,
-        num_frames: d.num_frames,
-        fps: d.fps,
-        seed: 1,
-        prompt: d.prompt,
-        negative_prompt: d.negative_prompt,
-        steps: d.steps,
-        cfg: d.cfg,
-        shift: d.shift,
-        crf: d.crf,
-        referenceImageName: 'reference.png',
-        poseVideoName: 'pose.mp4',
-        filenamePrefix: `image-env/${variant}`,
       });
       const res = await fetch(`${endpoint.baseUrl}/prompt`, {
         method: 'POST',
