@@ -25,6 +25,26 @@ export const FAST: Partial<RuntimeTiming> = {
   webhookRetryDelayMs: 20,
 };
 
+/** Settings for the local modes (one-shot, local API): no RunPod URLs, so nothing is taken from RunPod. */
+export function localConfig(over: Partial<RuntimeSettings> = {}): RuntimeSettings {
+  return {
+    jobTakeUrl: undefined,
+    jobDoneUrl: undefined,
+    jobStreamUrl: undefined,
+    pingUrl: undefined,
+    apiKey: undefined,
+    podId: undefined,
+    podHostname: undefined,
+    pingIntervalMs: 1000,
+    endpointId: undefined,
+    concurrency: 1,
+    refreshWorker: false,
+    shutdownGraceMs: 1000,
+    jobTimeoutMs: 10_000,
+    ...over,
+  };
+}
+
 export function prodConfig(api: FakeJobApi, over: Partial<RuntimeSettings> = {}): RuntimeSettings {
   return {
     jobTakeUrl: api.templates.jobTakeUrl,

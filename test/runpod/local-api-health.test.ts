@@ -2,7 +2,7 @@
 // into RunPod's /health shape, and a worker whose dependencies are not ready is not counted as ready.
 import { describe, expect, it } from '@jest/globals';
 import { runWorker, type HandlerHealth, type RunWorkerOptions } from '../../src/runpod';
-import { captureLogger, FAST } from './helpers';
+import { captureLogger, FAST, localConfig } from './helpers';
 
 /** runWorker in local API mode on a free port, as `--rp_serve_api` starts it. */
 async function startApiWorker(extra: Pick<RunWorkerOptions, 'health'>): Promise<{ url: string; stop(): Promise<number> }> {
@@ -10,21 +10,7 @@ async function startApiWorker(extra: Pick<RunWorkerOptions, 'health'>): Promise<
   let listening!: (url: string) => void;
   const url = new Promise<string>((resolve) => (listening = resolve));
   const exit = runWorker({
-    config: {
-      jobTakeUrl: undefined,
-      jobDoneUrl: undefined,
-      jobStreamUrl: undefined,
-      pingUrl: undefined,
-      apiKey: undefined,
-      podId: undefined,
-      podHostname: 'h1',
-      pingIntervalMs: 1000,
-      endpointId: undefined,
-      concurrency: 1,
-      refreshWorker: false,
-      shutdownGraceMs: 1000,
-      jobTimeoutMs: 10_000,
-    },
+    config: localConfig({ podHostname: 'h1' }),
     handler: async () => ({ ok: true }),
     logger: captureLogger().logger,
     argv: ['--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', '0'],

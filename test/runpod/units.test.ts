@@ -8,24 +8,10 @@ import { batchTakeUrl, jobUrl, stopUrl, takeUrl, withQuery } from '../../src/run
 import { JobReporter } from '../../src/runpod/job-reporter';
 import { localTestId } from '../../src/runpod/local-test';
 import type { JobApi } from '../../src/runpod/job-api';
-import { runWorker, selectMode, type RuntimeSettings } from '../../src/runpod';
-import { captureLogger, FAST } from './helpers';
+import { runWorker, selectMode } from '../../src/runpod';
+import { captureLogger, FAST, localConfig } from './helpers';
 
-const local: RuntimeSettings = {
-  jobTakeUrl: undefined,
-  jobDoneUrl: undefined,
-  jobStreamUrl: undefined,
-  pingUrl: undefined,
-  apiKey: undefined,
-  podId: undefined,
-  podHostname: undefined,
-  pingIntervalMs: 10_000,
-  endpointId: undefined,
-  concurrency: 1,
-  refreshWorker: false,
-  shutdownGraceMs: 1000,
-  jobTimeoutMs: 5000,
-};
+const local = localConfig({ pingIntervalMs: 10_000, jobTimeoutMs: 5000 });
 
 describe('URL templates', () => {
   it('replaces placeholders literally and keeps the query when appending', () => {
