@@ -85,9 +85,8 @@ export class LocalJobs {
   private readonly now: () => number;
   private closed = false;
   private closing: Promise<void> | undefined;
-  /** Webhook deliveries under way: close() gives them the grace period before it stops them. */
-  private readonly deliveries = new Set<Promise<void>>();
-  private readonly webhookStop = new AbortController();
+  /** Webhook deliveries under way, each with its own stop signal: close() drains them like jobs. */
+  private readonly deliveries = new JobTracker();
 
   constructor(private readonly opts: LocalJobsOptions) {
     this.now = opts.now ?? Date.now;
@@ -315,13 +314,13 @@ export class LocalJobs {
     if (status === 'FAILED' || status === 'TIMED_OUT') this.counts.failed++;
     this.changed(j);
     if (status !== 'CANCELLED' && typeof j.job.webhook === 'string' && j.job.webhook !== '') {
-      const delivery: Promise<void> = this.deliverWebhook(j.job.webhook, this.statusOf(j)).finally(() => this.deliveries.delete(delivery));
-      this.deliveries.add(delivery);
+      const [url, status] = [j.job.webhook, this.statusOf(j)];
+      void this.deliveries.track(randomUUID(), (stop) => this.deliverWebhook(url, status, stop));
     }
   }
 
   /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). Never rejects. */
-  private async deliverWebhook(url: string, status: StatusObject): Promise<void> {
+  private async deliverWebhook(url: string, status: StatusObject, stop: AbortSignal): Promise<void> {
     const logger = this.opts.logger.child({ requestId: status.id });
     try {
       await this.opts.checkWebhook?.(new URL(url));
@@ -336,7 +335,7 @@ export class LocalJobs {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify(status),
-            signal: AbortSignal.any([AbortSignal.timeout(this.opts.timing.postTimeoutMs), this.webhookStop.signal]),
+            signal: AbortSignal.any([AbortSignal.timeout(this.opts.timing.postTimeoutMs), stop]),
           });
           await res.arrayBuffer();
           if (!res.ok) throw runpodError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
@@ -346,7 +345,7 @@ export class LocalJobs {
           minDelayMs: this.opts.timing.webhookRetryDelayMs,
           factor: 1,
           jitter: false,
-          signal: this.webhookStop.signal,
+          signal: stop,
         },
       );
       logger.info('webhook delivered');
@@ -374,19 +373,12 @@ export class LocalJobs {
         () =>
           this.running.drain(graceMs, () => runpodError('TIMEOUT', 'the local API is shutting down', { details: { reason: 'shutdown' } })),
       ],
-      ['deliver the webhooks under way', () => this.flushWebhooks(graceMs)],
+      [
+        'deliver the webhooks under way',
+        // Each delivery that is stopped logs that it was not delivered.
+        () => this.deliveries.drain(graceMs, () => runpodError('CANCELLED', 'the local API shut down before the webhook was delivered')),
+      ],
     ]).then(() => undefined);
     return this.closing;
-  }
-
-  /** Waits for the deliveries under way, stopping them (each logs it was not delivered) after `graceMs`. */
-  private async flushWebhooks(graceMs: number): Promise<void> {
-    if (this.deliveries.size === 0) return;
-    const timer = setTimeout(
-      () => this.webhookStop.abort(runpodError('CANCELLED', 'the local API shut down before the webhook was delivered')),
-      graceMs,
-    );
-    await Promise.all(this.deliveries);
-    clearTimeout(timer);
   }
 }
