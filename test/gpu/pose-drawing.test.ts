@@ -10,6 +10,7 @@ import { ROOT, readLock, run } from '../image/helpers';
 
 const lock = readLock();
 const HOOK = path.join(ROOT, 'docker/comfyui/steadydancer_runtime/pose_drawing.py');
+const BENCH = path.join(ROOT, 'bench/pose/drawing.py');
 
 async function posePython(): Promise<string> {
   const cache =
@@ -45,12 +46,10 @@ class Capture(logging.Handler):
     def emit(self, r): records.append([r.levelname, r.getMessage()])
 log = logging.getLogger("steadydancer_runtime"); log.addHandler(Capture()); log.setLevel(logging.INFO)
 
+spec = importlib.util.spec_from_file_location("pose_bench", sys.argv[2])
+bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
 def pose(seed):
-    rng = np.random.default_rng(seed)
-    score = rng.uniform(-0.2, 1.2, size=18); subset = np.arange(18, dtype=float); subset[score <= 0] = -1
-    return {"bodies": {"candidate": rng.uniform(0, 1, size=(18, 2)), "subset": subset[None], "score": score[None]},
-            "hands": rng.uniform(0, 1, size=(2, 21, 2)), "hands_score": rng.uniform(0, 1, size=(2, 21)),
-            "faces": rng.uniform(0, 1, size=(1, 68, 2)), "faces_score": rng.uniform(0, 1, size=(1, 68))}
+    return bench.random_pose(np.random.default_rng(seed))
 
 def register(folder, draw):
     name = "/comfyui/custom_nodes/" + folder
@@ -92,7 +91,7 @@ describe('steadydancer_runtime pose drawing', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sd-pose-'));
     try {
       writeFileSync(path.join(dir, 'driver.py'), DRIVER);
-      const r = await run(python, [path.join(dir, 'driver.py'), HOOK], { timeoutMs: 120_000 });
+      const r = await run(python, [path.join(dir, 'driver.py'), HOOK, BENCH], { timeoutMs: 120_000 });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       const out = JSON.parse(r.stdout) as Record<string, unknown>;
       expect(out).toMatchObject({
@@ -121,7 +120,7 @@ describe('steadydancer_runtime pose drawing', () => {
     async () => {
       const python = await posePython();
       const pack = path.join(comfy!, 'custom_nodes', 'ComfyUI-WanAnimatePreprocess');
-      const r = await run(python, [path.join(ROOT, 'bench/pose/drawing.py'), '--pack', pack, '--frames', '20'], { timeoutMs: 300_000 });
+      const r = await run(python, [BENCH, '--pack', pack, '--frames', '20'], { timeoutMs: 300_000 });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       expect(JSON.parse(r.stdout)).toMatchObject({ identical: true, mismatches: 0 });
     },

@@ -9,6 +9,11 @@ NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}
 
 
+def _pose_drawing_unavailable(exc):
+    """The speed-up never keeps ComfyUI from starting or a prompt from running."""
+    logging.getLogger("steadydancer_runtime").warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
+
+
 def _install_pose_drawing_before_prompts():
     """Node packs load in directory order, so the pose pack may not be loaded yet: then install on the
     first node executed (every pack is loaded by then). The wrapper stays (a flag test per node), because
@@ -28,7 +33,7 @@ def _install_pose_drawing_before_prompts():
             try:
                 install()
             except Exception as exc:
-                logging.getLogger("steadydancer_runtime").warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
+                _pose_drawing_unavailable(exc)
         return await original_execute(*args, **kwargs)
 
     execution.execute = execute
@@ -37,8 +42,8 @@ def _install_pose_drawing_before_prompts():
 if os.environ.get("STEADYDANCER_POSE_DRAWING", "fast") != "pack":
     try:
         _install_pose_drawing_before_prompts()
-    except Exception as exc:  # never keep ComfyUI from starting over a speed-up
-        logging.getLogger("steadydancer_runtime").warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
+    except Exception as exc:
+        _pose_drawing_unavailable(exc)
 
 if os.environ.get("STEADYDANCER_TIMINGS_FILE"):
     from .timings import install as install_timings

@@ -172,17 +172,17 @@ def checked(original):
     state = {"verified": False, "failed": False}
 
     def draw_pose_aligned(pose, H, W, ref_w=2160, without_face=False, pose_plan=None, head_strength="full", face_change=False):
+        options = dict(ref_w=ref_w, without_face=without_face, head_strength=head_strength, face_change=face_change)
         if state["failed"] or pose_plan is not None:
-            return original(pose, H, W, ref_w=ref_w, without_face=without_face, pose_plan=pose_plan,
-                            head_strength=head_strength, face_change=face_change)
+            return original(pose, H, W, pose_plan=pose_plan, **options)
         try:
-            ours = draw_pose(pose, H, W, without_face=without_face, head_strength=head_strength, face_change=face_change, ref_w=ref_w)
+            ours = draw_pose(pose, H, W, **options)
         except Exception as exc:  # a pose shape we do not know: the pack's drawing, from now on
             state["failed"] = True
             log.error("steadydancer_runtime: fast pose drawing failed (%s); using the pack's drawing", exc)
-            return original(pose, H, W, ref_w=ref_w, without_face=without_face, head_strength=head_strength, face_change=face_change)
+            return original(pose, H, W, **options)
         if not state["verified"]:
-            theirs = original(pose, H, W, ref_w=ref_w, without_face=without_face, head_strength=head_strength, face_change=face_change)
+            theirs = original(pose, H, W, **options)
             if theirs.shape != ours.shape or not np.array_equal(theirs, ours):
                 state["failed"] = True
                 differing = int(np.count_nonzero(theirs != ours)) if theirs.shape == ours.shape else -1
