@@ -142,7 +142,7 @@ def run(modes, seq, heads, head_dim, bench):
 
     gen = torch.Generator(device=dev).manual_seed(0)
     q, k, v = (torch.randn(1, seq, heads, head_dim, device=dev, dtype=torch.bfloat16, generator=gen) for _ in range(3))
-    # fp32 reference on the same bf16 inputs, one head group at a time to bound memory.
+    # fp32 reference on the same bf16 inputs (all heads at once: 8 x 2048^2 scores, ~134 MB at the defaults).
     qf, kf, vf = (t.float().transpose(1, 2) for t in (q, k, v))
     scores = torch.softmax((qf @ kf.transpose(-1, -2)) / math.sqrt(head_dim), dim=-1)
     ref = (scores @ vf).transpose(1, 2)
