@@ -1,9 +1,13 @@
 // The one ffprobe runner: outputs (src/storage) and inputs (src/media) are both read with it.
 import { execFile } from 'node:child_process';
 
+/** How long one ffprobe run may take unless the caller says otherwise. */
+export const FFPROBE_TIMEOUT_MS = 30_000;
+
 export interface FfprobeOptions {
   /** ffprobe binary; in the image it is on PATH. */
   ffprobePath?: string;
+  /** Default FFPROBE_TIMEOUT_MS. */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -14,7 +18,7 @@ export function runFfprobe(args: string[], opts: FfprobeOptions): Promise<string
     execFile(
       opts.ffprobePath ?? 'ffprobe',
       args,
-      { timeout: opts.timeoutMs ?? 30_000, signal: opts.signal, maxBuffer: 1024 * 1024 },
+      { timeout: opts.timeoutMs ?? FFPROBE_TIMEOUT_MS, signal: opts.signal, maxBuffer: 1024 * 1024 },
       (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)),
     );
   });

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { WorkerError } from '../lib/errors';
 import { redactText } from '../lib/redact';
-import { isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
+import { answerLookup, isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
 import { describeUrl, fetchFailed, formatSeconds, invalidInput, tooLarge, type InputField } from './errors';
 import type { InputRequest, InputSource } from './input-source';
 import { TooLargeError, writeCapped } from './sink';
@@ -50,15 +50,7 @@ function pinnedLookup(addresses: ResolvedAddress[]) {
     _hostname: string,
     options: { all?: boolean },
     cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
-  ): void => {
-    const first = addresses[0] as ResolvedAddress;
-    if (options.all)
-      cb(
-        null,
-        addresses.map((a) => ({ address: a.address, family: a.family })),
-      );
-    else cb(null, first.address, first.family);
-  };
+  ): void => answerLookup(addresses, options.all, cb);
 }
 
 class Timeout extends Error {

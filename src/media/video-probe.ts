@@ -1,7 +1,7 @@
 // What an input video really holds, read with ffprobe before anything is queued: its first video
 // stream's codec and size, how long it is, how many frames its header promises and how many the file
 // holds (a cut-off download has fewer), and whether a frame decodes at all.
-import { isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
+import { FFPROBE_TIMEOUT_MS, isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
 import { mediaError } from './errors';
 
 export interface VideoFacts {
@@ -74,7 +74,7 @@ async function probe(file: string, args: string[], opts: FfprobeOptions): Promis
         cause: error,
       });
     }
-    throw new UnreadableVideo(ffprobeReason(error, file, opts.timeoutMs ?? 30_000));
+    throw new UnreadableVideo(ffprobeReason(error, file, opts.timeoutMs ?? FFPROBE_TIMEOUT_MS));
   }
   return JSON.parse(out) as Probed;
 }

@@ -6,7 +6,7 @@
 // is the operator's and is not guarded.
 import { isIP, type LookupFunction } from 'node:net';
 import { WorkerError } from '../lib/errors';
-import { isPrivateAddress, type Lookup, type ResolvedAddress } from '../media/address-guard';
+import { answerLookup, isPrivateAddress, type Lookup, type ResolvedAddress } from '../media/address-guard';
 import { bucketFromS3Config, parseS3Config, type BucketCredentials } from './credentials';
 import { s3Error } from './errors';
 
@@ -137,14 +137,8 @@ export class EndpointGuard {
           const wanted = options.family === 4 || options.family === 6 ? all.filter((a) => a.family === options.family) : all;
           if (all.length === 0 || all.some((a) => isPrivateAddress(a.address)) || wanted.length === 0) {
             callback(new RefusedAddressError(), '', 0);
-          } else if (options.all) {
-            callback(
-              null,
-              wanted.map((a) => ({ address: a.address, family: a.family })),
-            );
           } else {
-            const first = wanted[0] as ResolvedAddress;
-            callback(null, first.address, first.family);
+            answerLookup(wanted, options.all, callback);
           }
         },
         (error: NodeJS.ErrnoException) => callback(error, '', 0),

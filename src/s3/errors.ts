@@ -2,7 +2,7 @@
 import { codedErrors } from '../lib/errors';
 
 export const S3_ERROR_CODES = [
-  'INVALID_INPUT', // a job's own bucket settings are malformed or refused; `details.field` names the field
+  'INVALID_INPUT', // a job's own bucket settings are malformed or refused; `details.fields` lists the fields (`s3Config.endpointUrl`)
   'CONFIG_INVALID', // the worker's bucket settings are wrong
 ] as const;
 

@@ -13,17 +13,14 @@ import {
 import type { Logger } from '../lib/logger';
 import { classifyS3Error } from '../s3';
 import { BufferPool, FileRangeBody } from './file-body';
+import type { UploadRequest } from './upload';
 
 /** S3's cap on parts per upload. */
 const MAX_PARTS = 10_000;
 
-export interface ObjectTarget {
-  path: string;
+/** The upload's request and the file's size, taken once before the first attempt. */
+export interface ObjectTarget extends UploadRequest {
   bytes: number;
-  bucket: string;
-  key: string;
-  contentType: string;
-  contentDisposition: string;
 }
 
 /** The error to surface when several requests of one attempt failed: a refusal first, then an answer, then a timeout. */

@@ -1,6 +1,6 @@
 // Output metadata read from the file itself with ffprobe (never from the workflow's settings).
 import { stat } from 'node:fs/promises';
-import { isFfprobeMissing, parseRate, runFfprobe } from '../lib/ffprobe';
+import { isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
 import { storageError } from './errors';
 
 export interface VideoInfo {
@@ -11,12 +11,8 @@ export interface VideoInfo {
   bytes: number;
 }
 
-export interface ProbeOptions {
-  /** ffprobe binary; in the image it is on PATH. */
-  ffprobePath?: string;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
+/** The ffprobe runner's own options (binary, timeout, signal). */
+export type ProbeOptions = FfprobeOptions;
 
 interface ProbeStream {
   width?: number;
