@@ -9,7 +9,7 @@ import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
 import { systemLookup } from '../src/media/address-guard';
 import type { Handler, HandlerHealth } from '../src/runpod';
-import { bucketFromConfig, EndpointGuard, s3ClientFactory, type BucketCredentials, type S3ClientFactory } from '../src/s3';
+import { EndpointGuard, s3ClientFactory, type BucketCredentials, type S3ClientFactory } from '../src/s3';
 import { probeVideo, VideoStore } from '../src/storage';
 import {
   allRequiredNodeClasses,
@@ -122,9 +122,8 @@ function storagePort(config: Config, store: VideoStore): StoragePort {
   };
 }
 
-export function createApp(config: Config, logger: Logger): App {
-  // Checked at start: a half-configured bucket stops the worker with CONFIG_INVALID naming what is missing.
-  const workerBucket = bucketFromConfig(config.bucket);
+/** `workerBucket`: the worker's own bucket from `config.bucket` (bucketFromConfig), read once at start. */
+export function createApp(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined): App {
   // Every S3 client (inputs and outputs) gets the per-request timeouts and logs the SDK's lines as JSON.
   const s3 = s3ClientFactory({ timeouts: { idleMs: config.bucket.requestIdleTimeoutMs }, logger: logger.child({ component: 'aws-sdk' }) });
   // One store for the worker's life, so uploads to its bucket reuse connections across jobs.
