@@ -54,14 +54,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
     fieldLimits: { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED },
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
-    buildPrompt: (params) => {
-      const { attention, residentModel, blockSwap, vaeTilingAbovePixels } = engine.current();
-      return buildPrompt({
-        ...params,
-        precision: config.modelPrecision,
-        engine: { attention, residentModel, blockSwap, vaeTilingAbovePixels },
-      });
-    },
+    buildPrompt: (params) => buildPrompt({ ...params, precision: config.modelPrecision, engine: engine.current() }),
     outOfMemoryAdvice: (job) => {
       const settings = engine.current();
       return outOfMemoryAdvice({
