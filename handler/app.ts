@@ -9,7 +9,7 @@ import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
 import { systemLookup } from '../src/media/address-guard';
 import type { Handler, HandlerHealth } from '../src/runpod';
-import { bucketFromConfig, EndpointGuard, s3ClientFactory, type BucketCredentials, type S3ClientFactory } from '../src/s3';
+import { EndpointGuard, s3ClientFactory, type BucketCredentials, type S3ClientFactory } from '../src/s3';
 import { probeVideo, VideoStore } from '../src/storage';
 import {
   allRequiredNodeClasses,
@@ -54,14 +54,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
     fieldLimits: { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED },
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
-    buildPrompt: (params) => {
-      const { attention, residentModel, blockSwap, vaeTilingAbovePixels } = engine.current();
-      return buildPrompt({
-        ...params,
-        precision: config.modelPrecision,
-        engine: { attention, residentModel, blockSwap, vaeTilingAbovePixels },
-      });
-    },
+    buildPrompt: (params) => buildPrompt({ ...params, precision: config.modelPrecision, engine: engine.current() }),
     outOfMemoryAdvice: (job) => {
       const settings = engine.current();
       return outOfMemoryAdvice({
@@ -122,9 +115,8 @@ function storagePort(config: Config, store: VideoStore): StoragePort {
   };
 }
 
-export function createApp(config: Config, logger: Logger): App {
-  // Checked at start: a half-configured bucket stops the worker with CONFIG_INVALID naming what is missing.
-  const workerBucket = bucketFromConfig(config.bucket);
+/** `workerBucket`: the worker's own bucket from `config.bucket` (bucketFromConfig), read once at start. */
+export function createApp(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined): App {
   // Every S3 client (inputs and outputs) gets the per-request timeouts and logs the SDK's lines as JSON.
   const s3 = s3ClientFactory({ timeouts: { idleMs: config.bucket.requestIdleTimeoutMs }, logger: logger.child({ component: 'aws-sdk' }) });
   // One store for the worker's life, so uploads to its bucket reuse connections across jobs.

@@ -13,15 +13,16 @@ async function main(): Promise<number> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel });
   logger.info('steadydancer-worker starting', { mode: config.mode, node: process.version });
-  // What can still be wrong in the settings is refused before the first job is taken.
-  bucketFromConfig(config.bucket);
+  // What can still be wrong in the settings is refused before the first job is taken: a half-configured
+  // bucket stops the worker with CONFIG_INVALID naming what is missing.
+  const workerBucket = bucketFromConfig(config.bucket);
 
   // The app (ComfyUI supervisor, job pipeline, input fetcher, video store and the AWS SDK: most of
   // the bundle) is loaded when the runtime opens for jobs: in production once the first job take is
   // on its way, so that loading it overlaps RunPod's answer. ComfyUI still starts within
   // milliseconds. A job that arrives first waits for it.
   let app: Promise<App> | undefined;
-  const loadApp = (): Promise<App> => (app ??= import('./app').then(({ createApp }) => createApp(config, logger)));
+  const loadApp = (): Promise<App> => (app ??= import('./app').then(({ createApp }) => createApp(config, logger, workerBucket)));
   const stop = new AbortController();
   let broken = false;
   const onReady = (): void => {

@@ -12,7 +12,7 @@ import type { Logger } from '../lib/logger';
 import { retry } from '../lib/retry';
 import { CompletionWatch } from './completion';
 import type { ComfyEndpoint } from './endpoint';
-import { executionError, partiallyRejectedError, promptRejectedError } from './errors';
+import { comfyError, executionError, partiallyRejectedError, promptRejectedError } from './errors';
 import {
   ExecutionErrorSchema,
   HistoryResponseSchema,
@@ -26,7 +26,6 @@ import {
 import { listOutputFiles, resolveInside, type ComfyFileRef, type ComfyOutputFile } from './outputs';
 import { ProgressTracker, type ComfyProgress } from './progress';
 import { ComfySocket } from './socket';
-import { comfyError } from './errors';
 
 export interface ComfyClientOptions {
   endpoint: ComfyEndpoint;

@@ -1,5 +1,6 @@
 // ComfyUI's error codes, and its failures → WorkerErrors, keeping the real reason (node id/type, input, exception).
 import { codedErrors, type WorkerError } from '../lib/errors';
+import type { ExecutionErrorData, NodeErrors, PromptRejected } from './messages';
 
 export const COMFY_ERROR_CODES = [
   'WORKFLOW_REJECTED', // ComfyUI refused the prompt (validation, missing node)
@@ -17,7 +18,6 @@ export const COMFY_ERROR_CODES = [
 export type ComfyErrorCode = (typeof COMFY_ERROR_CODES)[number];
 
 export const comfyError = codedErrors(COMFY_ERROR_CODES);
-import type { ExecutionErrorData, NodeErrors, PromptRejected } from './messages';
 
 const OOM_TYPE = /OutOfMemoryError/;
 const OOM_MESSAGE = /out of memory|Allocation on device|ran out of memory/i;

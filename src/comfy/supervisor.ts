@@ -80,7 +80,6 @@ export interface ComfyStatus {
 
 interface Boot {
   state: BootState;
-  endpoint: ComfyEndpoint;
   /** What the last readiness probe of this boot failed on. */
   problem?: string;
   /** A running check that an external ComfyUI still answers (shared by concurrent callers). */
@@ -109,12 +108,17 @@ export class ComfySupervisor {
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private readonly log: Logger;
+  /** Where ComfyUI answers, the same for every boot: COMFYUI_URL, or the one we spawn (its folders known). */
+  private readonly endpoint: ComfyEndpoint;
 
   constructor(private readonly opts: ComfySupervisorOptions) {
     this.spawn = opts.spawn ?? nodeSpawn;
     this.fetch = opts.fetch ?? globalThis.fetch;
     this.now = opts.now ?? Date.now;
     this.log = opts.logger.child({ component: 'comfy-supervisor' });
+    this.endpoint = opts.config.url
+      ? { baseUrl: opts.config.url.replace(/\/+$/, '') }
+      : { baseUrl: `http://127.0.0.1:${opts.config.port}`, ...comfyLayout(opts.workDir) };
   }
 
   /**
@@ -155,7 +159,7 @@ export class ComfySupervisor {
 
   /** ComfyUI's state now, without probing. */
   status(): ComfyStatus {
-    const url = this.opts.config.url ? trimUrl(this.opts.config.url) : `http://127.0.0.1:${this.opts.config.port}`;
+    const url = this.endpoint.baseUrl;
     const boot = this.boot;
     // while booting the probe's latest failure says most; once failed, the failure (which names it too)
     const report = (state: ComfyStatus['state'], lastError: string | undefined): ComfyStatus => ({
@@ -190,7 +194,7 @@ export class ComfySupervisor {
 
   // ---- boot ----------------------------------------------------------------------------------------
 
-  private newBoot(endpoint: ComfyEndpoint): Boot {
+  private newBoot(): Boot {
     let resolve!: (e: ComfyEndpoint) => void;
     let reject!: (e: WorkerError) => void;
     const promise = new Promise<ComfyEndpoint>((res, rej) => {
@@ -198,15 +202,15 @@ export class ComfySupervisor {
       reject = rej;
     });
     promise.catch(() => {}); // nobody may be waiting; ready() hands the rejection to callers
-    const boot: Boot = { state: 'booting', endpoint, promise, resolve, reject, abort: new AbortController() };
+    const boot: Boot = { state: 'booting', promise, resolve, reject, abort: new AbortController() };
     this.boot = boot;
     return boot;
   }
 
   /** Probes COMFYUI_URL until ready; `problem` says why an earlier ready one is probed again. */
   private attach(problem?: string): void {
-    const boot = this.newBoot({ baseUrl: trimUrl(this.opts.config.url!) });
-    const { baseUrl } = boot.endpoint;
+    const boot = this.newBoot();
+    const { baseUrl } = this.endpoint;
     if (problem) {
       boot.problem = problem;
       this.log.warn(`ComfyUI at ${baseUrl} does not answer (${problem}); waiting for it (restarting?)`, {
@@ -225,14 +229,14 @@ export class ComfySupervisor {
     if (boot.state === 'failed') return this.attach();
     if (boot.state !== 'ready') return;
     boot.liveness ??= (async () => {
-      const problem = await this.statsProblem(boot.endpoint, AbortSignal.timeout(STATS_TIMEOUT_MS));
+      const problem = await this.statsProblem(this.endpoint, AbortSignal.timeout(STATS_TIMEOUT_MS));
       if (problem !== undefined && this.boot === boot && !this.stopping) this.attach(problem);
     })().finally(() => (boot.liveness = undefined));
     await boot.liveness;
   }
 
   /** Spawns ComfyUI for `boot` (a restart passes the boot its waiters already hold). */
-  private launch(boot: Boot = this.newBoot(this.spawnedEndpoint())): void {
+  private launch(boot: Boot = this.newBoot()): void {
     const { config } = this.opts;
     const layout = comfyLayout(this.opts.workDir);
     for (const dir of Object.values(layout)) mkdirSync(dir, { recursive: true });
@@ -264,16 +268,12 @@ export class ComfySupervisor {
     void this.probeUntilReady(boot);
   }
 
-  private spawnedEndpoint(): ComfyEndpoint {
-    return { baseUrl: `http://127.0.0.1:${this.opts.config.port}`, ...comfyLayout(this.opts.workDir) };
-  }
-
   private timeoutS(): number {
     return Math.round(this.opts.config.startupTimeoutMs / 1000);
   }
 
   private async probeUntilReady(boot: Boot): Promise<void> {
-    const { endpoint } = boot;
+    const { endpoint } = this;
     const timeoutMs = this.opts.config.startupTimeoutMs;
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([boot.abort.signal, deadline]);
@@ -435,7 +435,7 @@ export class ComfySupervisor {
       this.log.error('ComfyUI keeps failing; not restarting it again (the worker should be refreshed)', { failures: this.failures });
       if (this.boot === boot && boot.state === 'ready') {
         this.failBoot(
-          this.newBoot(boot.endpoint),
+          this.newBoot(),
           `ComfyUI failed ${this.failures} times in a row and is not restarted again; this worker needs replacing.`,
           { failures: this.failures },
         );
@@ -447,7 +447,7 @@ export class ComfySupervisor {
       maxDelayMs: this.opts.restartMaxDelayMs ?? 30_000,
     });
     this.log.warn('restarting ComfyUI', { attempt: this.failures, delayMs: wait });
-    const next = this.newBoot(boot.endpoint); // ready() callers wait for the restart, not the dead process
+    const next = this.newBoot(); // ready() callers wait for the restart, not the dead process
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping || this.boot !== next) return;
@@ -497,10 +497,6 @@ export class ComfySupervisor {
       killWaitMs,
     });
   }
-}
-
-function trimUrl(url: string): string {
-  return url.replace(/\/+$/, '');
 }
 
 /**
