@@ -1,6 +1,7 @@
 // The custom-node packs the templates need (repo and commit from workflows/pins.json, which the image
 // installs) and the node classes each provides, so a ComfyUI without them is told what to install.
 import pins from '../../workflows/pins.json' with { type: 'json' };
+import type { NodePack } from '../comfy/node-packs';
 
 /**
  * Pack name (as in pins.json) → its node classes the templates use. Classes not listed are ComfyUI's own.
@@ -27,15 +28,8 @@ const PACK_CLASSES: Readonly<Record<string, readonly string[]>> = {
   'ComfyUI-WanAnimatePreprocess': ['OnnxDetectionModelLoader', 'PoseDetectionOneToAllAnimation'],
 };
 
-export interface PinnedNodePack {
-  readonly name: string;
-  readonly repo: string;
-  readonly commit: string;
-  readonly classes: readonly string[];
-}
-
 /** Every pinned custom-node pack with the classes the templates take from it. */
-export const NODE_PACKS: readonly PinnedNodePack[] = pins.custom_nodes.map((p) => ({
+export const NODE_PACKS: readonly NodePack[] = pins.custom_nodes.map((p) => ({
   name: p.name,
   repo: p.repo,
   commit: p.commit,
