@@ -23,6 +23,7 @@ export function startEngine(config: Config, logger: Logger, localGpu: boolean): 
       attention: config.engine.attention,
       vram: config.engine.vram,
       blockSwap: config.engine.blockSwap,
+      compile: config.engine.compile,
       precision: config.modelPrecision,
       report,
       ...('error' in result ? { checkError: result.error } : {}),
@@ -34,6 +35,7 @@ export function startEngine(config: Config, logger: Logger, localGpu: boolean): 
       memoryMode: settings.memoryMode,
       blockSwap: settings.blockSwap,
       vaeTilingAbovePixels: settings.vaeTilingAbovePixels,
+      compile: settings.compile,
       reasons: settings.reasons,
       ...(report
         ? {

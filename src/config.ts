@@ -137,6 +137,7 @@ const EnvSchema = z.object({
   ATTENTION_MODE: z.enum(['auto', 'sageattn', 'sdpa']).default('auto'),
   VRAM_MODE: z.enum(['auto', 'high', 'low', 'minimal']).default('auto'),
   BLOCK_SWAP: blockSwap,
+  TORCH_COMPILE: bool(false),
   GPU_CHECK_SCRIPT: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
   // Input content limits: far above what a job uses (outputs are at most 1280 px; at most 321 frames
@@ -191,6 +192,8 @@ export interface Config {
     readonly attention: AttentionPreference;
     readonly vram: VramPreference;
     readonly blockSwap: BlockSwapPreference;
+    /** TORCH_COMPILE: torch.compile the transformer blocks (opt-in: compiled kernels round differently). */
+    readonly compile: boolean;
     /** docker/attention_check.py as the image installs it. */
     readonly checkScript: string;
   };
@@ -284,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       attention: e.ATTENTION_MODE,
       vram: e.VRAM_MODE,
       blockSwap: e.BLOCK_SWAP,
+      compile: e.TORCH_COMPILE,
       checkScript: e.GPU_CHECK_SCRIPT ?? '/opt/steadydancer/attention_check.py',
     },
   });

@@ -75,6 +75,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ VRAM_MODE: 'tiny' })).toThrow(/VRAM_MODE/);
   });
 
+  it('leaves torch.compile off unless TORCH_COMPILE turns it on', () => {
+    expect(loadConfig({}).engine.compile).toBe(false);
+    expect(loadConfig({ TORCH_COMPILE: 'on' }).engine.compile).toBe(true);
+    expect(loadConfig({ TORCH_COMPILE: 'false' }).engine.compile).toBe(false);
+    expect(() => loadConfig({ TORCH_COMPILE: 'fast' })).toThrow(/TORCH_COMPILE/);
+  });
+
   it('names every bad variable in one CONFIG_INVALID error', () => {
     try {
       loadConfig({ PRESIGN_EXPIRES_S: '604801', ALLOW_PRIVATE_URLS: 'maybe', COMFYUI_URL: 'ftp://x' });

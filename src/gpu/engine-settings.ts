@@ -2,8 +2,9 @@
 // - attention: SageAttention only where it was just shown to compute attention on this GPU (a build
 //   can import, run and return uninitialised memory); otherwise exact SDPA.
 // - memory: resident model, offload, block swap and VAE tiling from the card's memory (memory-plan.ts).
+// - compile: torch.compile of the transformer blocks, only when the operator asks (TORCH_COMPILE).
 // Attention and memory settings change speed and memory, not a job's numbers (VAE tiling only where an
-// untiled pass would not fit: see memory-plan.ts).
+// untiled pass would not fit: see memory-plan.ts); compiled kernels round differently, hence opt-in.
 import type { Precision } from '../workflow/manifest';
 import { chooseMemoryPlan, type BlockSwapPreference, type MemoryMode, type VramPreference } from './memory-plan';
 import type { GpuReport } from './report';
@@ -19,6 +20,7 @@ export interface EngineSettings {
   /** Frame area above which VAE encode/decode run tiled; null = never. */
   readonly vaeTilingAbovePixels: number | null;
   readonly memoryMode: MemoryMode;
+  readonly compile: boolean;
   /** Card memory the settings were chosen for (the process cap when set), GiB; undefined when unknown. */
   readonly cardGiB: number | undefined;
   /** One line per decision, for the start-up log. */
@@ -32,6 +34,8 @@ export interface EngineChoice {
   vram: VramPreference;
   blockSwap?: BlockSwapPreference;
   precision: Precision;
+  /** TORCH_COMPILE; default off. */
+  compile?: boolean;
   /** The check's report; undefined when it could not run (reason in checkError). */
   report: GpuReport | undefined;
   checkError?: string;
@@ -75,8 +79,9 @@ export function chooseEngineSettings(c: EngineChoice): EngineSettings {
     blockSwap: memory.blockSwap,
     vaeTilingAbovePixels: memory.vaeTilingAbovePixels,
     memoryMode: memory.mode,
+    compile: c.compile ?? false,
     cardGiB,
-    reasons: [...reasons, ...memory.reasons],
+    reasons: [...reasons, ...memory.reasons, c.compile ? 'torch.compile: on (TORCH_COMPILE)' : 'torch.compile: off'],
   };
 }
 
@@ -87,6 +92,7 @@ export const UNCHECKED_ENGINE: EngineSettings = {
   blockSwap: 0,
   vaeTilingAbovePixels: null,
   memoryMode: 'low',
+  compile: false,
   cardGiB: undefined,
   reasons: ['not checked yet'],
 };

@@ -45,6 +45,11 @@ export interface EngineParams {
    * faint seams, so this is set only where an untiled pass would not fit the card.
    */
   vaeTilingAbovePixels: number | null;
+  /**
+   * torch.compile the transformer blocks (WanVideoTorchCompileSettings, inductor). Fused kernels round
+   * differently from eager ones, so this is opt-in (TORCH_COMPILE); each new frame size compiles again.
+   */
+  compile: boolean;
 }
 
 /** Transformer blocks of the 14B model: the most block swap can move (WanVideoBlockSwap allows 48, for LongCat). */
@@ -163,6 +168,7 @@ function diffusionModelPath(precision: Precision): string {
 }
 
 const BLOCK_SWAP_LINK = { role: 'modelLoader', input: 'block_swap_args' } as const;
+const COMPILE_LINK = { role: 'modelLoader', input: 'compile_args' } as const;
 
 function applyEngine(graph: Graph, engine: EngineParams, pixels: number): void {
   if (!Number.isInteger(engine.blockSwap) || engine.blockSwap < 0 || engine.blockSwap > MODEL_BLOCKS) {
@@ -184,6 +190,8 @@ function applyEngine(graph: Graph, engine: EngineParams, pixels: number): void {
   } else {
     graph.remove('blockSwap', BLOCK_SWAP_LINK);
   }
+  if (engine.compile) graph.set('modelLoader', { compile_args: [NODES.torchCompile.id, 0] });
+  else graph.remove('torchCompile', COMPILE_LINK);
   const tiled = engine.vaeTilingAbovePixels !== null && pixels > engine.vaeTilingAbovePixels;
   graph.set('poseEncode', { enable_vae_tiling: tiled });
   graph.set('imageToVideoEncode', { tiled_vae: tiled });
@@ -200,7 +208,10 @@ export function buildPrompt(params: WorkflowParams): ApiPrompt {
 
   graph.set('modelLoader', { model: diffusionModelPath(params.precision ?? DEFAULT_PRECISION) });
   if (params.engine) applyEngine(graph, params.engine, params.width * params.height);
-  else graph.remove('blockSwap', BLOCK_SWAP_LINK);
+  else {
+    graph.remove('blockSwap', BLOCK_SWAP_LINK);
+    graph.remove('torchCompile', COMPILE_LINK);
+  }
   graph.set('textEncode', { positive_prompt: params.prompt, negative_prompt: params.negative_prompt });
   graph.set('referenceImage', { image: params.referenceImageName });
   // Loaded at the output rate, capped at the requested frames; format "Wan" truncates to 4n+1.

@@ -21,6 +21,7 @@ const PACK_CLASSES: Readonly<Record<string, readonly string[]>> = {
     'WanVideoSampler',
     'WanVideoSetLoRAs',
     'WanVideoTextEncodeCached',
+    'WanVideoTorchCompileSettings',
     'WanVideoVAELoader',
   ],
   'ComfyUI-VideoHelperSuite': ['VHS_LoadVideo', 'VHS_VideoCombine'],

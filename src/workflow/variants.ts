@@ -13,11 +13,13 @@ export const DEFAULT_VARIANT: VariantName = 'turbo';
 /**
  * Node ids every template shares, so buildPrompt knows where each job value goes.
  * (Ids follow the SteadyDancer reference graph; 34 is the crop of the driving video, 13 the block swap
- * settings buildPrompt links to the loader on cards that need them.)
+ * settings buildPrompt links to the loader on cards that need them, 14 the torch.compile settings it links
+ * when TORCH_COMPILE is on.)
  */
 export const NODES = {
   modelLoader: { id: '10', classType: 'WanVideoModelLoader' },
   blockSwap: { id: '13', classType: 'WanVideoBlockSwap' },
+  torchCompile: { id: '14', classType: 'WanVideoTorchCompileSettings' },
   textEncode: { id: '22', classType: 'WanVideoTextEncodeCached' },
   referenceImage: { id: '30', classType: 'LoadImage' },
   poseVideo: { id: '31', classType: 'VHS_LoadVideo' },

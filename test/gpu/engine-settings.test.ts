@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { cardMemoryGiB, chooseEngineSettings, parseGpuReport, RESIDENT_MIN_GIB, type GpuReport } from '../../src/gpu';
+import { cardMemoryGiB, chooseEngineSettings, parseGpuReport, RESIDENT_MIN_GIB, UNCHECKED_ENGINE, type GpuReport } from '../../src/gpu';
 
 const GIB = 1024 ** 3;
 
@@ -89,7 +89,16 @@ describe('chooseEngineSettings', () => {
     expect(small).toMatchObject({ attention: 'sdpa', memoryMode: 'low', blockSwap: 6 });
     expect(small.vaeTilingAbovePixels).toBeGreaterThan(480 * 832);
     const big = chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ memGiB: 139.8 }) });
-    expect(big).toMatchObject({ memoryMode: 'high', residentModel: true, blockSwap: 0, vaeTilingAbovePixels: null });
+    expect(big).toMatchObject({ memoryMode: 'high', residentModel: true, blockSwap: 0, vaeTilingAbovePixels: null, compile: false });
+  });
+
+  it('compiles only when the operator asks (TORCH_COMPILE), on any card, and says so', () => {
+    const choice = { attention: 'auto', vram: 'auto', precision: 'fp8', report: report({ memGiB: 15.7 }) } as const;
+    const on = chooseEngineSettings({ ...choice, compile: true });
+    expect(on).toMatchObject({ compile: true, residentModel: false });
+    expect(on.reasons).toContain('torch.compile: on (TORCH_COMPILE)');
+    expect(chooseEngineSettings(choice).reasons).toContain('torch.compile: off');
+    expect(UNCHECKED_ENGINE.compile).toBe(false);
   });
 });
 

@@ -205,6 +205,7 @@ describe('buildPrompt engine settings', () => {
     residentModel: false,
     blockSwap: 0,
     vaeTilingAbovePixels: null,
+    compile: false,
     ...over,
   });
   const tiling = (p: ReturnType<typeof buildPrompt>) => [
@@ -239,6 +240,23 @@ describe('buildPrompt engine settings', () => {
       vace_blocks_to_swap: 0,
     });
     expect(buildPrompt({ ...paramsFor(variant), engine: engine({ blockSwap: 40 }) })[NODES.blockSwap.id]!.inputs.blocks_to_swap).toBe(40);
+  });
+
+  it.each(VARIANT_NAMES)('%s: links the torch.compile settings to the loader only when compile is on', (variant) => {
+    for (const p of [buildPrompt(paramsFor(variant)), buildPrompt({ ...paramsFor(variant), engine: engine() })]) {
+      expect(p[NODES.torchCompile.id]).toBeUndefined();
+      expect(p[NODES.modelLoader.id]!.inputs.compile_args).toBeUndefined();
+    }
+    const compiled = buildPrompt({ ...paramsFor(variant), engine: engine({ compile: true, blockSwap: 10 }) });
+    expect(compiled[NODES.modelLoader.id]!.inputs).toMatchObject({ compile_args: [NODES.torchCompile.id, 0], block_swap_args: [NODES.blockSwap.id, 0] });
+    // Blocks only, static shapes, LoRA applied outside the graph: the wrapper's own safe defaults.
+    expect(compiled[NODES.torchCompile.id]!.inputs).toMatchObject({
+      backend: 'inductor',
+      mode: 'default',
+      dynamic: false,
+      compile_transformer_blocks_only: true,
+      allow_unmerged_lora_compile: false,
+    });
   });
 
   it('refuses a block count the 14B model does not have with CONFIG_INVALID naming the setting (not the job at fault)', () => {

@@ -26,7 +26,7 @@ describe('templates against the recorded object_info', () => {
   });
 
   it.each(VARIANT_NAMES)('%s built for a small card (block swap, tiled VAE, GGUF) matches the real node schemas', (variant) => {
-    const engine = { attention: 'sdpa', residentModel: false, blockSwap: 40, vaeTilingAbovePixels: 0 } as const;
+    const engine = { attention: 'sdpa', residentModel: false, blockSwap: 40, vaeTilingAbovePixels: 0, compile: false } as const;
     const prompt = buildPrompt({ ...paramsFor(variant, { precision: 'gguf-q5_k_m' }), engine });
     expect(prompt['13']?.class_type).toBe('WanVideoBlockSwap');
     expect(checkPromptSchema(prompt, OBJECT_INFO)).toEqual([]);

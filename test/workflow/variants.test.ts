@@ -52,12 +52,13 @@ describe.each(VARIANT_NAMES)('variant %s', (name) => {
     }
   });
 
-  it('writes H.264 MP4 (yuv420p) at the input fps, with no torch.compile and no block swap', () => {
+  it('writes H.264 MP4 (yuv420p) at the input fps; torch.compile and block swap are unlinked (buildPrompt links them)', () => {
     const out = inputsOf(t, NODES.output.id);
     expect([out.format, out.pix_fmt, out.frame_rate, out.save_output]).toEqual(['video/h264-mp4', 'yuv420p', v.defaults.fps, true]);
     expect(inputsOf(t, NODES.poseVideo.id).force_rate).toBe(v.defaults.fps);
-    expect(v.requiredNodeClasses).not.toContain('WanVideoTorchCompileSettings');
+    expect(t[NODES.torchCompile.id]?.class_type).toBe('WanVideoTorchCompileSettings');
     expect(inputsOf(t, NODES.modelLoader.id).compile_args).toBeUndefined();
+    expect(inputsOf(t, NODES.modelLoader.id).block_swap_args).toBeUndefined();
   });
 
   it('wires the negative pose latents whenever cfg may exceed 1 (the model crashes otherwise)', () => {
