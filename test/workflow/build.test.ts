@@ -248,7 +248,10 @@ describe('buildPrompt engine settings', () => {
       expect(p[NODES.modelLoader.id]!.inputs.compile_args).toBeUndefined();
     }
     const compiled = buildPrompt({ ...paramsFor(variant), engine: engine({ compile: true, blockSwap: 10 }) });
-    expect(compiled[NODES.modelLoader.id]!.inputs).toMatchObject({ compile_args: [NODES.torchCompile.id, 0], block_swap_args: [NODES.blockSwap.id, 0] });
+    expect(compiled[NODES.modelLoader.id]!.inputs).toMatchObject({
+      compile_args: [NODES.torchCompile.id, 0],
+      block_swap_args: [NODES.blockSwap.id, 0],
+    });
     // Blocks only, static shapes, LoRA applied outside the graph: the wrapper's own safe defaults.
     expect(compiled[NODES.torchCompile.id]!.inputs).toMatchObject({
       backend: 'inductor',

@@ -1,6 +1,7 @@
 """steadydancer-worker's ComfyUI hooks. No nodes: prestartup_script.py sets up the GPU; this module
-replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py) and adds opt-in
-per-node timing for the GPU benchmark (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines)."""
+replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py), takes start-up
+objects out of garbage collection before the first prompt (gc_freeze.py) and adds opt-in per-node timing
+for the GPU benchmark (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines)."""
 
 import logging
 import os
@@ -8,42 +9,54 @@ import os
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}
 
-
-def _pose_drawing_unavailable(exc):
-    """The speed-up never keeps ComfyUI from starting or a prompt from running."""
-    logging.getLogger("steadydancer_runtime").warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
+log = logging.getLogger("steadydancer_runtime")
 
 
-def _install_pose_drawing_before_prompts():
-    """Node packs load in directory order, so the pose pack may not be loaded yet: then install on the
-    first node executed (every pack is loaded by then). The wrapper stays (a flag test per node), because
-    the timing hook may wrap it in turn."""
+def _before_first_node(steps):
+    """Runs each (name, step) once, when the first node of the first prompt executes: every pack is
+    loaded by then (packs load in directory order, so some are not yet when this module is). A failing
+    step is logged and never fails the prompt. The wrapper stays (a flag test per node), because the
+    timing hook may wrap it in turn."""
     import execution
 
-    from .pose_drawing import install
-
-    if install():
-        return
     original_execute = execution.execute
-    state = {"installed": False}
+    pending = list(steps)
 
     async def execute(*args, **kwargs):
-        if not state["installed"]:
-            state["installed"] = True  # one attempt (all packs are loaded by now), never a failed prompt
+        while pending:
+            name, step = pending.pop(0)
             try:
-                install()
+                step()
             except Exception as exc:
-                _pose_drawing_unavailable(exc)
+                log.warning("steadydancer_runtime: %s skipped: %s", name, exc)
         return await original_execute(*args, **kwargs)
 
     execution.execute = execute
 
 
-if os.environ.get("STEADYDANCER_POSE_DRAWING", "fast") != "pack":
-    try:
-        _install_pose_drawing_before_prompts()
-    except Exception as exc:
-        _pose_drawing_unavailable(exc)
+def _deferred_steps():
+    steps = []
+    if os.environ.get("STEADYDANCER_POSE_DRAWING", "fast") != "pack":
+        from .pose_drawing import install as install_pose_drawing
+
+        try:
+            installed = install_pose_drawing()
+        except Exception as exc:  # the speed-up never keeps ComfyUI from starting
+            log.warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
+            installed = True
+        if not installed:
+            steps.append(("fast pose drawing", install_pose_drawing))
+    if os.environ.get("STEADYDANCER_GC_FREEZE", "on") != "off":
+        from .gc_freeze import freeze_startup_objects
+
+        steps.append(("garbage-collection freeze", freeze_startup_objects))
+    return steps
+
+
+try:
+    _before_first_node(_deferred_steps())
+except Exception as exc:
+    log.warning("steadydancer_runtime: start-up hooks not installed: %s", exc)
 
 if os.environ.get("STEADYDANCER_TIMINGS_FILE"):
     from .timings import install as install_timings
