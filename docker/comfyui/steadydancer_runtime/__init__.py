@@ -1,6 +1,7 @@
 """steadydancer-worker's ComfyUI hooks. No nodes: prestartup_script.py sets up the GPU; this module
-replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py), takes start-up
-objects out of garbage collection before the first prompt (gc_freeze.py) and adds opt-in per-node timing
+replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py), keeps the pose
+pack's ONNX sessions between prompts on big cards (pose_sessions.py), takes start-up objects out of
+garbage collection before the first prompt (gc_freeze.py) and adds opt-in per-node timing
 for the GPU benchmark (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines)."""
 
 import logging
@@ -46,6 +47,9 @@ def _deferred_steps():
             installed = True
         if not installed:
             steps.append(("fast pose drawing", install_pose_drawing))
+    from .pose_sessions import install as install_pose_sessions
+
+    steps.append(("pose session keeping", install_pose_sessions))
     if os.environ.get("STEADYDANCER_GC_FREEZE", "on") != "off":
         from .gc_freeze import freeze_startup_objects
 
