@@ -2,9 +2,11 @@
 // link-local (cloud metadata at 169.254.169.254 / fd00:ec2::254), CGNAT, multicast, reserved.
 // Hostnames are resolved first and every address is checked; the connection is then pinned
 // to the checked addresses so a second DNS answer cannot swap in another one.
-import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import type { ResolvedAddress } from '../lib/pinned-lookup';
+
+export type { ResolvedAddress } from '../lib/pinned-lookup';
 
 const blocked = new BlockList();
 for (const [net, prefix] of [
@@ -72,11 +74,6 @@ export function isPrivateAddress(ip: string): boolean {
   return true;
 }
 
-export interface ResolvedAddress {
-  address: string;
-  family: 4 | 6;
-}
-
 /** DNS seam: every address a hostname resolves to. */
 export type Lookup = (hostname: string) => Promise<ResolvedAddress[]>;
 
@@ -84,19 +81,3 @@ export type Lookup = (hostname: string) => Promise<ResolvedAddress[]>;
 export const systemLookup: Lookup = async (hostname) =>
   (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 
-/** Answers a socket's DNS lookup (net.connect's `lookup`) with checked addresses: all of them when asked for all, else the first. */
-export function answerLookup(
-  addresses: readonly ResolvedAddress[],
-  all: boolean | undefined,
-  cb: (err: null, address: string | LookupAddress[], family?: number) => void,
-): void {
-  if (all) {
-    cb(
-      null,
-      addresses.map((a) => ({ address: a.address, family: a.family })),
-    );
-  } else {
-    const first = addresses[0] as ResolvedAddress;
-    cb(null, first.address, first.family);
-  }
-}

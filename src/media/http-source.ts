@@ -1,12 +1,12 @@
 // https:// and http:// inputs: redirects followed by hand so that every hop is checked
 // against private addresses, each connection pinned to the addresses that were checked,
 // timeouts on headers, idle body and total time, and a size cap enforced while streaming.
-import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { fetch as undiciFetch, type Agent } from 'undici';
 import { WorkerError } from '../lib/errors';
 import { redactText } from '../lib/redact';
-import { answerLookup, isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
+import { pinnedAgent } from '../lib/pinned-lookup';
+import { isPrivateAddress, type Lookup, type ResolvedAddress } from './address-guard';
 import { describeUrl, fetchFailed, formatSeconds, invalidInput, tooLarge, type InputField } from './errors';
 import type { InputRequest, InputSource } from './input-source';
 import { TooLargeError, writeCapped } from './sink';
@@ -43,15 +43,6 @@ export interface HttpSourceOptions {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-
-/** A DNS seam answer pinned into the socket: net.connect asks it instead of DNS. */
-function pinnedLookup(addresses: ResolvedAddress[]) {
-  return (
-    _hostname: string,
-    options: { all?: boolean },
-    cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
-  ): void => answerLookup(addresses, options.all, cb);
-}
 
 class Timeout extends Error {
   override readonly name = 'InputTimeout';
@@ -129,7 +120,7 @@ export class HttpSource implements InputSource {
     try {
       for (let hop = 0; ; hop++) {
         const pinned = await this.checkTarget(field, url);
-        const dispatcher = pinned ? new Agent({ connect: { lookup: pinnedLookup(pinned) } }) : undefined;
+        const dispatcher = pinned ? pinnedAgent(pinned) : undefined;
         try {
           const headers = setTimeout(() => control.abort(new Timeout('sent no response headers within', t.headersMs)), t.headersMs);
           let res: Response;

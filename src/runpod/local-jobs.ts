@@ -10,7 +10,8 @@ import { executeJob } from './execute';
 import { JobTracker } from './job-tracker';
 import { UNNAMED_SETTINGS, type Handler, type RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
-import type { WebhookGuard } from './webhook-guard';
+import { webhookFetch, type WebhookFetch, type WebhookGuard, type WebhookTarget } from './webhook-guard';
+import { pinnedAgent } from '../lib/pinned-lookup';
 import { runpodError } from './errors';
 
 export type LocalStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
@@ -50,7 +51,8 @@ export interface LocalJobsOptions {
   /** What the host calls the job timeout, for TIMEOUT messages. */
   jobTimeoutName?: string;
   timing: RuntimeTiming;
-  fetch: typeof fetch;
+  /** POSTs webhooks; default undici's fetch (a pinned `dispatcher` must come from the same undici). */
+  fetch?: WebhookFetch;
   returnAggregateStream: boolean;
   hostname: string;
   filesBaseUrl?: string;
@@ -322,20 +324,25 @@ export class LocalJobs {
   /** RunPod's webhook: POST the status object; a non-2xx answer is retried (3 attempts, 10 s apart). Never rejects. */
   private async deliverWebhook(url: string, status: StatusObject, stop: AbortSignal): Promise<void> {
     const logger = this.opts.logger.child({ requestId: status.id });
+    let addresses: WebhookTarget['addresses'];
     try {
-      await this.opts.checkWebhook?.(new URL(url));
+      addresses = (await this.opts.checkWebhook?.(new URL(url)))?.addresses;
     } catch (err) {
       logger.error('webhook refused; not delivered', { error: err });
       return;
     }
+    // Every attempt connects to the addresses just checked, never to a later DNS answer.
+    const dispatcher = addresses ? pinnedAgent(addresses) : undefined;
+    const post = this.opts.fetch ?? webhookFetch;
     try {
       await retry(
         async () => {
-          const res = await this.opts.fetch(url, {
+          const res = await post(url, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify(status),
             signal: AbortSignal.any([AbortSignal.timeout(this.opts.timing.postTimeoutMs), stop]),
+            ...(dispatcher ? { dispatcher } : {}),
           });
           await res.arrayBuffer();
           if (!res.ok) throw runpodError('INTERNAL', `webhook answered HTTP ${res.status}`, { details: { status: res.status } });
@@ -351,6 +358,8 @@ export class LocalJobs {
       logger.info('webhook delivered');
     } catch (err) {
       logger.error('webhook could not be delivered', { error: err });
+    } finally {
+      await dispatcher?.close();
     }
   }
 

@@ -22,7 +22,7 @@ export interface RunWorkerOptions {
   argv: readonly string[];
   /** Where ./test_input.json is looked up. Default process.cwd(). */
   cwd?: string;
-  /** Replaces node:http(s) for RunPod's job API and global fetch for the local API's webhooks. */
+  /** Replaces node:http(s) for RunPod's job API (the local API's webhooks go through undici: webhook-guard.ts). */
   fetch?: typeof fetch;
   /** Local API: folder served under `<url>/files/` (ctx.filesBaseUrl points there). */
   filesDir?: string;
@@ -169,7 +169,6 @@ function apiMode({ opts, args, logger, timing, hostname }: ModeContext): ModeRun
         jobTimeoutMs: config.jobTimeoutMs,
         jobTimeoutName: config.names?.jobTimeout,
         timing,
-        fetch: opts.fetch ?? globalThis.fetch,
         returnAggregateStream: opts.returnAggregateStream ?? false,
         hostname,
         ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),

@@ -2,14 +2,31 @@
 // process does, from inside its own network: a webhook on a loopback, private or link-local address
 // would let any client of the local API make the worker call internal services (SSRF). The host is
 // resolved and every address checked, when the job is submitted (a refusal answers 400) and again
-// before each delivery (DNS may have changed). The address test is the host application's (the
-// runtime stays free of it): this worker passes src/media's, the same one its input URLs go through.
+// before each delivery (DNS may have changed), and the delivery connects to the addresses of that
+// check only (a third DNS answer cannot swap in another). The address test is the host application's
+// (the runtime stays free of it): this worker passes src/media's, the same one its input URLs go through.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { ResolvedAddress } from '../lib/pinned-lookup';
 import { runpodError } from './errors';
 
-/** Resolves when the local API may POST to `url`; throws a WorkerError saying why not. */
-export type WebhookGuard = (url: URL) => Promise<void>;
+/** Where a webhook may be POSTed: the checked addresses to connect to; none given = anywhere (private allowed). */
+export interface WebhookTarget {
+  readonly addresses?: readonly ResolvedAddress[];
+}
+
+/** POSTs a webhook; `dispatcher` pins the connection (see WebhookTarget). */
+export type WebhookFetch = (
+  url: string,
+  init: { method: 'POST'; headers: Record<string, string>; body: string; signal: AbortSignal; dispatcher?: Dispatcher },
+) => Promise<Response>;
+
+/** undici's own fetch: Node 22's built-in fetch rejects undici 8's Agent as a dispatcher. */
+export const webhookFetch: WebhookFetch = (url, init) => undiciFetch(url, init) as unknown as Promise<Response>;
+
+/** Resolves with the target when the local API may POST to `url`; throws a WorkerError saying why not. */
+export type WebhookGuard = (url: URL) => Promise<WebhookTarget>;
 
 export interface WebhookGuardOptions {
   /** Every address is allowed. */
@@ -28,7 +45,7 @@ const systemLookup = async (hostname: string): Promise<string[]> =>
 export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
   const lookup = opts.lookup ?? systemLookup;
   return async (url) => {
-    if (opts.allowPrivate) return;
+    if (opts.allowPrivate) return {};
     const host = url.hostname.replace(/^\[|\]$/g, '');
     let addresses: string[];
     try {
@@ -50,5 +67,6 @@ export function createWebhookGuard(opts: WebhookGuardOptions): WebhookGuard {
         { details: { field: 'webhook', address: refused } },
       );
     }
+    return { addresses: addresses.map((address) => ({ address, family: isIP(address) === 6 ? 6 : 4 })) };
   };
 }

@@ -6,7 +6,8 @@
 // is the operator's and is not guarded.
 import { isIP, type LookupFunction } from 'node:net';
 import { WorkerError } from '../lib/errors';
-import { answerLookup, isPrivateAddress, type Lookup, type ResolvedAddress } from '../media/address-guard';
+import { answerLookup, type ResolvedAddress } from '../lib/pinned-lookup';
+import { isPrivateAddress, type Lookup } from '../media/address-guard';
 import { bucketFromS3Config, parseS3Config, type BucketCredentials } from './credentials';
 import { s3Error } from './errors';
 

@@ -83,7 +83,13 @@ describe('steadydancer_runtime pose sessions', () => {
   });
 
   it('re-creates them every prompt where the worker offloads the model (small card, process cap, VRAM_MODE low/minimal)', async () => {
-    for (const env of [{ FAKE_GPU_GIB: '23.6' }, { STEADYDANCER_GPU_MEMORY_GB: '15.5' }, { VRAM_MODE: 'low' }, { VRAM_MODE: 'minimal' }]) {
+    const offloading: Record<string, string>[] = [
+      { FAKE_GPU_GIB: '23.6' },
+      { STEADYDANCER_GPU_MEMORY_GB: '15.5' },
+      { VRAM_MODE: 'low' },
+      { VRAM_MODE: 'minimal' },
+    ];
+    for (const env of offloading) {
       const out = await scenario(env);
       expect(out.created).toBe(6); // 2 at load (used by the first prompt), 2 again for each later one
       expect(out.log[0]).toMatch(/^steadydancer_runtime: pose ONNX sessions re-created for every prompt \(/);

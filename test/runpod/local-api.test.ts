@@ -29,7 +29,6 @@ async function start(handler: Handler, over: Partial<LocalApiOptions> = {}): Pro
     concurrency: 1,
     jobTimeoutMs: 10_000,
     timing: { ...DEFAULT_TIMING, ...FAST },
-    fetch,
     returnAggregateStream: false,
     hostname: 'h1',
     ...over,
@@ -354,6 +353,27 @@ describe('webhook targets', () => {
     const open = await start(async () => 'ok', { checkWebhook: createWebhookGuard({ allowPrivate: true, isPrivateAddress }) });
     expect((await call('POST', `${open.url}/run`, { input: {}, webhook: `${hook.url}/h` })).json.status).toBe('IN_QUEUE');
     expect((await hook.received(1))[0]?.body).toMatchObject({ status: 'COMPLETED', output: 'ok' });
+  });
+
+  it('delivers to the addresses the check saw, never to a later DNS answer (rebinding)', async () => {
+    const hook = await startHookServer([]);
+    const port = new URL(hook.url).port;
+    // The check answers the receiver's address (taken as public here); the system resolver knows no
+    // such name (.test is reserved), so only a connection pinned to the checked address can arrive.
+    const asked: string[] = [];
+    const pinnedGuard = createWebhookGuard({
+      allowPrivate: false,
+      isPrivateAddress: () => false,
+      lookup: async (host) => {
+        asked.push(host);
+        return ['127.0.0.1'];
+      },
+    });
+    const local = await start(async () => 'ok', { checkWebhook: pinnedGuard });
+    const { json } = await call('POST', `${local.url}/runsync`, { input: {}, webhook: `http://hooks.pinned.test:${port}/hook` });
+    expect(json.status).toBe('COMPLETED');
+    expect((await hook.received(1))[0]?.body).toMatchObject({ status: 'COMPLETED', output: 'ok' });
+    expect(asked).toEqual(['hooks.pinned.test', 'hooks.pinned.test']); // at submission and before delivery
   });
 
   it('checks again before delivering: a name that now resolves to a private address gets nothing', async () => {
