@@ -80,4 +80,3 @@ export type Lookup = (hostname: string) => Promise<ResolvedAddress[]>;
 /** The system resolver (getaddrinfo, so /etc/hosts counts), every address in its order. */
 export const systemLookup: Lookup = async (hostname) =>
   (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-
