@@ -5,6 +5,7 @@ import type { Config } from '../src/config';
 import { outOfMemoryAdvice } from '../src/gpu';
 import { createSteadyDancerJob } from '../src/job/pipeline';
 import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
+import { cacheableMemoryBytes } from '../src/lib/cacheable-memory';
 import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
 import { systemLookup } from '../src/media/address-guard';
@@ -22,6 +23,7 @@ import {
   VARIANTS,
   type VariantName,
 } from '../src/workflow';
+import { modelFilesInLoadOrder, prefetchFiles } from '../src/workflow/prefetch';
 import { NODE_PACKS } from '../src/workflow/node-packs';
 import { comfyHealth, comfyMissing, createComfyPort } from './comfy-port';
 import { startEngine, type Engine } from './engine';
@@ -66,6 +68,23 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
       });
     },
   };
+}
+
+/** Cold start: the default variant's model files are read while ComfyUI boots (src/workflow/prefetch.ts). Never fails. */
+function prefetchModels(config: Config, logger: Logger, signal: AbortSignal): void {
+  const files = modelFilesInLoadOrder(DEFAULT_VARIANT, config.modelPrecision, [config.paths.modelsDir]);
+  const budgetBytes = Math.floor(0.8 * cacheableMemoryBytes());
+  void prefetchFiles({ files, budgetBytes, signal }).then(
+    (r) =>
+      logger.info('model files prefetched', {
+        files: r.files,
+        gib: Number((r.bytes / 1024 ** 3).toFixed(2)),
+        seconds: Number(r.seconds.toFixed(1)),
+        ...(r.skipped.length > 0 ? { skipped: r.skipped } : {}),
+        ...(r.aborted ? { aborted: true } : {}),
+      }),
+    (err: unknown) => logger.warn('model prefetch failed', { error: err }),
+  );
 }
 
 function inputsPort(config: Config, logger: Logger, workerBucket: BucketCredentials | undefined, s3: S3ClientFactory): InputsPort {
@@ -146,6 +165,8 @@ export function createApp(config: Config, logger: Logger, workerBucket: BucketCr
   // check runs beside it; a job waits for both before it builds its prompt.
   supervisor?.start();
   const engine = startEngine(config, logger, supervisor !== undefined && !config.comfy.url);
+  const prefetch = new AbortController();
+  if (supervisor && !config.comfy.url && config.prefetchModels) prefetchModels(config, logger, prefetch.signal);
 
   const runJob = createSteadyDancerJob({
     workflow: workflowPort(config, logger, supervisor !== undefined && !config.comfy.url, engine),
@@ -169,6 +190,7 @@ export function createApp(config: Config, logger: Logger, workerBucket: BucketCr
       ),
     health: () => comfyHealth({ supervisor, unavailable }),
     close: async () => {
+      prefetch.abort();
       store.close();
       await supervisor?.stop();
     },

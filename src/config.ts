@@ -138,6 +138,7 @@ const EnvSchema = z.object({
   VRAM_MODE: z.enum(['auto', 'high', 'low', 'minimal']).default('auto'),
   BLOCK_SWAP: blockSwap,
   TORCH_COMPILE: bool(false),
+  PREFETCH_MODELS: bool(true),
   GPU_CHECK_SCRIPT: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
   // Input content limits: far above what a job uses (outputs are at most 1280 px; at most 321 frames
@@ -185,6 +186,8 @@ export interface Config {
     /** What an input may hold: pixels of the image, size, length and frames of the video. */
     readonly limits: MediaLimits;
   };
+  /** PREFETCH_MODELS: read the default variant's model files into the page cache while ComfyUI boots. */
+  readonly prefetchModels: boolean;
   /** Weights the image carries (an image build choice, not a job field). */
   readonly modelPrecision: Precision;
   /** How the model runs on the card; the start-up GPU check settles `auto`. */
@@ -283,6 +286,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
     },
     modelPrecision: e.MODEL_PRECISION,
+    prefetchModels: e.PREFETCH_MODELS,
     engine: {
       attention: e.ATTENTION_MODE,
       vram: e.VRAM_MODE,

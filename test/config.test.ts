@@ -75,6 +75,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ VRAM_MODE: 'tiny' })).toThrow(/VRAM_MODE/);
   });
 
+  it('prefetches model files unless PREFETCH_MODELS=false', () => {
+    expect(loadConfig({}).prefetchModels).toBe(true);
+    expect(loadConfig({ PREFETCH_MODELS: 'false' }).prefetchModels).toBe(false);
+  });
+
   it('leaves torch.compile off unless TORCH_COMPILE turns it on', () => {
     expect(loadConfig({}).engine.compile).toBe(false);
     expect(loadConfig({ TORCH_COMPILE: 'on' }).engine.compile).toBe(true);

@@ -25,9 +25,16 @@ export interface CheckModelsOptions {
   exists?: (p: string) => boolean;
 }
 
-function isPresent(file: ModelFile, dirs: string[], exists: (p: string) => boolean): boolean {
+/** Where ComfyUI would find `file` (the first root and folder alias holding it); undefined when nowhere. */
+export function locateModelFile(file: ModelFile, dirs: readonly string[], exists: (p: string) => boolean = existsSync): string | undefined {
   const folders = FOLDER_ALIASES[file.folder] ?? [file.folder];
-  return dirs.some((dir) => folders.some((folder) => exists(path.join(dir, folder, ...file.path.split('/')))));
+  for (const dir of dirs) {
+    for (const folder of folders) {
+      const candidate = path.join(dir, folder, ...file.path.split('/'));
+      if (exists(candidate)) return candidate;
+    }
+  }
+  return undefined;
 }
 
 export function checkModels(opts: CheckModelsOptions): ModelCheck {
@@ -37,7 +44,7 @@ export function checkModels(opts: CheckModelsOptions): ModelCheck {
   for (const variant of VARIANT_NAMES) {
     missing[variant] = VARIANTS[variant]
       .requiredModels(precision)
-      .filter((file) => !isPresent(file, opts.modelsDirs, exists))
+      .filter((file) => locateModelFile(file, opts.modelsDirs, exists) === undefined)
       .map(modelFileLabel);
   }
   return { available: VARIANT_NAMES.filter((v) => missing[v].length === 0), missing };
