@@ -29,6 +29,11 @@ export function isFfprobeMissing(error: unknown, file: string): boolean {
   return (error as { code?: string }).code === 'ENOENT' && (error as { path?: string }).path !== file;
 }
 
+/** What to tell the operator when isFfprobeMissing: the binary looked for and how to provide one. */
+export function ffprobeMissingMessage(opts: FfprobeOptions): string {
+  return `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}" (FFPROBE_PATH); install ffmpeg in the image`;
+}
+
 /** "30000/1001" → 29.97 (rounded to 3 decimals); "0/0" → 0. */
 export function parseRate(rate: string | undefined): number {
   const [num, den] = (rate ?? '').split('/').map(Number);

@@ -1,7 +1,7 @@
 // What an input video really holds, read with ffprobe before anything is queued: its first video
 // stream's codec and size, how long it is, how many frames its header promises and how many the file
 // holds (a cut-off download has fewer), and whether a frame decodes at all.
-import { FFPROBE_TIMEOUT_MS, isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
+import { FFPROBE_TIMEOUT_MS, ffprobeMissingMessage, isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
 import { mediaError } from './errors';
 
 export interface VideoFacts {
@@ -70,9 +70,7 @@ async function probe(file: string, args: string[], opts: FfprobeOptions): Promis
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     if (isFfprobeMissing(error, file)) {
-      throw mediaError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}" (FFPROBE_PATH); install ffmpeg in the image`, {
-        cause: error,
-      });
+      throw mediaError('INTERNAL', ffprobeMissingMessage(opts), { cause: error });
     }
     throw new UnreadableVideo(ffprobeReason(error, file, opts.timeoutMs ?? FFPROBE_TIMEOUT_MS));
   }

@@ -1,6 +1,6 @@
 // Output metadata read from the file itself with ffprobe (never from the workflow's settings).
 import { stat } from 'node:fs/promises';
-import { isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
+import { ffprobeMissingMessage, isFfprobeMissing, parseRate, runFfprobe, type FfprobeOptions } from '../lib/ffprobe';
 import { storageError } from './errors';
 
 export interface VideoInfo {
@@ -45,9 +45,7 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     if (isFfprobeMissing(error, path)) {
-      throw storageError('INTERNAL', `ffprobe not found at "${opts.ffprobePath ?? 'ffprobe'}"; install ffmpeg in the image`, {
-        cause: error,
-      });
+      throw storageError('INTERNAL', ffprobeMissingMessage(opts), { cause: error });
     }
     const reason = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
     throw storageError('OUTPUT_MISSING', `Output ${path} is not a readable video: ${reason}`, {

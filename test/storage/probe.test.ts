@@ -25,7 +25,9 @@ describe('probeVideo', () => {
     const junk = path.join(dir, 'junk.mp4');
     await writeFile(junk, 'not a video');
     await expect(probeVideo(junk, { ffprobePath })).rejects.toMatchObject({ code: 'OUTPUT_MISSING' });
-    await expect(probeVideo(fx.mp4, { ffprobePath: path.join(dir, 'no-ffprobe') })).rejects.toMatchObject({ code: 'INTERNAL' });
+    const noBinary = path.join(dir, 'no-ffprobe');
+    const err = (await probeVideo(fx.mp4, { ffprobePath: noBinary }).catch((e: unknown) => e)) as Error & { code: string };
+    expect([err.code, err.message]).toEqual(['INTERNAL', `ffprobe not found at "${noBinary}" (FFPROBE_PATH); install ffmpeg in the image`]);
   });
 
   it('parses frame rates', () => {
