@@ -23,7 +23,13 @@ const RUN_OPTIONS = {
   'job-timeout-s': { type: 'string' },
 } as const;
 // Set for ComfyUI's process by the worker's environment, read by docker/comfyui/steadydancer_runtime.
-const RUNTIME_VARS = ['STEADYDANCER_GPU_MEMORY_GB', 'STEADYDANCER_GC_FREEZE', 'STEADYDANCER_POSE_SESSIONS', 'STEADYDANCER_POSE_DRAWING'];
+const RUNTIME_VARS = [
+  'STEADYDANCER_GPU_MEMORY_GB',
+  'STEADYDANCER_GC_FREEZE',
+  'STEADYDANCER_POSE_SESSIONS',
+  'STEADYDANCER_POSE_DRAWING',
+  'STEADYDANCER_PARALLEL_RESIZE',
+];
 /** What each plan rehearses: the card class its memory cap must fall in (null: the whole card, no cap). */
 const CARD_OF_PLAN: Record<string, string | null> = {
   'lowvram-16gb.txt': '16 GB',

@@ -1,38 +1,16 @@
 // The ComfyUI hook's pose drawing (docker/comfyui/steadydancer_runtime/pose_drawing.py) with the image's
-// NumPy and OpenCV (versions from the lock, from PyPI into a cached venv): how it replaces the pack's
+// NumPy and OpenCV (hook-python.ts: versions from the lock, from PyPI into a cached venv): how it replaces the pack's
 // drawing, checks the first frame and falls back. Against the real pack (pixel equality on random poses)
 // when COMFYUI_REAL_DIR names a ComfyUI checkout with ComfyUI-WanAnimatePreprocess in custom_nodes.
 import { describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, readLock, run } from '../image/helpers';
+import { ROOT, run } from '../image/helpers';
+import { hookPython } from './hook-python';
 
-const lock = readLock();
 const HOOK = path.join(ROOT, 'docker/comfyui/steadydancer_runtime/pose_drawing.py');
 const BENCH = path.join(ROOT, 'bench/pose/drawing.py');
-
-async function posePython(): Promise<string> {
-  const cache =
-    process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
-  const packages = [`numpy==${lock.get('numpy')}`, `opencv-python-headless==${lock.get('opencv-python-headless')}`];
-  const venv = path.join(cache, `pose-py-${packages.join('-').replace(/[=]+/g, '')}`);
-  const python = path.join(venv, 'bin', 'python');
-  if (existsSync(python)) return python;
-  // Built beside and renamed into place, so an interrupted install is never taken for a finished one.
-  const building = `${venv}.${process.pid}`;
-  rmSync(building, { recursive: true, force: true });
-  const made = await run('python3', ['-m', 'venv', building], { timeoutMs: 120_000 });
-  expect(made.stderr).toBe('');
-  const pip = await run(
-    path.join(building, 'bin', 'python'),
-    ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--only-binary=:all:', ...packages],
-    { timeoutMs: 600_000 },
-  );
-  expect({ code: pip.code, stderr: pip.stderr }).toEqual({ code: 0, stderr: '' });
-  renameSync(building, venv);
-  return python;
-}
 
 // Stand-in packs registered as ComfyUI registers a custom node folder (its path as the module name), with
 // a drawing module whose function the hook must replace; each scenario prints what it saw as JSON.
@@ -87,7 +65,7 @@ print(json.dumps(out))
 
 describe('steadydancer_runtime pose drawing', () => {
   it('replaces the pack’s drawing once, checks the first frame, keeps the pack’s on a difference', async () => {
-    const python = await posePython();
+    const python = await hookPython();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sd-pose-'));
     try {
       writeFileSync(path.join(dir, 'driver.py'), DRIVER);
@@ -118,7 +96,7 @@ describe('steadydancer_runtime pose drawing', () => {
   (comfy ? it : it.skip)(
     'draws exactly what the real pack draws (COMFYUI_REAL_DIR)',
     async () => {
-      const python = await posePython();
+      const python = await hookPython();
       const pack = path.join(comfy!, 'custom_nodes', 'ComfyUI-WanAnimatePreprocess');
       const r = await run(python, [BENCH, '--pack', pack, '--frames', '20'], { timeoutMs: 300_000 });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });

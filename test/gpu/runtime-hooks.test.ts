@@ -47,6 +47,7 @@ async function runHooks(env: Record<string, string>) {
       env: {
         ...process.env,
         STEADYDANCER_POSE_DRAWING: 'pack',
+        STEADYDANCER_PARALLEL_RESIZE: 'off',
         ...env,
         PYTHONPATH: [dir, path.join(ROOT, 'docker/comfyui')].join(path.delimiter),
       },

@@ -81,6 +81,7 @@ describe('steadydancer_runtime timing hook', () => {
         env: {
           ...process.env,
           STEADYDANCER_POSE_DRAWING: 'pack',
+          STEADYDANCER_PARALLEL_RESIZE: 'off',
           PYTHONPATH: [dir, path.join(ROOT, 'docker/comfyui')].join(path.delimiter),
         },
       });

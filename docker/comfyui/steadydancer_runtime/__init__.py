@@ -1,6 +1,7 @@
 """steadydancer-worker's ComfyUI hooks. No nodes: prestartup_script.py sets up the GPU; this module
 replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py), keeps the pose
-pack's ONNX sessions between prompts on big cards (pose_sessions.py), takes start-up objects out of
+pack's ONNX sessions between prompts on big cards (pose_sessions.py), resizes frames with ComfyUI's
+Lanczos on a thread pool (lanczos.py), takes start-up objects out of
 garbage collection before the first prompt (gc_freeze.py) and adds opt-in per-node timing
 for the GPU benchmark (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines)."""
 
@@ -35,6 +36,12 @@ def _before_first_node(steps):
     execution.execute = execute
 
 
+def _install_parallel_lanczos():
+    from .lanczos import install  # NumPy and Pillow: imported in ComfyUI's process only
+
+    install()
+
+
 def _deferred_steps():
     steps = []
     if os.environ.get("STEADYDANCER_POSE_DRAWING", "fast") != "pack":
@@ -47,6 +54,8 @@ def _deferred_steps():
             installed = True
         if not installed:
             steps.append(("fast pose drawing", install_pose_drawing))
+    if os.environ.get("STEADYDANCER_PARALLEL_RESIZE", "on") != "off":
+        steps.append(("parallel Lanczos resize", _install_parallel_lanczos))
     from .pose_sessions import install as install_pose_sessions
 
     steps.append(("pose session keeping", install_pose_sessions))
