@@ -37,6 +37,7 @@ const CARD_OF_PLAN: Record<string, string | null> = {
   'lowvram-24gb.txt': '24 GB',
   'turbo-speed.txt': null,
   'turbo-speed-161.txt': null,
+  'variants.txt': null,
 };
 
 function lines(file: string): string[][] {
