@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ComfySettings } from './comfy';
-import type { AttentionPreference, BlockSwapPreference, VramPreference } from './gpu';
+import type { BlockSwapPreference } from './gpu';
+import { ATTENTION_PREFERENCES, type AttentionPreference } from './gpu/engine-settings';
+import { VRAM_PREFERENCES, type VramPreference } from './gpu/memory-plan';
 import type { JobErrorCode } from './job/errors';
 import { WorkerError } from './lib/errors';
 import { LOG_LEVELS, type LogLevel } from './lib/logger';
@@ -134,8 +136,8 @@ const EnvSchema = z.object({
   MODELS_DIR: optionalString,
   MODEL_PRECISION: z.enum(PRECISIONS).default('fp8'),
   FFPROBE_PATH: optionalString,
-  ATTENTION_MODE: z.enum(['auto', 'sageattn', 'sdpa']).default('auto'),
-  VRAM_MODE: z.enum(['auto', 'high', 'low', 'minimal']).default('auto'),
+  ATTENTION_MODE: z.enum(ATTENTION_PREFERENCES).default('auto'),
+  VRAM_MODE: z.enum(VRAM_PREFERENCES).default('auto'),
   BLOCK_SWAP: blockSwap,
   TORCH_COMPILE: bool(false),
   PREFETCH_MODELS: bool(true),

@@ -9,7 +9,9 @@ import type { Precision } from '../workflow/manifest';
 import { chooseMemoryPlan, type BlockSwapPreference, type MemoryMode, type VramPreference } from './memory-plan';
 import type { GpuReport } from './report';
 
-export type AttentionPreference = 'auto' | 'sageattn' | 'sdpa';
+/** ATTENTION_MODE's values (src/config.ts validates against this list). */
+export const ATTENTION_PREFERENCES = ['auto', 'sageattn', 'sdpa'] as const;
+export type AttentionPreference = (typeof ATTENTION_PREFERENCES)[number];
 export type AttentionMode = 'sageattn' | 'sdpa';
 
 export interface EngineSettings {

@@ -6,7 +6,9 @@
 import { MODEL_BLOCKS } from '../workflow/build';
 import type { Precision } from '../workflow/manifest';
 
-export type VramPreference = 'auto' | 'high' | 'low' | 'minimal';
+/** VRAM_MODE's values (src/config.ts validates against this list). */
+export const VRAM_PREFERENCES = ['auto', 'high', 'low', 'minimal'] as const;
+export type VramPreference = (typeof VRAM_PREFERENCES)[number];
 /** `auto`: the table below; a number: that many blocks, whatever the card (BLOCK_SWAP). */
 export type BlockSwapPreference = 'auto' | number;
 export type MemoryMode = 'high' | 'low' | 'minimal';
