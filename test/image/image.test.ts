@@ -74,7 +74,8 @@ describe('the handler bundle', () => {
     expect(compose).toContain('MODEL_PRECISION: ${PRECISION:-fp8}\n');
     const environment = compose.slice(compose.indexOf('    environment:\n'), compose.indexOf('    volumes:\n'));
     const passed = [...environment.matchAll(/^ {6}([A-Z_0-9]+):/gm)].map((m) => m[1]!);
-    for (const v of ['VRAM_MODE', 'BLOCK_SWAP', 'ATTENTION_MODE', 'JOB_TIMEOUT_S']) expect(passed).toContain(v);
+    for (const v of ['VRAM_MODE', 'BLOCK_SWAP', 'ATTENTION_MODE', 'TORCH_COMPILE', 'PREFETCH_MODELS', 'JOB_TIMEOUT_S'])
+      expect(passed).toContain(v);
     for (const v of passed) expect({ v, known: [...ENV_VARS, 'STEADYDANCER_GPU_MEMORY_GB'].includes(v) }).toEqual({ v, known: true });
   });
 });
