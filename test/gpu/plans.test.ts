@@ -22,13 +22,15 @@ const RUN_OPTIONS = {
   label: { type: 'string' },
   'job-timeout-s': { type: 'string' },
 } as const;
-// Set for ComfyUI's process by the worker's environment, read by docker/comfyui/steadydancer_runtime.
+// Set for ComfyUI's process by the worker's environment, read by docker/comfyui/steadydancer_runtime (and
+// PYTORCH_CUDA_ALLOC_CONF by PyTorch there).
 const RUNTIME_VARS = [
   'STEADYDANCER_GPU_MEMORY_GB',
   'STEADYDANCER_GC_FREEZE',
   'STEADYDANCER_POSE_SESSIONS',
   'STEADYDANCER_POSE_DRAWING',
   'STEADYDANCER_PARALLEL_RESIZE',
+  'PYTORCH_CUDA_ALLOC_CONF',
 ];
 /** What each plan rehearses: the card class its memory cap must fall in (null: the whole card, no cap). */
 const CARD_OF_PLAN: Record<string, string | null> = {
@@ -38,6 +40,7 @@ const CARD_OF_PLAN: Record<string, string | null> = {
   'turbo-speed.txt': null,
   'turbo-speed-161.txt': null,
   'variants.txt': null,
+  'allocator.txt': null,
 };
 
 function lines(file: string): string[][] {
