@@ -10,7 +10,7 @@ import { executeJob } from './execute';
 import { JobTracker } from './job-tracker';
 import { UNNAMED_SETTINGS, type Handler, type RunpodJob } from './types';
 import type { RuntimeTiming } from './timing';
-import { webhookFetch, type WebhookFetch, type WebhookGuard, type WebhookTarget } from './webhook-guard';
+import { webhookFetch, type WebhookGuard, type WebhookTarget } from './webhook-guard';
 import { pinnedAgent } from '../lib/pinned-lookup';
 import { runpodError } from './errors';
 
@@ -51,8 +51,6 @@ export interface LocalJobsOptions {
   /** What the host calls the job timeout, for TIMEOUT messages. */
   jobTimeoutName?: string;
   timing: RuntimeTiming;
-  /** POSTs webhooks; default undici's fetch (a pinned `dispatcher` must come from the same undici). */
-  fetch?: WebhookFetch;
   returnAggregateStream: boolean;
   hostname: string;
   filesBaseUrl?: string;
@@ -333,11 +331,10 @@ export class LocalJobs {
     }
     // Every attempt connects to the addresses just checked, never to a later DNS answer.
     const dispatcher = addresses ? pinnedAgent(addresses) : undefined;
-    const post = this.opts.fetch ?? webhookFetch;
     try {
       await retry(
         async () => {
-          const res = await post(url, {
+          const res = await webhookFetch(url, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify(status),

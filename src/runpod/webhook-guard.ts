@@ -16,14 +16,12 @@ export interface WebhookTarget {
   readonly addresses?: readonly ResolvedAddress[];
 }
 
-/** POSTs a webhook; `dispatcher` pins the connection (see WebhookTarget). */
-export type WebhookFetch = (
+/** POSTs a webhook with undici's own fetch: `dispatcher` pins the connection (see WebhookTarget), and Node 22's
+ * built-in fetch rejects undici 8's Agent as a dispatcher. */
+export const webhookFetch = (
   url: string,
   init: { method: 'POST'; headers: Record<string, string>; body: string; signal: AbortSignal; dispatcher?: Dispatcher },
-) => Promise<Response>;
-
-/** undici's own fetch: Node 22's built-in fetch rejects undici 8's Agent as a dispatcher. */
-export const webhookFetch: WebhookFetch = (url, init) => undiciFetch(url, init) as unknown as Promise<Response>;
+): Promise<Response> => undiciFetch(url, init) as unknown as Promise<Response>;
 
 /** Resolves with the target when the local API may POST to `url`; throws a WorkerError saying why not. */
 export type WebhookGuard = (url: URL) => Promise<WebhookTarget>;

@@ -5,7 +5,7 @@
 // workflow loads them, and only as many as fit in the memory the page cache may use (a file that would
 // push out one read earlier is skipped: the job reads it then, as it would have anyway).
 import { open } from 'node:fs/promises';
-import { DEFAULT_PRECISION, type ModelFile, type Precision } from './manifest';
+import type { ModelFile, Precision } from './manifest';
 import { locateModelFile } from './models';
 import { VARIANTS, type VariantName } from './variants';
 
@@ -22,11 +22,7 @@ const LOAD_ORDER = [
 ];
 
 /** `variant`'s model files on disk, in the order a job loads them (files not found are left out). */
-export function modelFilesInLoadOrder(
-  variant: VariantName,
-  precision: Precision = DEFAULT_PRECISION,
-  modelsDirs: readonly string[],
-): string[] {
+export function modelFilesInLoadOrder(variant: VariantName, precision: Precision, modelsDirs: readonly string[]): string[] {
   const rank = (f: ModelFile) => {
     const i = LOAD_ORDER.indexOf(f.role);
     return i === -1 ? LOAD_ORDER.length : i;
