@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { modelFilesInLoadOrder, prefetchFiles, type PrefetchResult } from '../src/workflow/prefetch';
+import { modelFilesInLoadOrder, prefetchBudgetBytes, prefetchFiles, type PrefetchResult } from '../src/workflow/prefetch';
 
 const { values: a } = parseArgs({
   options: {
@@ -95,7 +95,7 @@ async function runOnce(work: string, withPrefetch: boolean) {
   let prefetched: Promise<PrefetchResult> | undefined;
   if (withPrefetch) {
     const files = modelFilesInLoadOrder('turbo', 'fp8', [models]);
-    prefetched = prefetchFiles({ files, budgetBytes: 0.8 * os.freemem() });
+    prefetched = prefetchFiles({ files, budgetBytes: prefetchBudgetBytes() });
   }
   try {
     await waitFor(async () => (await fetch(`${base}/system_stats`)).ok, 300);

@@ -5,7 +5,6 @@ import type { Config } from '../src/config';
 import { outOfMemoryAdvice } from '../src/gpu';
 import { createSteadyDancerJob } from '../src/job/pipeline';
 import type { InputsPort, StoragePort, WorkflowPort } from '../src/job/ports';
-import { cacheableMemoryBytes } from '../src/lib/cacheable-memory';
 import type { Logger } from '../src/lib/logger';
 import { createJobFiles, InputFetcher } from '../src/media';
 import { systemLookup } from '../src/media/address-guard';
@@ -23,7 +22,7 @@ import {
   VARIANTS,
   type VariantName,
 } from '../src/workflow';
-import { modelFilesInLoadOrder, prefetchFiles } from '../src/workflow/prefetch';
+import { modelFilesInLoadOrder, prefetchBudgetBytes, prefetchFiles } from '../src/workflow/prefetch';
 import { NODE_PACKS } from '../src/workflow/node-packs';
 import { comfyHealth, comfyMissing, createComfyPort } from './comfy-port';
 import { startEngine, type Engine } from './engine';
@@ -73,8 +72,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
 /** Cold start: the default variant's model files are read while ComfyUI boots (src/workflow/prefetch.ts). Never fails. */
 function prefetchModels(config: Config, logger: Logger, signal: AbortSignal): void {
   const files = modelFilesInLoadOrder(DEFAULT_VARIANT, config.modelPrecision, [config.paths.modelsDir]);
-  const budgetBytes = Math.floor(0.8 * cacheableMemoryBytes());
-  void prefetchFiles({ files, budgetBytes, signal }).then(
+  void prefetchFiles({ files, budgetBytes: prefetchBudgetBytes(), signal }).then(
     (r) =>
       logger.info('model files prefetched', {
         files: r.files,

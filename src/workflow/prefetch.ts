@@ -5,6 +5,7 @@
 // workflow loads them, and only as many as fit in the memory the page cache may use (a file that would
 // push out one read earlier is skipped: the job reads it then, as it would have anyway).
 import { open } from 'node:fs/promises';
+import { cacheableMemoryBytes } from '../lib/cacheable-memory';
 import type { ModelFile, Precision } from './manifest';
 import { locateModelFile } from './models';
 import { VARIANTS, type VariantName } from './variants';
@@ -31,6 +32,11 @@ export function modelFilesInLoadOrder(variant: VariantName, precision: Precision
     .sort((a, b) => rank(a) - rank(b))
     .map((f) => locateModelFile(f, modelsDirs))
     .filter((p): p is string => p !== undefined);
+}
+
+/** What a prefetch may read: 80% of the memory the page cache can take without evicting anything. */
+export function prefetchBudgetBytes(cacheable: number = cacheableMemoryBytes()): number {
+  return Math.floor(0.8 * cacheable);
 }
 
 export interface PrefetchOptions {

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { modelFilesFor } from '../../src/workflow/manifest';
-import { modelFilesInLoadOrder, prefetchFiles } from '../../src/workflow/prefetch';
+import { modelFilesInLoadOrder, prefetchBudgetBytes, prefetchFiles } from '../../src/workflow/prefetch';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -47,6 +47,13 @@ describe('modelFilesInLoadOrder', () => {
       'clip/umt5-xxl-enc-bf16.safetensors',
       'detection/onnx/yolov10m.onnx',
     ]);
+  });
+});
+
+describe('prefetchBudgetBytes', () => {
+  it('leaves a fifth of the cacheable memory alone', () => {
+    expect(prefetchBudgetBytes(10 * 1024 ** 3)).toBe(8 * 1024 ** 3);
+    expect(prefetchBudgetBytes(0)).toBe(0);
   });
 });
 
