@@ -5,6 +5,7 @@ Lanczos on a thread pool (lanczos.py), takes start-up objects out of
 garbage collection before the first prompt (gc_freeze.py) and adds opt-in per-node timing
 for the GPU benchmark (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines)."""
 
+import importlib
 import logging
 import os
 
@@ -36,33 +37,26 @@ def _before_first_node(steps):
     execution.execute = execute
 
 
-def _install_parallel_lanczos():
-    from .lanczos import install  # NumPy and Pillow: imported in ComfyUI's process only
+def _later(module, function):
+    """The step `module.function`, imported when it runs: a module that cannot load (its NumPy, OpenCV or
+    Pillow) then skips only its own step, with the reason logged."""
 
-    install()
+    def step():
+        getattr(importlib.import_module(f"{__name__}.{module}"), function)()
+
+    return step
 
 
 def _deferred_steps():
     steps = []
     if os.environ.get("STEADYDANCER_POSE_DRAWING", "fast") != "pack":
-        from .pose_drawing import install as install_pose_drawing
-
-        try:
-            installed = install_pose_drawing()
-        except Exception as exc:  # the speed-up never keeps ComfyUI from starting
-            log.warning("steadydancer_runtime: pose drawing left as the pack's: %s", exc)
-            installed = True
-        if not installed:
-            steps.append(("fast pose drawing", install_pose_drawing))
+        # The pack imports its drawing module when its node first runs: installing before the first node is in time.
+        steps.append(("fast pose drawing", _later("pose_drawing", "install")))
     if os.environ.get("STEADYDANCER_PARALLEL_RESIZE", "on") != "off":
-        steps.append(("parallel Lanczos resize", _install_parallel_lanczos))
-    from .pose_sessions import install as install_pose_sessions
-
-    steps.append(("pose session keeping", install_pose_sessions))
+        steps.append(("parallel Lanczos resize", _later("lanczos", "install")))
+    steps.append(("pose session keeping", _later("pose_sessions", "install")))
     if os.environ.get("STEADYDANCER_GC_FREEZE", "on") != "off":
-        from .gc_freeze import freeze_startup_objects
-
-        steps.append(("garbage-collection freeze", freeze_startup_objects))
+        steps.append(("garbage-collection freeze", _later("gc_freeze", "freeze_startup_objects")))
     return steps
 
 

@@ -12,13 +12,13 @@ logged. STEADYDANCER_PARALLEL_RESIZE=off leaves ComfyUI's.
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numpy as np
 from PIL import Image
 
 log = logging.getLogger("steadydancer_runtime")
 WORKERS = max(1, min(16, os.cpu_count() or 1))
-_pool = []
 
 
 def resize_frame(hwc, width, height):
@@ -28,13 +28,16 @@ def resize_frame(hwc, width, height):
     return np.array(image).astype(np.float32) / 255.0
 
 
+@cache
+def _pool():
+    return ThreadPoolExecutor(WORKERS, thread_name_prefix="steadydancer-lanczos")
+
+
 def resize_frames(frames, width, height):
     """resize_frame for each frame, in order; on the pool when there is more than one."""
     if len(frames) < 2:
         return [resize_frame(f, width, height) for f in frames]
-    if not _pool:
-        _pool.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="steadydancer-lanczos"))
-    return list(_pool[0].map(lambda f: resize_frame(f, width, height), frames))
+    return list(_pool().map(lambda f: resize_frame(f, width, height), frames))
 
 
 def parallel(original):
