@@ -43,9 +43,9 @@ source "$GPU_WORK/env.sh"
 # A run.mjs line without --precision runs the first of the precisions written.
 export MODELS_DIR="$models" GPU_CHECK_SCRIPT="$PWD/docker/attention_check.py" MODEL_PRECISION="${precision%%,*}"
 export COMFYUI_ARGS="--front-end-root $GPU_WORK/frontend --disable-api-nodes ${EXTRA_COMFYUI_ARGS:-}"
-# A freshly built SageAttention wheel comes back (xz) so the next run can skip the build.
+# A freshly built SageAttention wheel comes back (debug sections stripped, xz) so the next run can skip the build.
 for w in "$GPU_WORK"/wheels/sageattention-*.whl; do
-  [ -f "$w" ] && [ ! -e "$OUTDIR/$(basename "$w").xz" ] && xz -T0 -6 -c "$w" > "$OUTDIR/$(basename "$w").xz"
+  [ -f "$w" ] && [ ! -e "$OUTDIR/$(basename "$w").xz" ] && python3 bench/gpu/slim_wheel.py "$w" "$OUTDIR/$(basename "$w").xz"
 done
 # Each arm's result is written straight into $OUT, so a run cut short still returns what finished.
 rc=0
