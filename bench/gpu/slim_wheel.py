@@ -1,7 +1,9 @@
 """Shrinks a freshly built wheel so it can come back from the GPU machine (a file may be 16 MiB there):
 strips debug sections from its shared objects (nvcc/g++ builds keep them; the code is unchanged),
-rewrites RECORD with the new hashes and writes the wheel xz-compressed.
-  python3 bench/gpu/slim_wheel.py WHEEL OUT.whl.xz"""
+rewrites RECORD with the new hashes and writes the wheel xz-compressed. --drop leaves out members whose
+name contains the given text: SageAttention's sm80/sm89 kernel modules are optional imports, unused on a
+Hopper GPU, and two thirds of the wheel; without them it fits beside the rest of the benchmark's carry.
+  python3 bench/gpu/slim_wheel.py WHEEL OUT.whl.xz [--drop _qattn_sm80 --drop _qattn_sm89]"""
 
 import base64
 import hashlib
@@ -18,11 +20,13 @@ def record_line(name, data):
     return f"{name},sha256={digest},{len(data)}"
 
 
-def slim(wheel, out):
+def slim(wheel, out, drop=()):
     with zipfile.ZipFile(wheel) as src, tempfile.TemporaryDirectory() as tmp:
         entries = []
         record_name = None
         for info in src.infolist():
+            if any(d in info.filename for d in drop):
+                continue
             data = src.read(info)
             if info.filename.endswith(".dist-info/RECORD"):
                 record_name = info.filename
@@ -47,4 +51,7 @@ def slim(wheel, out):
 
 
 if __name__ == "__main__":
-    slim(sys.argv[1], sys.argv[2])
+    args = sys.argv[1:]
+    drops = [args[i + 1] for i, a in enumerate(args) if a == "--drop"]
+    paths = [a for i, a in enumerate(args) if a != "--drop" and (i == 0 or args[i - 1] != "--drop")]
+    slim(paths[0], paths[1], drops)
