@@ -87,6 +87,14 @@ RUN --mount=type=secret,id=hf_token,required=false /opt/steadydancer/builder/fet
 FROM model-fetcher AS model-person-detector
 ARG MODELS PRECISION VARIANTS
 RUN --mount=type=secret,id=hf_token,required=false /opt/steadydancer/builder/fetch_model_slot.sh yolov10m
+# turbo-fp8's model is made, not downloaded (builder/derive_model.py: the fp16 model and the lightx2v LoRA,
+# merged and quantized to scaled float8; NumPy and ml_dtypes from the Python stack's venv). Only when VARIANTS
+# names turbo-fp8: "all" leaves it out (a 32 GB download, ~16 GB more image).
+FROM python-build AS model-diffusion-merged
+ARG MODELS PRECISION VARIANTS
+COPY builder/download_models.py builder/derive_model.py builder/fetch_model_slot.sh /opt/steadydancer/builder/
+COPY workflows/models.json /opt/steadydancer/workflows/
+RUN --mount=type=secret,id=hf_token,required=false /opt/steadydancer/builder/fetch_model_slot.sh --derive steadydancer-lightx2v-merged-fp8
 
 # ---------------------------------------------------------------------------------------------
 # Runtime base: CUDA base (driver glue, cudart), the pinned Python, Node.js, ffmpeg.
@@ -140,12 +148,13 @@ COPY --link --from=model-lora-lightx2v /models/ /comfyui/models/
 COPY --link --from=model-lora-rcm /models/ /comfyui/models/
 COPY --link --from=model-vae /models/ /comfyui/models/
 COPY --link --from=model-person-detector /models/ /comfyui/models/
+COPY --link --from=model-diffusion-merged /models/ /comfyui/models/
 COPY --link --from=python-build /opt/venv /opt/venv
 COPY --link --from=python-build /comfyui /comfyui
 # ComfyUI reads extra_model_paths.yaml beside main.py: the network-volume folders.
 COPY docker/extra_model_paths.yaml /comfyui/extra_model_paths.yaml
 # The download script and manifest stay in the image: they also fill a network volume.
-COPY builder/download_models.py builder/install_comfyui.py /opt/steadydancer/builder/
+COPY builder/download_models.py builder/derive_model.py builder/install_comfyui.py /opt/steadydancer/builder/
 COPY workflows/pins.json workflows/python-constraints.txt workflows/models.json /opt/steadydancer/workflows/
 # The worker's start-up GPU check (docker/attention_check.py, run with ComfyUI's Python beside its boot)
 # and its ComfyUI hook (cuDNN-first SDPA, optional memory cap, opt-in per-node timings).

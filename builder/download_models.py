@@ -97,25 +97,32 @@ def select(entries: list[dict], precision: str, variants: list[str] | None,
             continue
         if variants is not None and not set(variants) & set(e.get("variants", [])):
             continue
-        safe_relative(e["folder"], f"{e['id']}.folder")
-        safe_relative(e["path"], f"{e['id']}.path")
-        source = e["source"]
-        sha = e.get("sha256")
-        if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower())):
-            raise ValueError(f"models.json: {e['id']}.sha256 must be 64 hex digits or null")
-        chosen.append(
-            ModelFile(
-                id=e["id"],
-                folder=e["folder"],
-                path=e["path"],
-                hf_repo=source["hf_repo"],
-                hf_path=source["hf_path"],
-                revision=source.get("revision") or "main",
-                size=e.get("bytes"),
-                sha256=sha.lower() if sha else None,
-            )
-        )
+        if "derive" in e:
+            log(f"{e['id']}: made by the build from {e['derive'].get('base')} and {e['derive'].get('lora')} "
+                "(builder/derive_model.py), not downloaded")
+            continue
+        chosen.append(model_file(e))
     return chosen
+
+
+def model_file(e: dict) -> ModelFile:
+    """A downloadable manifest entry, its paths and hash checked."""
+    safe_relative(e["folder"], f"{e['id']}.folder")
+    safe_relative(e["path"], f"{e['id']}.path")
+    source = e["source"]
+    sha = e.get("sha256")
+    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower())):
+        raise ValueError(f"models.json: {e['id']}.sha256 must be 64 hex digits or null")
+    return ModelFile(
+        id=e["id"],
+        folder=e["folder"],
+        path=e["path"],
+        hf_repo=source["hf_repo"],
+        hf_path=source["hf_path"],
+        revision=source.get("revision") or "main",
+        size=e.get("bytes"),
+        sha256=sha.lower() if sha else None,
+    )
 
 
 def file_url(base_url: str, f: ModelFile) -> str:
@@ -265,6 +272,10 @@ def read_token(token_file: str | None) -> str | None:
     return None
 
 
+def default_base_url() -> str:
+    return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", type=Path, required=True, help="workflows/models.json")
@@ -273,7 +284,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--variants", default="all", help="comma list of variants, or 'all'")
     p.add_argument("--ids", default="", help="comma list of manifest ids: only these files (one image layer's slot)")
     p.add_argument("--allow-empty", action="store_true", help="with --ids: selecting no file is not an error")
-    p.add_argument("--base-url", default=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    p.add_argument("--base-url", default=default_base_url())
     p.add_argument("--token-file", default="/run/secrets/hf_token", help="file holding a HF token")
     p.add_argument("--jobs", type=int, default=4, help="parallel downloads")
     p.add_argument("--retries", type=int, default=6, help="retries per file after the first attempt")

@@ -31,7 +31,7 @@ models="$GPU_WORK/ComfyUI/models"
 if [ ! -e "$models/synthetic-weights-$weights_tag.json" ]; then
   # Specs come from the loaders built on the CPU (CUDA hidden), values from a CPU random pool.
   CUDA_VISIBLE_DEVICES='' PYTHONPATH="$GPU_WORK/site:$GPU_WORK/stubs" python3 bench/gpu/make_weights.py --device cpu --comfy-dir "$GPU_WORK/ComfyUI" \
-    --root "$models" --precision "$precision" --pose-size "${POSE_SIZE:-tiny}" \
+    --root "$models" --precision "$precision" --pose-size "${POSE_SIZE:-tiny}" ${WEIGHT_VARIANTS:+--variants "$WEIGHT_VARIANTS"} \
     --manifest "$models/synthetic-weights-$weights_tag.json" > "$GPU_WORK/weights-$weights_tag.log" 2>&1 \
     || { tail -30 "$GPU_WORK/weights-$weights_tag.log"; exit 1; }
 fi

@@ -28,7 +28,7 @@ from synthetic.gguf_writer import GGUFSource, write_gguf
 from synthetic.writer import RandomSource, write_safetensors
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VARIANTS = ["turbo", "turbo-rcm", "quality"]
+VARIANTS = ["turbo", "turbo-rcm", "turbo-fp8", "quality"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

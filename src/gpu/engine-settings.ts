@@ -23,6 +23,11 @@ export interface EngineSettings {
   readonly vaeTilingAbovePixels: number | null;
   readonly memoryMode: MemoryMode;
   readonly compile: boolean;
+  /**
+   * Why this card cannot run fp8 matrix multiplies (torch._scaled_mm needs compute capability 8.9+: Ada,
+   * Hopper); undefined when it can, or when no check ran (ComfyUI then reports it).
+   */
+  readonly fp8MatmulUnsupported?: string;
   /** Card memory the settings were chosen for (the process cap when set), GiB; undefined when unknown. */
   readonly cardGiB: number | undefined;
   /** One line per decision, for the start-up log. */
@@ -82,8 +87,19 @@ export function chooseEngineSettings(c: EngineChoice): EngineSettings {
     vaeTilingAbovePixels: memory.vaeTilingAbovePixels,
     memoryMode: memory.mode,
     compile: c.compile ?? false,
+    ...fp8Matmul(c.report),
     cardGiB,
     reasons: [...reasons, ...memory.reasons, c.compile ? 'torch.compile: on (TORCH_COMPILE)' : 'torch.compile: off'],
+  };
+}
+
+/** fp8 matrix multiplies (torch._scaled_mm, the turbo-fp8 variant) need compute capability 8.9 or newer. */
+export const FP8_MATMUL_MIN_CAPABILITY = 8.9;
+
+function fp8Matmul(report: GpuReport | undefined): { fp8MatmulUnsupported?: string } {
+  if (!report || Number(report.capability) >= FP8_MATMUL_MIN_CAPABILITY) return {};
+  return {
+    fp8MatmulUnsupported: `${report.gpu} has compute capability ${report.capability}; fp8 matrix multiplies need ${FP8_MATMUL_MIN_CAPABILITY} or newer (Ada, Hopper)`,
   };
 }
 

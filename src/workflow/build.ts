@@ -50,6 +50,8 @@ export interface EngineParams {
    * differently from eager ones, so this is opt-in (TORCH_COMPILE); each new frame size compiles again.
    */
   compile: boolean;
+  /** Set when this card cannot run fp8 matrix multiplies: the reason, for the job's error. */
+  fp8MatmulUnsupported?: string;
 }
 
 /** Transformer blocks of the 14B model: the most block swap can move (WanVideoBlockSwap allows 48, for LongCat). */
@@ -152,16 +154,16 @@ class Graph {
   }
 }
 
-function diffusionModelPath(precision: Precision): string {
-  const models = MODEL_FILES.filter((f) => f.role === 'diffusion_model');
+function diffusionModelPath(variant: VariantName, precision: Precision): string {
+  const models = MODEL_FILES.filter((f) => f.role === 'diffusion_model' && f.variants.includes(variant));
   const file = models.find((f) => f.precisions.includes(precision));
   if (!file) {
     const listed = [...new Set(models.flatMap((f) => f.precisions))].join(', ');
     throw workflowError(
       'MANIFEST_INVALID',
-      `workflows/models.json lists no diffusion_model for precision "${precision}" (it has: ${listed}). ` +
+      `workflows/models.json lists no diffusion_model of variant "${variant}" for precision "${precision}" (it has: ${listed}). ` +
         'Set MODEL_PRECISION to one of those, or add the file to the manifest and rebuild the image',
-      { details: { precision } },
+      { details: { variant, precision } },
     );
   }
   return file.path;
@@ -206,7 +208,14 @@ export function buildPrompt(params: WorkflowParams): ApiPrompt {
   validate(params);
   const graph = new Graph(structuredClone(VARIANTS[params.variant].template), params.variant);
 
-  graph.set('modelLoader', { model: diffusionModelPath(params.precision ?? DEFAULT_PRECISION) });
+  if (VARIANTS[params.variant].fp8Matmul && params.engine?.fp8MatmulUnsupported) {
+    throw invalid(
+      'variant',
+      `"${params.variant}" runs fp8 matrix multiplies, which this worker's GPU cannot: ${params.engine.fp8MatmulUnsupported}. ` +
+        'Use variant "turbo" (the same distillation, unmerged), or deploy on an Ada or Hopper GPU',
+    );
+  }
+  graph.set('modelLoader', { model: diffusionModelPath(params.variant, params.precision ?? DEFAULT_PRECISION) });
   if (params.engine) applyEngine(graph, params.engine, params.width * params.height);
   else {
     graph.remove('blockSwap', BLOCK_SWAP_LINK);

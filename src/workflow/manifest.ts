@@ -22,7 +22,10 @@ export interface ModelFile {
   folder: string;
   /** Path under `folder`, exactly the combo value the workflow uses. */
   path: string;
-  source: { hf_repo: string; hf_path: string };
+  /** Where the build downloads it; absent for a file the build derives from others (`derive`). */
+  source?: { hf_repo: string; hf_path: string };
+  /** How the build makes it from other entries (builder/derive_model.py); absent for a downloaded file. */
+  derive?: { recipe: string; base: string; lora: string; strength: number };
   bytes: number | null;
   sha256: string | null;
   precisions: string[];

@@ -42,10 +42,11 @@ export function checkModels(opts: CheckModelsOptions): ModelCheck {
   const exists = opts.exists ?? existsSync;
   const missing = {} as Record<VariantName, string[]>;
   for (const variant of VARIANT_NAMES) {
-    missing[variant] = VARIANTS[variant]
-      .requiredModels(precision)
-      .filter((file) => locateModelFile(file, opts.modelsDirs, exists) === undefined)
-      .map(modelFileLabel);
+    const files = VARIANTS[variant].requiredModels(precision);
+    missing[variant] = files.filter((file) => locateModelFile(file, opts.modelsDirs, exists) === undefined).map(modelFileLabel);
+    // A variant made for other precisions (turbo-fp8: fp8 only) has no diffusion model in this image at all.
+    if (!files.some((f) => f.role === 'diffusion_model'))
+      missing[variant].push(`a ${precision} diffusion model for ${variant} (workflows/models.json lists none)`);
   }
   return { available: VARIANT_NAMES.filter((v) => missing[v].length === 0), missing };
 }

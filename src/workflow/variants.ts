@@ -2,12 +2,13 @@
 // Adding a variant: add the template file (same node ids as below) and an entry here.
 import turboTemplate from '../../workflows/turbo.json' with { type: 'json' };
 import turboRcmTemplate from '../../workflows/turbo-rcm.json' with { type: 'json' };
+import turboFp8Template from '../../workflows/turbo-fp8.json' with { type: 'json' };
 import qualityTemplate from '../../workflows/quality.json' with { type: 'json' };
 import { DEFAULT_PRECISION, modelFilesFor, type ModelFile, type Precision } from './manifest';
 import type { ApiPrompt } from './types';
 
-export type VariantName = 'turbo' | 'turbo-rcm' | 'quality';
-export const VARIANT_NAMES: readonly VariantName[] = ['turbo', 'turbo-rcm', 'quality'];
+export type VariantName = 'turbo' | 'turbo-rcm' | 'turbo-fp8' | 'quality';
+export const VARIANT_NAMES: readonly VariantName[] = ['turbo', 'turbo-rcm', 'turbo-fp8', 'quality'];
 export const DEFAULT_VARIANT: VariantName = 'turbo';
 
 /**
@@ -76,6 +77,8 @@ export interface VariantSpec {
   /** Node classes the template uses: all must be in ComfyUI's /object_info. */
   requiredNodeClasses: string[];
   requiredModels: (precision?: Precision) => ModelFile[];
+  /** The template's model loader runs fp8 matrix multiplies (quantization `*_fast`): Ada/Hopper only. */
+  fp8Matmul: boolean;
 }
 
 /** Wan 2.1's default negative prompt, as the SteadyDancer workflows use it. */
@@ -109,12 +112,13 @@ function classesOf(template: ApiPrompt): string[] {
 function spec(
   name: VariantName,
   template: ApiPrompt,
-  rest: Omit<VariantSpec, 'name' | 'template' | 'requiredNodeClasses' | 'requiredModels'>,
+  rest: Omit<VariantSpec, 'name' | 'template' | 'requiredNodeClasses' | 'requiredModels' | 'fp8Matmul'>,
 ): VariantSpec {
   return {
     name,
     template,
     requiredNodeClasses: classesOf(template),
+    fp8Matmul: String(template[NODES.modelLoader.id]?.inputs['quantization']).endsWith('_fast'),
     requiredModels: (precision = DEFAULT_PRECISION) => modelFilesFor(name, precision),
     ...rest,
   };
@@ -144,6 +148,20 @@ export const VARIANTS: Readonly<Record<VariantName, VariantSpec>> = {
       ...SHARED_BOUNDS,
       num_frames: { min: 5, max: 321 },
       steps: { min: 1, max: 8 },
+      cfg: { min: 1, max: 1 },
+      shift: { min: 1, max: 20 },
+    },
+  }),
+  'turbo-fp8': spec('turbo-fp8', turboFp8Template as ApiPrompt, {
+    experimental: true,
+    description:
+      'Approximate, opt-in: turbo with the lightx2v LoRA merged into the weights at build time and fp8 matrix multiplies ' +
+      '(activations cast to float8 per layer; Ada or Hopper GPUs). Faster per step; its numbers differ from turbo.',
+    defaults: { ...SHARED_DEFAULTS, steps: 4, cfg: 1, shift: 5, scheduler: 'dpm++_sde' },
+    bounds: {
+      ...SHARED_BOUNDS,
+      num_frames: { min: 5, max: 321 },
+      steps: { min: 1, max: 12 },
       cfg: { min: 1, max: 1 },
       shift: { min: 1, max: 20 },
     },

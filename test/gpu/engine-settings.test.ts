@@ -48,6 +48,26 @@ describe('chooseEngineSettings', () => {
     );
   });
 
+  it('fp8 matmul (turbo-fp8) only from compute capability 8.9: the reason names the GPU and its capability', () => {
+    const on = (gpu: string, capability: string) =>
+      chooseEngineSettings({
+        attention: 'auto',
+        vram: 'auto',
+        precision: 'fp8',
+        report: { ...report({ sage: goodSage }), gpu, capability },
+      }).fp8MatmulUnsupported;
+    expect(on('NVIDIA H200', '9.0')).toBeUndefined();
+    expect(on('NVIDIA L40S', '8.9')).toBeUndefined();
+    expect(on('NVIDIA A100-SXM4-80GB', '8.0')).toBe(
+      'NVIDIA A100-SXM4-80GB has compute capability 8.0; fp8 matrix multiplies need 8.9 or newer (Ada, Hopper)',
+    );
+    expect(on('NVIDIA RTX A6000', '8.6')).toContain('8.6');
+    // No check (external ComfyUI): ComfyUI itself reports a card that cannot.
+    expect(
+      chooseEngineSettings({ attention: 'auto', vram: 'auto', precision: 'fp8', report: undefined }).fp8MatmulUnsupported,
+    ).toBeUndefined();
+  });
+
   it('ATTENTION_MODE=sdpa wins over a passing check', () => {
     expect(chooseEngineSettings({ attention: 'sdpa', vram: 'auto', precision: 'fp8', report: report({ sage: goodSage }) }).attention).toBe(
       'sdpa',

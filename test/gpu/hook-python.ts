@@ -1,5 +1,6 @@
-// A Python with the image's NumPy, OpenCV and Pillow (versions from the lock, from PyPI) for the ComfyUI
-// hook's tests, in a cached venv: built once per machine and package set, beside and then renamed into
+// Pythons with packages of the image's lock (versions from workflows/python-constraints.txt, from PyPI):
+// NumPy, OpenCV and Pillow for the ComfyUI hook's tests, NumPy and ml_dtypes for the builder's model
+// derivation. Each is a cached venv, built once per machine and package set, beside and then renamed into
 // place, so an interrupted install is never taken for a finished one.
 import { expect } from '@jest/globals';
 import { existsSync, renameSync, rmSync } from 'node:fs';
@@ -7,12 +8,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { readLock, run } from '../image/helpers';
 
-export async function hookPython(): Promise<string> {
+export function hookPython(): Promise<string> {
+  return lockedPython('hook-py', ['numpy', 'opencv-python-headless', 'pillow']);
+}
+
+export function builderPython(): Promise<string> {
+  return lockedPython('builder-py', ['numpy', 'ml-dtypes']);
+}
+
+async function lockedPython(name: string, names: string[]): Promise<string> {
   const lock = readLock();
   const cache =
     process.env.STEADYDANCER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'steadydancer-worker');
-  const packages = ['numpy', 'opencv-python-headless', 'pillow'].map((p) => `${p}==${lock.get(p)}`);
-  const venv = path.join(cache, `hook-py-${packages.join('-').replace(/[=]+/g, '')}`);
+  const packages = names.map((p) => `${p}==${lock.get(p)}`);
+  const venv = path.join(cache, `${name}-${packages.join('-').replace(/[=]+/g, '')}`);
   const python = path.join(venv, 'bin', 'python');
   if (existsSync(python)) return python;
   const building = `${venv}.${process.pid}`;

@@ -41,6 +41,7 @@ const CARD_OF_PLAN: Record<string, string | null> = {
   'turbo-speed-161.txt': null,
   'variants.txt': null,
   'allocator.txt': null,
+  'turbo-fp8.txt': null,
 };
 
 function lines(file: string): string[][] {

@@ -13,7 +13,9 @@ export interface ModelEntry {
   id: string;
   folder: string;
   path: string;
-  source: { hf_repo: string; hf_path: string; revision?: string };
+  /** Absent for a file the build derives from other entries (builder/derive_model.py). */
+  source?: { hf_repo: string; hf_path: string; revision?: string };
+  derive?: { recipe: string; base: string; lora: string; strength: number };
   bytes: number | null;
   sha256: string | null;
   precisions: string[];

@@ -1,13 +1,16 @@
 // The Dockerfile, the compose file, builder/build.sh and .runpod/ agree with the rest of the repo and
 // with RunPod's Hub layout (.runpod/ for hub.json, tests.json and the Hub's README; ./Dockerfile).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ENV_VARS } from '../../src/config';
 import { createJobInputSchema, parseJobInput, type JobInputSchema } from '../../src/job/schema';
 import { isWorkerError } from '../../src/lib/errors';
 import { DEFAULT_VARIANT, MAX_PROMPT_CHARS, MAX_SEED, VARIANTS, type VariantName } from '../../src/workflow';
+import { builderPython } from '../gpu/hook-python';
 import { ROOT, read, readJson, run, type ModelManifest, type Pins } from './helpers';
 
 const dockerfile = read('Dockerfile');
@@ -141,7 +144,7 @@ describe('Dockerfile', () => {
     const slotIds = new Map(
       modelStages.map((n) => {
         const runLine = stages.get(n)!.find((l) => l.startsWith('RUN '))!;
-        return [n, /fetch_model_slot\.sh (\S+)$/.exec(runLine)![1]!.split(',')] as const;
+        return [n, /fetch_model_slot\.sh (?:--derive )?(\S+)$/.exec(runLine)![1]!.split(',')] as const;
       }),
     );
 
@@ -168,14 +171,35 @@ describe('Dockerfile', () => {
       }
     });
 
-    it('slots build on a fetcher that copies only the downloader and the manifest (no package.json, pins or handler)', () => {
+    const derived = new Set(manifest.files.filter((f) => 'derive' in f).map((f) => f.id));
+    const isDerived = (n: string) => slotIds.get(n)!.every((id) => derived.has(id));
+
+    it('download slots build on a fetcher that copies only the downloader and the manifest (no package.json, pins or handler)', () => {
       const fetcher = stages.get('model-fetcher')!;
       expect(fetcher[0]).toMatch(/^FROM nvidia\/cuda:\S+ AS model-fetcher$/);
       const copied = fetcher.filter((l) => l.startsWith('COPY ')).flatMap((l) => l.split(/\s+/).slice(1, -1));
       expect(copied.sort()).toEqual(['builder/download_models.py', 'builder/fetch_model_slot.sh', 'workflows/models.json']);
-      for (const n of modelStages) {
+      for (const n of modelStages.filter((s) => !isDerived(s))) {
         expect(stages.get(n)![0]).toBe(`FROM model-fetcher AS ${n}`);
         expect(stages.get(n)!.filter((l) => l.startsWith('COPY'))).toEqual([]);
+        expect(slotIds.get(n)!.some((id) => derived.has(id))).toBe(false);
+      }
+    });
+
+    it('derived files are made in slots of their own, on the Python stack (NumPy, ml_dtypes), with --derive', () => {
+      const slots = modelStages.filter(isDerived);
+      expect(slots.flatMap((n) => slotIds.get(n)!).sort()).toEqual([...derived].sort());
+      for (const n of slots) {
+        const lines = stages.get(n)!;
+        expect(lines[0]).toBe(`FROM python-build AS ${n}`);
+        const copied = lines.filter((l) => l.startsWith('COPY ')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+        expect(copied.sort()).toEqual([
+          'builder/derive_model.py',
+          'builder/download_models.py',
+          'builder/fetch_model_slot.sh',
+          'workflows/models.json',
+        ]);
+        expect(lines.find((l) => l.startsWith('RUN '))).toContain('fetch_model_slot.sh --derive ');
       }
     });
 
@@ -217,6 +241,36 @@ describe('builder/fetch_model_slot.sh', () => {
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('PRECISION must be set');
   });
+
+  it("--derive makes turbo-fp8's model only when VARIANTS names it, and only for fp8", async () => {
+    const script = path.join(ROOT, 'builder/fetch_model_slot.sh');
+    const python = await builderPython();
+    const slot = (over: Record<string, string>) =>
+      run('bash', [script, '--derive', 'steadydancer-lightx2v-merged-fp8'], {
+        env: {
+          ...process.env,
+          PATH: `${path.dirname(python)}:${process.env.PATH}`,
+          MODELS: 'baked',
+          SLOT_DEST: path.join(dir, 'd'),
+          ...over,
+        },
+      });
+    const all = await slot({ PRECISION: 'fp8', VARIANTS: 'all' });
+    expect(all.code).toBe(0);
+    expect(all.stdout).toContain('steadydancer-lightx2v-merged-fp8: made only when VARIANTS names turbo-fp8');
+    const fp16 = await slot({ PRECISION: 'fp16', VARIANTS: 'turbo,turbo-fp8' });
+    expect(fp16.code).toBe(0);
+    expect(fp16.stdout).toContain("not made for precision 'fp16' (only fp8)");
+    // Named, for fp8: it goes for the inputs (here a hub that has none: 404, so it fails loudly and leaves nothing).
+    const hub = http.createServer((_req, res) => res.writeHead(404).end('Entry not found'));
+    await new Promise<void>((resolve) => hub.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+    const named = await slot({ PRECISION: 'fp8', VARIANTS: 'turbo-fp8', HF_ENDPOINT: endpoint, HF_TOKEN: '' }).finally(() => hub.close());
+    expect(named.code).toBe(1);
+    expect(named.stderr).toContain('404');
+    expect(named.stderr).toContain('steadydancer-lightx2v-merged-fp8 FAILED');
+    expect(readdirSync(path.join(dir, 'd'))).toEqual([]);
+  }, 900_000);
 
   it('selects by the build args: a turbo-only fp8 image has no rCM LoRA slot content', async () => {
     const script = path.join(ROOT, 'builder/fetch_model_slot.sh');

@@ -76,7 +76,8 @@ describe('workflows/models.json', () => {
       expect(f.variants.length).toBeGreaterThan(0);
       expect(f.sha256 === null || /^[0-9a-f]{64}$/.test(f.sha256)).toBe(true);
       expect(f.bytes === null || (Number.isInteger(f.bytes) && f.bytes > 0)).toBe(true);
-      expect(f.source.hf_repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
+      if (f.source) expect(f.source.hf_repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
+      else expect(f.derive?.recipe).toBe('merge-lora-fp8-scaled');
     }
   });
 

@@ -134,7 +134,9 @@ describe('buildPrompt', () => {
 
   it('rejects an unknown variant, naming the known ones', () => {
     expect(fieldOf(() => buildPrompt({ ...paramsFor('turbo'), variant: 'fast' as never }))).toBe('variant');
-    expect(() => buildPrompt({ ...paramsFor('turbo'), variant: 'fast' as never })).toThrow(/use one of turbo, turbo-rcm, quality$/);
+    expect(() => buildPrompt({ ...paramsFor('turbo'), variant: 'fast' as never })).toThrow(
+      /use one of turbo, turbo-rcm, turbo-fp8, quality$/,
+    );
   });
 });
 
@@ -175,11 +177,28 @@ describe('buildPrompt: faults of the image, not the job', () => {
 
   it('MANIFEST_INVALID lists the precisions the manifest has when it has no diffusion model for the one asked', () => {
     const err = thrown(() => buildPrompt(paramsFor('turbo', { precision: 'int4' as Precision })));
-    expect(isWorkerError(err, 'MANIFEST_INVALID') && err.details).toEqual({ precision: 'int4' });
+    expect(isWorkerError(err, 'MANIFEST_INVALID') && err.details).toEqual({ variant: 'turbo', precision: 'int4' });
     expect((err as Error).message).toBe(
-      `workflows/models.json lists no diffusion_model for precision "int4" (it has: ${PRECISIONS.join(', ')}). ` +
+      `workflows/models.json lists no diffusion_model of variant "turbo" for precision "int4" (it has: ${PRECISIONS.join(', ')}). ` +
         'Set MODEL_PRECISION to one of those, or add the file to the manifest and rebuild the image',
     );
+    const fp8Only = thrown(() => buildPrompt(paramsFor('turbo-fp8', { precision: 'gguf-q5_k_m' })));
+    expect((fp8Only as Error).message).toContain('no diffusion_model of variant "turbo-fp8" for precision "gguf-q5_k_m" (it has: fp8)');
+  });
+
+  it('turbo-fp8 loads the merged model; on a card without fp8 matmul it is refused naming the variant field', () => {
+    const engine = { attention: 'sageattn', residentModel: true, blockSwap: 0, vaeTilingAbovePixels: null, compile: false } as const;
+    const built = buildPrompt({ ...paramsFor('turbo-fp8'), engine });
+    expect(built[NODES.modelLoader.id]?.inputs).toMatchObject({
+      model: 'WanVideo/SteadyDancer/Wan21_SteadyDancer_lightx2v_merged_fp8_e4m3fn_scaled.safetensors',
+      quantization: 'fp8_e4m3fn_scaled_fast',
+    });
+    const why = 'NVIDIA A100-SXM4-80GB has compute capability 8.0; fp8 matrix multiplies need 8.9 or newer (Ada, Hopper)';
+    const err = thrown(() => buildPrompt({ ...paramsFor('turbo-fp8'), engine: { ...engine, fp8MatmulUnsupported: why } }));
+    expect(isWorkerError(err, 'INVALID_INPUT') && err.details).toEqual({ field: 'variant' });
+    expect((err as Error).message).toContain(`variant: "turbo-fp8" runs fp8 matrix multiplies, which this worker's GPU cannot: ${why}`);
+    // turbo itself is unaffected on that card
+    expect(() => buildPrompt({ ...paramsFor('turbo'), engine: { ...engine, fp8MatmulUnsupported: why } })).not.toThrow();
   });
 });
 

@@ -17,16 +17,39 @@ function fakeDisk(files: string[]): (p: string) => boolean {
 describe('checkModels', () => {
   it('all files present: every variant available', () => {
     const r = checkModels({ modelsDirs: [ROOT], exists: fakeDisk(allFp8.map((f) => pathOf(f.folder, f.path))) });
-    expect(r.available).toEqual(['turbo', 'turbo-rcm', 'quality']);
-    expect(r.missing).toEqual({ turbo: [], 'turbo-rcm': [], quality: [] });
+    expect(r.available).toEqual(['turbo', 'turbo-rcm', 'turbo-fp8', 'quality']);
+    expect(r.missing).toEqual({ turbo: [], 'turbo-rcm': [], 'turbo-fp8': [], quality: [] });
   });
 
   it('a missing LoRA disables only the variant that needs it, naming the file', () => {
     const rcm = MODEL_FILES.find((f) => f.id === 'rcm-t2v-lora')!;
     const present = allFp8.filter((f) => f !== rcm).map((f) => pathOf(f.folder, f.path));
     const r = checkModels({ modelsDirs: [ROOT], exists: fakeDisk(present) });
-    expect(r.available).toEqual(['turbo', 'quality']);
+    expect(r.available).toEqual(['turbo', 'turbo-fp8', 'quality']);
     expect(r.missing['turbo-rcm']).toEqual([modelFileLabel(rcm)]);
+  });
+
+  it('without the merged model only turbo-fp8 is off; it needs no LoRA file', () => {
+    const merged = MODEL_FILES.find((f) => f.id === 'steadydancer-lightx2v-merged-fp8')!;
+    const lora = MODEL_FILES.find((f) => f.id === 'lightx2v-i2v-lora')!;
+    const r = checkModels({
+      modelsDirs: [ROOT],
+      exists: fakeDisk(allFp8.filter((f) => f !== merged).map((f) => pathOf(f.folder, f.path))),
+    });
+    expect(r.available).toEqual(['turbo', 'turbo-rcm', 'quality']);
+    expect(r.missing['turbo-fp8']).toEqual([modelFileLabel(merged)]);
+    const noLora = checkModels({
+      modelsDirs: [ROOT],
+      exists: fakeDisk(allFp8.filter((f) => f !== lora).map((f) => pathOf(f.folder, f.path))),
+    });
+    expect(noLora.available).toEqual(['turbo-rcm', 'turbo-fp8', 'quality']);
+  });
+
+  it('an image of another precision has no turbo-fp8 model at all, and says so', () => {
+    const gguf = MODEL_FILES.filter((f) => f.precisions.includes('gguf-q5_k_m')).map((f) => pathOf(f.folder, f.path));
+    const r = checkModels({ modelsDirs: [ROOT], precision: 'gguf-q5_k_m', exists: fakeDisk(gguf) });
+    expect(r.available).toEqual(['turbo', 'turbo-rcm', 'quality']);
+    expect(r.missing['turbo-fp8']).toEqual(['a gguf-q5_k_m diffusion model for turbo-fp8 (workflows/models.json lists none)']);
   });
 
   it('looks in every models dir and in legacy unet/ and clip/ folders', () => {
@@ -36,7 +59,7 @@ describe('checkModels', () => {
       return pathOf(f.folder, f.path, f.folder === 'loras' ? '/vol' : ROOT);
     });
     const r = checkModels({ modelsDirs: [ROOT, '/vol'], exists: fakeDisk(present) });
-    expect(r.available).toHaveLength(3);
+    expect(r.available).toHaveLength(4);
   });
 
   it('fp16 needs the fp16 diffusion model, not the fp8 one', () => {
@@ -58,7 +81,7 @@ describe('checkModels', () => {
         mkdirSync(path.dirname(p), { recursive: true });
         writeFileSync(p, '');
       }
-      expect(checkModels({ modelsDirs: [dir] }).available).toEqual(['turbo-rcm', 'quality']);
+      expect(checkModels({ modelsDirs: [dir] }).available).toEqual(['turbo-rcm', 'turbo-fp8', 'quality']);
     });
   });
 });

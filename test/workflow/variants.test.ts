@@ -93,6 +93,26 @@ describe('variant specifics', () => {
     expect(VARIANTS['turbo-rcm'].experimental).toBe(true);
   });
 
+  it('turbo-fp8: the merged model with fp8 matmul, no LoRA node, the sampler on the loader, experimental', () => {
+    const t = VARIANTS['turbo-fp8'].template;
+    expect(byClass(t, 'WanVideoLoraSelect')).toHaveLength(0);
+    expect(byClass(t, 'WanVideoSetLoRAs')).toHaveLength(0);
+    expect(inputsOf(t, NODES.sampler.id).model).toEqual(['10', 0]);
+    expect(inputsOf(t, NODES.modelLoader.id)).toMatchObject({ quantization: 'fp8_e4m3fn_scaled_fast' });
+    const [model] = modelFilesFor('turbo-fp8', 'fp8').filter((f) => f.role === 'diffusion_model');
+    expect(model?.derive).toMatchObject({ base: 'steadydancer-fp16', lora: 'lightx2v-i2v-lora', strength: 1 });
+    expect(VARIANTS['turbo-fp8']).toMatchObject({ experimental: true, fp8Matmul: true });
+    expect(VARIANT_NAMES.filter((n) => VARIANTS[n].fp8Matmul)).toEqual(['turbo-fp8']);
+    // Everything but the model is turbo's graph: the same sampling, so the figures compare.
+    const turbo = structuredClone(VARIANTS.turbo.template);
+    delete turbo['11'];
+    delete turbo['12'];
+    turbo[NODES.sampler.id]!.inputs.model = ['10', 0];
+    const rest = (p: typeof t) => Object.fromEntries(Object.entries(p).filter(([id]) => id !== NODES.modelLoader.id));
+    expect(rest(t)).toEqual(rest(turbo));
+    expect(VARIANTS['turbo-fp8'].defaults).toEqual(VARIANTS.turbo.defaults);
+  });
+
   it('quality: no LoRA, sampler on the plain model, cfg > 1 by default', () => {
     const t = VARIANTS.quality.template;
     expect(byClass(t, 'WanVideoLoraSelect')).toHaveLength(0);
@@ -131,10 +151,19 @@ describe('manifest, pins and fixture agree', () => {
     for (const f of MODEL_FILES) expect(lists[f.folder]).toContain(f.path);
   });
 
-  it('manifest entries are complete: HF source, null-or-real size and hash', () => {
+  it('manifest entries are complete: an HF source or a derivation from other entries, null-or-real size and hash', () => {
+    const ids = new Set(MODEL_FILES.map((f) => f.id));
     for (const f of MODEL_FILES) {
-      expect(f.source.hf_repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
-      expect(f.source.hf_path.length).toBeGreaterThan(0);
+      expect(Boolean(f.source) !== Boolean(f.derive)).toBe(true);
+      if (f.source) {
+        expect(f.source.hf_repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
+        expect(f.source.hf_path.length).toBeGreaterThan(0);
+      }
+      if (f.derive) {
+        expect(f.derive.recipe).toBe('merge-lora-fp8-scaled');
+        expect(ids.has(f.derive.base) && ids.has(f.derive.lora)).toBe(true);
+        expect(MODEL_FILES.find((b) => b.id === f.derive?.base)?.source).toBeDefined();
+      }
       if (f.sha256 !== null) expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
       if (f.bytes !== null) expect(f.bytes).toBeGreaterThan(0);
       for (const v of f.variants) expect(VARIANT_NAMES).toContain(v);

@@ -13,7 +13,7 @@ const dir = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
 const url = (args[args.indexOf('--url') + 1] ?? 'http://127.0.0.1:8188').replace(/\/$/, '');
 const submit = args.includes('--submit');
-const VARIANTS = ['turbo', 'turbo-rcm', 'quality'];
+const VARIANTS = ['turbo', 'turbo-rcm', 'turbo-fp8', 'quality'];
 const templates = Object.fromEntries(VARIANTS.map((v) => [v, JSON.parse(readFileSync(path.join(dir, `${v}.json`), 'utf8'))]));
 
 async function getJson(route, init) {
