@@ -185,7 +185,10 @@ function applyEngine(graph: Graph, engine: EngineParams, pixels: number): void {
     attention_mode: engine.attention,
     load_device: engine.residentModel ? 'main_device' : 'offload_device',
   });
-  graph.set('sampler', { force_offload: !engine.residentModel });
+  // Where the model stays on the GPU, so do CLIP-H (1.2 GiB) and the VAE (0.25 GiB): each offload moved
+  // them to the CPU and emptied CUDA's cache, only to bring them back for the next encode or job.
+  const offload = { force_offload: !engine.residentModel };
+  for (const role of ['sampler', 'poseClipEncode', 'referenceClipEncode', 'imageToVideoEncode'] as const) graph.set(role, offload);
   if (engine.blockSwap > 0) {
     graph.set('blockSwap', { blocks_to_swap: engine.blockSwap });
     graph.set('modelLoader', { block_swap_args: [NODES.blockSwap.id, 0] });

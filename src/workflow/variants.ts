@@ -26,6 +26,8 @@ export const NODES = {
   poseVideo: { id: '31', classType: 'VHS_LoadVideo' },
   targetSize: { id: '34', classType: 'ImageResizeKJv2' },
   poseEncode: { id: '43', classType: 'WanVideoEncode' },
+  poseClipEncode: { id: '45', classType: 'WanVideoClipVisionEncode' },
+  referenceClipEncode: { id: '46', classType: 'WanVideoClipVisionEncode' },
   imageToVideoEncode: { id: '47', classType: 'WanVideoImageToVideoEncode' },
   contextOptions: { id: '49', classType: 'WanVideoContextOptions' },
   sampler: { id: '50', classType: 'WanVideoSampler' },

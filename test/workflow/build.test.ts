@@ -233,16 +233,20 @@ describe('buildPrompt engine settings', () => {
     p[NODES.decode.id]!.inputs.enable_vae_tiling,
   ];
 
+  // Every node that can move its model to the CPU after use: the sampler, both CLIP encodes, the I2V encode.
+  const offloads = (p: ReturnType<typeof buildPrompt>) =>
+    [NODES.sampler, NODES.poseClipEncode, NODES.referenceClipEncode, NODES.imageToVideoEncode].map(({ id }) => p[id]!.inputs.force_offload);
+
   it('sets attention, load device and offload from the engine, and leaves the template alone without one', () => {
     const plain = buildPrompt(paramsFor('turbo'));
     expect(plain[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sageattn', load_device: 'offload_device' });
-    expect(plain[NODES.sampler.id]!.inputs.force_offload).toBe(true);
+    expect(offloads(plain)).toEqual([true, true, true, true]);
     const resident = buildPrompt({ ...paramsFor('turbo'), engine: engine({ residentModel: true }) });
     expect(resident[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sdpa', load_device: 'main_device' });
-    expect(resident[NODES.sampler.id]!.inputs.force_offload).toBe(false);
+    expect(offloads(resident)).toEqual([false, false, false, false]);
     const offload = buildPrompt({ ...paramsFor('quality'), engine: engine({ attention: 'sageattn' }) });
     expect(offload[NODES.modelLoader.id]!.inputs).toMatchObject({ attention_mode: 'sageattn', load_device: 'offload_device' });
-    expect(offload[NODES.sampler.id]!.inputs.force_offload).toBe(true);
+    expect(offloads(offload)).toEqual([true, true, true, true]);
   });
 
   it.each(VARIANT_NAMES)('%s: links the block swap node to the loader only when blocks are swapped', (variant) => {
