@@ -161,10 +161,15 @@ COPY workflows/pins.json workflows/python-constraints.txt workflows/models.json 
 COPY docker/attention_check.py /opt/steadydancer/attention_check.py
 COPY docker/comfyui/steadydancer_runtime /comfyui/custom_nodes/steadydancer_runtime
 # Fail the build if the stack differs from the pins or any custom node does not import (CPU: no GPU here).
+# Bytecode for ComfyUI and the packs, and matplotlib's font cache, are made here once: otherwise every
+# fresh container (each RunPod worker start) compiles ~500 modules and scans the fonts during ComfyUI's boot.
 ARG IMPORT_CHECK=1
 WORKDIR /comfyui
+ENV MPLCONFIGDIR=/opt/steadydancer/matplotlib
 RUN python /opt/steadydancer/builder/install_comfyui.py ldconfig --pins /opt/steadydancer/workflows/pins.json \
  && python /opt/steadydancer/builder/install_comfyui.py verify --pins /opt/steadydancer/workflows/pins.json \
+ && python -m compileall -q -j 0 /comfyui \
+ && python -c "import matplotlib.font_manager" \
  && if [ "${IMPORT_CHECK}" = 1 ]; then \
       python main.py --cpu --quick-test-for-ci --disable-auto-launch 2>&1 | tee /tmp/import-check.log \
       && ! grep -q "IMPORT FAILED" /tmp/import-check.log && rm -rf /tmp/import-check.log /comfyui/user; \

@@ -81,6 +81,10 @@ rm -rf "$WORK/ComfyUI/custom_nodes/steadydancer_runtime"
 cp -r docker/comfyui/steadydancer_runtime "$WORK/ComfyUI/custom_nodes/"
 # The wrapper's umT5 tokenizer data is missing from source copies: a stand-in of the same contract.
 "$py" bench/gpu/make_tokenizer.py "$WORK/ComfyUI/custom_nodes/ComfyUI-WanVideoWrapper"
+# As the image build does: bytecode for ComfyUI and the packs, matplotlib's font cache (else the first
+# arm's ComfyUI boot pays for both and the next arms do not).
+"$py" -m compileall -q -j 0 "$WORK/ComfyUI" >/dev/null || true
+PYTHONPATH="$WORK/site" "$py" -c "import matplotlib.font_manager" 2>/dev/null || true
 
 # Node 22 and ffmpeg/ffprobe when the machine lacks them (carried as xz-compressed binaries).
 mkdir -p "$WORK/bin"
