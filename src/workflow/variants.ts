@@ -126,20 +126,25 @@ function spec(
   };
 }
 
+/** lightx2v's sampling, unmerged (turbo) or merged into the weights (turbo-fp8). */
+const LIGHTX2V_SAMPLING = {
+  defaults: { ...SHARED_DEFAULTS, steps: 4, cfg: 1, shift: 5, scheduler: 'dpm++_sde' },
+  // cfg stays 1: the distilled LoRA is trained for it, and cfg > 1 would need the negative
+  // pose latents this graph does not wire (the model crashes without them).
+  bounds: {
+    ...SHARED_BOUNDS,
+    num_frames: { min: 5, max: 321 },
+    steps: { min: 1, max: 12 },
+    cfg: { min: 1, max: 1 },
+    shift: { min: 1, max: 20 },
+  },
+};
+
 export const VARIANTS: Readonly<Record<VariantName, VariantSpec>> = {
   turbo: spec('turbo', turboTemplate as ApiPrompt, {
     experimental: false,
     description: 'Step-distilled: lightx2v I2V step-distill LoRA (unmerged), 4 steps, cfg 1, dpm++_sde, SageAttention, fp8 weights.',
-    defaults: { ...SHARED_DEFAULTS, steps: 4, cfg: 1, shift: 5, scheduler: 'dpm++_sde' },
-    // cfg stays 1: the distilled LoRA is trained for it, and cfg > 1 would need the negative
-    // pose latents this graph does not wire (the model crashes without them).
-    bounds: {
-      ...SHARED_BOUNDS,
-      num_frames: { min: 5, max: 321 },
-      steps: { min: 1, max: 12 },
-      cfg: { min: 1, max: 1 },
-      shift: { min: 1, max: 20 },
-    },
+    ...LIGHTX2V_SAMPLING,
   }),
   'turbo-rcm': spec('turbo-rcm', turboRcmTemplate as ApiPrompt, {
     experimental: true,
@@ -159,14 +164,7 @@ export const VARIANTS: Readonly<Record<VariantName, VariantSpec>> = {
     description:
       'Approximate, opt-in: turbo with the lightx2v LoRA merged into the weights at build time and fp8 matrix multiplies ' +
       '(activations cast to float8 per layer; Ada or Hopper GPUs). Faster per step; its numbers differ from turbo.',
-    defaults: { ...SHARED_DEFAULTS, steps: 4, cfg: 1, shift: 5, scheduler: 'dpm++_sde' },
-    bounds: {
-      ...SHARED_BOUNDS,
-      num_frames: { min: 5, max: 321 },
-      steps: { min: 1, max: 12 },
-      cfg: { min: 1, max: 1 },
-      shift: { min: 1, max: 20 },
-    },
+    ...LIGHTX2V_SAMPLING,
   }),
   quality: spec('quality', qualityTemplate as ApiPrompt, {
     experimental: false,
