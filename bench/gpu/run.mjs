@@ -100,11 +100,14 @@ function environment() {
       'print(json.dumps({"python":sys.version.split()[0],"torch":torch.__version__,"cuda":torch.version.cuda,"cudnn":torch.backends.cudnn.version(),"triton":triton.__version__,"sageattention":v("sageattention"),"onnxruntime":v("onnxruntime") or v("onnxruntime-gpu"),"transformers":v("transformers")}))',
     ].join('\n'),
   ]);
+  const head = sh('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
   return {
     gpu,
     versions: versions ? JSON.parse(versions) : null,
     node: process.version,
-    commit: sh('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
+    // "-dirty" when the tree differs from that commit: the device machine's copy carries this session's
+    // working tree over the git history it started with, so there HEAD alone can name an older commit.
+    commit: head && `${head}${sh('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']) ? '-dirty' : ''}`,
   };
 }
 
