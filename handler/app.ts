@@ -55,7 +55,13 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
     fieldLimits: { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED },
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
-    buildPrompt: (params) => buildPrompt({ ...params, precision: config.modelPrecision, engine: engine.current() }),
+    buildPrompt: (params) =>
+      buildPrompt({
+        ...params,
+        precision: config.modelPrecision,
+        engine: engine.current(),
+        textEmbedCache: config.textEmbedCache !== undefined,
+      }),
     outOfMemoryAdvice: (job) => {
       const settings = engine.current();
       return outOfMemoryAdvice({

@@ -16,7 +16,7 @@ import type { RuntimeSettings } from './runpod';
 import type { WorkerBucketSettings } from './s3';
 import { parseAllowedEndpoint } from './s3/endpoint-guard';
 import { MODEL_BLOCKS } from './workflow/build';
-import { PRECISIONS, type Precision } from './workflow/manifest';
+import { PRECISIONS, textEncoderKey, type Precision } from './workflow/manifest';
 
 const optionalString = z
   .string()
@@ -141,6 +141,8 @@ const EnvSchema = z.object({
   BLOCK_SWAP: blockSwap,
   TORCH_COMPILE: bool(false),
   PREFETCH_MODELS: bool(true),
+  TEXT_EMBED_CACHE_DIR: optionalString,
+  TEXT_EMBED_CACHE_MAX_MB: int(2048, 16, 1_048_576),
   GPU_CHECK_SCRIPT: optionalString,
   MAX_INPUT_BYTES: int(500 * 1024 * 1024, 1, 2 ** 40),
   // Input content limits: far above what a job uses (outputs are at most 1280 px; at most 321 frames
@@ -190,6 +192,11 @@ export interface Config {
   };
   /** PREFETCH_MODELS: read the default variant's model files into the page cache while ComfyUI boots. */
   readonly prefetchModels: boolean;
+  /**
+   * Where the ComfyUI hook keeps umT5 prompt embeddings on disk (one folder per text encoder file), and
+   * how large that folder may grow; undefined when off (TEXT_EMBED_CACHE_DIR=off, or COMFYUI_URL: no hook).
+   */
+  readonly textEmbedCache: { readonly dir: string; readonly maxMb: number } | undefined;
   /** Weights the image carries (an image build choice, not a job field). */
   readonly modelPrecision: Precision;
   /** How the model runs on the card; the start-up GPU check settles `auto`. */
@@ -228,6 +235,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const comfyDir = e.COMFYUI_DIR ?? '/comfyui';
+  const modelsDir = e.MODELS_DIR ?? path.join(comfyDir, 'models');
+  // Beside the models by default: on a network volume every worker then shares what one has encoded.
+  const textEmbedCache =
+    e.COMFYUI_URL || e.TEXT_EMBED_CACHE_DIR === 'off'
+      ? undefined
+      : {
+          dir: path.join(
+            path.resolve(e.TEXT_EMBED_CACHE_DIR ?? path.join(path.dirname(path.resolve(modelsDir)), 'text-embeds')),
+            textEncoderKey(),
+          ),
+          maxMb: e.TEXT_EMBED_CACHE_MAX_MB,
+        };
   return deepFreeze({
     mode: e.RUNPOD_WEBHOOK_GET_JOB ? 'production' : 'local',
     logLevel: parseLogLevel(e.RUNPOD_LOG_LEVEL ?? e.RUNPOD_DEBUG_LEVEL),
@@ -255,6 +274,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       extraArgs: splitArgs(e.COMFYUI_ARGS),
       startupTimeoutMs: e.COMFYUI_STARTUP_TIMEOUT_S * 1000,
       extraModelPathsConfig: e.COMFYUI_EXTRA_MODEL_PATHS_CONFIG,
+      // The worker's environment, plus what the ComfyUI hook reads for the text-embedding cache.
+      env: textEmbedCache && {
+        ...env,
+        STEADYDANCER_TEXT_EMBED_DIR: textEmbedCache.dir,
+        STEADYDANCER_TEXT_EMBED_MAX_MB: String(textEmbedCache.maxMb),
+      },
       names: { url: 'COMFYUI_URL', startupTimeout: 'COMFYUI_STARTUP_TIMEOUT_S', extraArgs: 'COMFYUI_ARGS' },
     },
     bucket: {
@@ -273,7 +298,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     paths: {
       outputDir: path.resolve(e.OUTPUT_DIR ?? './output'),
       workDir: path.resolve(e.WORK_DIR ?? path.join(os.tmpdir(), 'steadydancer-worker')),
-      modelsDir: e.MODELS_DIR ?? path.join(comfyDir, 'models'),
+      modelsDir,
     },
     media: {
       maxInputBytes: e.MAX_INPUT_BYTES,
@@ -289,6 +314,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     modelPrecision: e.MODEL_PRECISION,
     prefetchModels: e.PREFETCH_MODELS,
+    textEmbedCache,
     engine: {
       attention: e.ATTENTION_MODE,
       vram: e.VRAM_MODE,

@@ -75,6 +75,27 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ VRAM_MODE: 'tiny' })).toThrow(/VRAM_MODE/);
   });
 
+  it('caches umT5 embeddings beside the models, one folder per encoder file, passed to ComfyUI; off when asked or external', () => {
+    const baked = loadConfig({ MODELS_DIR: '/comfyui/models', HOME: '/root' });
+    expect(baked.textEmbedCache).toEqual({ dir: '/comfyui/text-embeds/umt5-xxl-bf16-4fa971faf306', maxMb: 2048 });
+    expect(baked.comfy.env).toEqual({
+      MODELS_DIR: '/comfyui/models',
+      HOME: '/root',
+      STEADYDANCER_TEXT_EMBED_DIR: '/comfyui/text-embeds/umt5-xxl-bf16-4fa971faf306',
+      STEADYDANCER_TEXT_EMBED_MAX_MB: '2048',
+    });
+    expect(loadConfig({ MODELS_DIR: '/runpod-volume/models' }).textEmbedCache?.dir).toBe(
+      '/runpod-volume/text-embeds/umt5-xxl-bf16-4fa971faf306',
+    );
+    const own = loadConfig({ TEXT_EMBED_CACHE_DIR: '/cache/embeds', TEXT_EMBED_CACHE_MAX_MB: '64' }).textEmbedCache;
+    expect(own).toEqual({ dir: '/cache/embeds/umt5-xxl-bf16-4fa971faf306', maxMb: 64 });
+    for (const off of [{ TEXT_EMBED_CACHE_DIR: 'off' }, { COMFYUI_URL: 'http://comfy:8188' }]) {
+      expect(loadConfig(off).textEmbedCache).toBeUndefined();
+      expect(loadConfig(off).comfy.env).toBeUndefined();
+    }
+    expect(() => loadConfig({ TEXT_EMBED_CACHE_MAX_MB: '1' })).toThrow(/TEXT_EMBED_CACHE_MAX_MB/);
+  });
+
   it('prefetches model files unless PREFETCH_MODELS=false', () => {
     expect(loadConfig({}).prefetchModels).toBe(true);
     expect(loadConfig({ PREFETCH_MODELS: 'false' }).prefetchModels).toBe(false);

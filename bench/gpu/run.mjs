@@ -181,11 +181,15 @@ async function runArm(arm, input, envInfo, port) {
   const logFile = path.join(work, `worker-${arm.name}.log`);
   rmSync(timings, { force: true });
   const outputDir = path.join(work, `output-${arm.name}`);
+  // Each arm starts as a fresh container of a baked image would: no prompt embeddings on disk yet.
+  const textEmbeds = path.join(work, `text-embeds-${arm.name}`);
+  rmSync(textEmbeds, { recursive: true, force: true });
   const env = {
     ...process.env,
     MODEL_PRECISION: opt.precision,
     OUTPUT_DIR: outputDir,
     COMFYUI_PORT: String(port + 1),
+    TEXT_EMBED_CACHE_DIR: textEmbeds,
     STEADYDANCER_TIMINGS_FILE: timings,
     JOB_TIMEOUT_S: opt['job-timeout-s'],
     ...arm.env,

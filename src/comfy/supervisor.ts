@@ -25,6 +25,8 @@ export interface ComfySettings {
   /** An extra_model_paths.yaml passed with --extra-model-paths-config when the file exists
    * (ComfyUI reads <dir>/extra_model_paths.yaml by itself). */
   readonly extraModelPathsConfig: string | undefined;
+  /** ComfyUI's environment; undefined = the worker's own. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   /** What the host calls these settings, for messages that say what to change. */
   readonly names?: ComfySettingNames;
 }
@@ -248,7 +250,11 @@ export class ComfySupervisor {
     this.lines = lines;
     let child: ChildProcess;
     try {
-      child = this.spawn(config.python, args, { cwd: config.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = this.spawn(config.python, args, {
+        cwd: config.dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(config.env ? { env: config.env } : {}),
+      });
     } catch (err) {
       this.onExit(boot, undefined, null, null, err);
       return;

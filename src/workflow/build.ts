@@ -31,6 +31,8 @@ export interface WorkflowParams {
   precision?: Precision;
   /** How the model runs on this card (chosen at start); absent = the template's own settings. */
   engine?: EngineParams;
+  /** Let the text encoder read and write its disk cache (the worker's ComfyUI hook bounds and places it). */
+  textEmbedCache?: boolean;
 }
 
 /** How the model runs on this card: time and memory, not a job's numbers (VAE tiling: see vaeTilingAbovePixels). */
@@ -224,7 +226,11 @@ export function buildPrompt(params: WorkflowParams): ApiPrompt {
     graph.remove('blockSwap', BLOCK_SWAP_LINK);
     graph.remove('torchCompile', COMPILE_LINK);
   }
-  graph.set('textEncode', { positive_prompt: params.prompt, negative_prompt: params.negative_prompt });
+  graph.set('textEncode', {
+    positive_prompt: params.prompt,
+    negative_prompt: params.negative_prompt,
+    use_disk_cache: params.textEmbedCache ?? false,
+  });
   graph.set('referenceImage', { image: params.referenceImageName });
   // Loaded at the output rate, capped at the requested frames; format "Wan" truncates to 4n+1.
   graph.set('poseVideo', { video: params.poseVideoName, force_rate: params.fps, frame_load_cap: params.num_frames });

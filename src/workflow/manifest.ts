@@ -41,6 +41,16 @@ export function modelFilesFor(variant: string, precision: Precision): ModelFile[
   return MODEL_FILES.filter((f) => f.variants.includes(variant) && f.precisions.includes(precision));
 }
 
+/**
+ * A name for the text encoder file the manifest pins (`umt5-xxl-bf16-4fa971faf306`): umT5 embeddings cached
+ * on disk are keyed by prompt text only, so their folder is named after the encoder that made them.
+ */
+export function textEncoderKey(): string {
+  const encoder = MODEL_FILES.find((f) => f.role === 'text_encoder');
+  if (!encoder) throw new Error('workflows/models.json lists no text_encoder');
+  return `${encoder.id}-${(encoder.sha256 ?? `${encoder.bytes ?? 'unpinned'}`).slice(0, 12)}`;
+}
+
 /** `folder/path`, the name users and error messages see. */
 export function modelFileLabel(file: Pick<ModelFile, 'folder' | 'path'>): string {
   return `${file.folder}/${file.path}`;

@@ -110,6 +110,26 @@ const isAlive = (pid: number): boolean => {
 };
 
 describe('ComfySupervisor (spawned stand-in)', () => {
+  it("runs ComfyUI in the environment the settings give (the hook reads it), else in the worker's own", async () => {
+    const seen: (NodeJS.ProcessEnv | undefined)[] = [];
+    const spawn = ((cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv }) => {
+      seen.push(opts.env);
+      return nodeSpawn(
+        cmd,
+        args.filter((a) => a !== '-u'),
+        opts,
+      );
+    }) as unknown as typeof nodeSpawn;
+    const env = { ...process.env, STEADYDANCER_TEXT_EMBED_DIR: '/models/../text-embeds/umt5' };
+    const withEnv = await fixture({ nodeClasses: [...REQUIRED] }, { spawn, config: { env } });
+    withEnv.supervisor.start();
+    await withEnv.supervisor.ready();
+    const inherited = await fixture({ nodeClasses: [...REQUIRED] }, { spawn });
+    inherited.supervisor.start();
+    await inherited.supervisor.ready();
+    expect(seen).toEqual([env, undefined]);
+  });
+
   it('starts ComfyUI headless with per-worker folders and becomes ready; its lines reach the logs tagged', async () => {
     const logger = recordingLogger();
     const modelPaths = path.join(os.tmpdir(), `emp-${process.pid}.yaml`);

@@ -186,6 +186,13 @@ describe('buildPrompt: faults of the image, not the job', () => {
     expect((fp8Only as Error).message).toContain('no diffusion_model of variant "turbo-fp8" for precision "gguf-q5_k_m" (it has: fp8)');
   });
 
+  it('lets the text encoder use its disk cache only when the worker places it (the ComfyUI hook)', () => {
+    for (const variant of VARIANT_NAMES) {
+      expect(buildPrompt(paramsFor(variant))[NODES.textEncode.id]!.inputs.use_disk_cache).toBe(false);
+      expect(buildPrompt({ ...paramsFor(variant), textEmbedCache: true })[NODES.textEncode.id]!.inputs.use_disk_cache).toBe(true);
+    }
+  });
+
   it('turbo-fp8 loads the merged model; on a card without fp8 matmul it is refused naming the variant field', () => {
     const engine = { attention: 'sageattn', residentModel: true, blockSwap: 0, vaeTilingAbovePixels: null, compile: false } as const;
     const built = buildPrompt({ ...paramsFor('turbo-fp8'), engine });

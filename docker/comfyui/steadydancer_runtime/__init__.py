@@ -1,7 +1,8 @@
 """steadydancer-worker's ComfyUI hooks. No nodes: prestartup_script.py sets up the GPU; this module
 replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py), keeps the pose
 pack's ONNX sessions between prompts on big cards (pose_sessions.py), resizes frames with ComfyUI's
-Lanczos on a thread pool (lanczos.py), takes start-up objects out of
+Lanczos on a thread pool (lanczos.py), places and bounds the wrapper's umT5 embedding cache
+(text_embeds.py), takes start-up objects out of
 garbage collection before the first prompt (gc_freeze.py) and adds opt-in per-node timing
 for the GPU benchmark (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines)."""
 
@@ -55,6 +56,8 @@ def _deferred_steps():
     if os.environ.get("STEADYDANCER_PARALLEL_RESIZE", "on") != "off":
         steps.append(("parallel Lanczos resize", _later("lanczos", "install")))
     steps.append(("pose session keeping", _later("pose_sessions", "install")))
+    if os.environ.get("STEADYDANCER_TEXT_EMBED_DIR"):
+        steps.append(("text embedding cache", _later("text_embeds", "install")))
     if os.environ.get("STEADYDANCER_GC_FREEZE", "on") != "off":
         steps.append(("garbage-collection freeze", _later("gc_freeze", "freeze_startup_objects")))
     return steps
