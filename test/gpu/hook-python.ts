@@ -37,3 +37,16 @@ async function lockedPython(name: string, names: string[]): Promise<string> {
   renameSync(building, venv);
   return python;
 }
+
+/** Python that loads the hook module at sys.argv[1] as `alias` and collects the hook's log messages in `records`. */
+export function loadHookModule(name: string, alias: string): string {
+  return [
+    'import importlib.util, logging, sys',
+    `spec = importlib.util.spec_from_file_location("${name}", sys.argv[1])`,
+    `${alias} = importlib.util.module_from_spec(spec); spec.loader.exec_module(${alias})`,
+    'records = []',
+    'class Capture(logging.Handler):',
+    '    def emit(self, r): records.append(r.getMessage())',
+    'log = logging.getLogger("steadydancer_runtime"); log.addHandler(Capture()); log.setLevel(logging.INFO)',
+  ].join('\n');
+}

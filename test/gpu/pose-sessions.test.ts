@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, run } from '../image/helpers';
+import { loadHookModule } from './hook-python';
 
 const HOOK = path.join(ROOT, 'docker/comfyui/steadydancer_runtime/pose_sessions.py');
 
@@ -22,13 +23,8 @@ class cuda:
 `;
 
 const DRIVER = `
-import importlib.util, json, logging, sys, types
-spec = importlib.util.spec_from_file_location("pose_sessions", sys.argv[1])
-ps = importlib.util.module_from_spec(spec); spec.loader.exec_module(ps)
-records = []
-class Capture(logging.Handler):
-    def emit(self, r): records.append(r.getMessage())
-log = logging.getLogger("steadydancer_runtime"); log.addHandler(Capture()); log.setLevel(logging.INFO)
+${loadHookModule('pose_sessions', 'ps')}
+import json, types
 
 out = {"installed_without_pack": ps.install()}
 created = []

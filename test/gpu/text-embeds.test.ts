@@ -7,17 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, run } from '../image/helpers';
+import { loadHookModule } from './hook-python';
 
 const HOOK = path.join(ROOT, 'docker/comfyui/steadydancer_runtime/text_embeds.py');
 
 const DRIVER = String.raw`
-import hashlib, importlib.util, json, logging, os, sys, time, types
-spec = importlib.util.spec_from_file_location("text_embeds", sys.argv[1])
-te = importlib.util.module_from_spec(spec); spec.loader.exec_module(te)
-records = []
-class Capture(logging.Handler):
-    def emit(self, r): records.append(r.getMessage())
-log = logging.getLogger("steadydancer_runtime"); log.addHandler(Capture()); log.setLevel(logging.INFO)
+${loadHookModule('text_embeds', 'te')}
+import json, os, types
 out = {"installed_without_pack": te.install()}
 
 # The wrapper's nodes module, as 2ee9e2f3 has it (torch.load/torch.save stood in by text files).
