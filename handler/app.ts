@@ -19,6 +19,7 @@ import {
   MAX_PROMPT_CHARS,
   MAX_SEED,
   randomSeed,
+  unsupportedVariant,
   VARIANTS,
   type VariantName,
 } from '../src/workflow';
@@ -55,6 +56,7 @@ function workflowPort(config: Config, logger: Logger, checkLocalModels: boolean,
     fieldLimits: { maxPromptChars: MAX_PROMPT_CHARS, maxSeed: MAX_SEED },
     randomSeed: () => randomSeed(),
     missingModels: (variant) => models?.missing[variant] ?? [],
+    unsupportedVariant: (variant) => unsupportedVariant(variant, engine.current()),
     buildPrompt: (params) =>
       buildPrompt({
         ...params,

@@ -118,6 +118,9 @@ export function createSteadyDancerJob<V extends string>(deps: JobDeps<V>) {
         { details: { field: 'variant', missing } },
       );
     }
+    // Before any download: a warm worker already knows its GPU.
+    const unsupported = deps.workflow.unsupportedVariant?.(input.variant);
+    if (unsupported) throw jobError('INVALID_INPUT', `variant: ${unsupported}`, { details: { field: 'variant' } });
     const bucket = job.s3Config == null ? undefined : await deps.storage.jobBucket(job.s3Config);
     rt.logger.info('job accepted', {
       variant: input.variant,

@@ -86,6 +86,11 @@ export interface WorkflowPort<V extends string = string> {
   randomSeed(): number;
   /** Model files the variant needs that the image lacks (empty when ready). */
   missingModels(variant: V): readonly string[];
+  /**
+   * Why this worker's GPU cannot run the variant, as far as it knows yet (the start-up check may not have
+   * settled: buildPrompt checks again); undefined when it can.
+   */
+  unsupportedVariant?(variant: V): string | undefined;
   buildPrompt(
     params: ResolvedJobInput<V> & {
       referenceImageName: string;

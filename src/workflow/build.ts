@@ -205,6 +205,18 @@ function applyEngine(graph: Graph, engine: EngineParams, pixels: number): void {
   graph.set('decode', { enable_vae_tiling: tiled });
 }
 
+/** Why a card with these engine settings cannot run `variant` (turbo-fp8 below compute capability 8.9); undefined when it can. */
+export function unsupportedVariant(
+  variant: VariantName,
+  engine: Pick<EngineParams, 'fp8MatmulUnsupported'> | undefined,
+): string | undefined {
+  if (!VARIANTS[variant].fp8Matmul || !engine?.fp8MatmulUnsupported) return undefined;
+  return (
+    `"${variant}" runs fp8 matrix multiplies, which this worker's GPU cannot: ${engine.fp8MatmulUnsupported}. ` +
+    'Use variant "turbo" (the same distillation, unmerged), or deploy on an Ada or Hopper GPU'
+  );
+}
+
 /** The API prompt for one job: a deep copy of the variant's template with the job's values filled in. */
 export function buildPrompt(params: WorkflowParams): ApiPrompt {
   if (!isVariantName(params.variant)) {
@@ -213,13 +225,8 @@ export function buildPrompt(params: WorkflowParams): ApiPrompt {
   validate(params);
   const graph = new Graph(structuredClone(VARIANTS[params.variant].template), params.variant);
 
-  if (VARIANTS[params.variant].fp8Matmul && params.engine?.fp8MatmulUnsupported) {
-    throw invalid(
-      'variant',
-      `"${params.variant}" runs fp8 matrix multiplies, which this worker's GPU cannot: ${params.engine.fp8MatmulUnsupported}. ` +
-        'Use variant "turbo" (the same distillation, unmerged), or deploy on an Ada or Hopper GPU',
-    );
-  }
+  const unsupported = unsupportedVariant(params.variant, params.engine);
+  if (unsupported) throw invalid('variant', unsupported);
   graph.set('modelLoader', { model: diffusionModelPath(params.variant, params.precision ?? DEFAULT_PRECISION) });
   if (params.engine) applyEngine(graph, params.engine, params.width * params.height);
   else {

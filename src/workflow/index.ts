@@ -11,7 +11,7 @@ export {
   isVariantName,
 } from './variants';
 export type { VariantName, VariantSpec, VariantDefaults, VariantBounds, Range } from './variants';
-export { buildPrompt, randomSeed, MAX_SEED, MAX_PROMPT_CHARS, MODEL_BLOCKS } from './build';
+export { buildPrompt, randomSeed, unsupportedVariant, MAX_SEED, MAX_PROMPT_CHARS, MODEL_BLOCKS } from './build';
 export type { WorkflowParams, EngineParams } from './build';
 export { MODEL_FILES, DEFAULT_PRECISION, PRECISIONS, isPrecision, modelFilesFor, modelFileLabel } from './manifest';
 export type { ModelFile, Precision } from './manifest';

@@ -14,6 +14,7 @@ function setup(
     inputs?: Partial<InputsPort>;
     storage?: Partial<StoragePort>;
     missing?: string[];
+    unsupported?: (variant: 'turbo' | 'quality') => string | undefined;
     healthy?: boolean;
     ready?: () => Promise<void>;
     outOfMemoryAdvice?: (job: { width: number; height: number; num_frames: number }) => string;
@@ -47,6 +48,7 @@ function setup(
       fieldLimits: FIELD_LIMITS,
       randomSeed: () => 42,
       missingModels: (v) => (v === 'quality' ? (overrides.missing ?? []) : []),
+      ...(overrides.unsupported ? { unsupportedVariant: overrides.unsupported } : {}),
       buildPrompt: (params) => ({ params }),
       ...(overrides.outOfMemoryAdvice ? { outOfMemoryAdvice: overrides.outOfMemoryAdvice } : {}),
     },
@@ -177,6 +179,14 @@ describe('SteadyDancer job pipeline', () => {
         'INVALID_INPUT: width: must be a whole number from 256 to 1280 and a multiple of 16, got 500 (send 496, or leave it out for the default 480)',
     });
     expect(t.events).toEqual([]);
+  });
+
+  it('refuses a variant this GPU cannot run before fetching anything, naming the variant field', async () => {
+    const t = setup({ unsupported: (v) => (v === 'quality' ? '"quality" needs what this GPU lacks' : undefined) });
+    const out = await t.job({ id: 'j', input: { ...input, variant: 'quality' } }, t.rt);
+    expect(out).toEqual({ error: 'INVALID_INPUT: variant: "quality" needs what this GPU lacks' });
+    expect(t.events.filter((e) => e.startsWith('fetch'))).toEqual([]);
+    expect((await t.job({ id: 'k', input }, t.rt)) as object).not.toHaveProperty('error');
   });
 
   it('fails a variant whose model files are missing with MODEL_MISSING naming them', async () => {

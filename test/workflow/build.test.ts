@@ -1,5 +1,13 @@
 import { describe, it, expect } from '@jest/globals';
-import { buildPrompt, randomSeed, MAX_PROMPT_CHARS, MAX_SEED, type EngineParams, type WorkflowParams } from '../../src/workflow/build';
+import {
+  buildPrompt,
+  unsupportedVariant,
+  randomSeed,
+  MAX_PROMPT_CHARS,
+  MAX_SEED,
+  type EngineParams,
+  type WorkflowParams,
+} from '../../src/workflow/build';
 import { NODES, VARIANTS, VARIANT_NAMES } from '../../src/workflow/variants';
 import { MODEL_FILES, PRECISIONS, type Precision } from '../../src/workflow/manifest';
 import type { ApiNode } from '../../src/workflow/types';
@@ -204,8 +212,14 @@ describe('buildPrompt: faults of the image, not the job', () => {
     const err = thrown(() => buildPrompt({ ...paramsFor('turbo-fp8'), engine: { ...engine, fp8MatmulUnsupported: why } }));
     expect(isWorkerError(err, 'INVALID_INPUT') && err.details).toEqual({ field: 'variant' });
     expect((err as Error).message).toContain(`variant: "turbo-fp8" runs fp8 matrix multiplies, which this worker's GPU cannot: ${why}`);
-    // turbo itself is unaffected on that card
+    // turbo itself is unaffected on that card; the job pipeline asks the same question before downloading
     expect(() => buildPrompt({ ...paramsFor('turbo'), engine: { ...engine, fp8MatmulUnsupported: why } })).not.toThrow();
+    expect(unsupportedVariant('turbo-fp8', { fp8MatmulUnsupported: why })).toBe((err as Error).message.replace(/^variant: /, ''));
+    expect([
+      unsupportedVariant('turbo', { fp8MatmulUnsupported: why }),
+      unsupportedVariant('turbo-fp8', {}),
+      unsupportedVariant('turbo-fp8', undefined),
+    ]).toEqual([undefined, undefined, undefined]);
   });
 });
 
