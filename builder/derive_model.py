@@ -65,16 +65,13 @@ class SafeTensors:
         self._file = path.open("rb")
         (size,) = struct.unpack("<Q", self._file.read(8))
         header = json.loads(self._file.read(size))
-        self.metadata = header.pop("__metadata__", {}) or {}
+        header.pop("__metadata__", None)
         self.entries = header
         self._data_start = 8 + size
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
 
     def keys(self) -> list[str]:
         return list(self.entries)
-
-    def dtype(self, key: str) -> str:
-        return self.entries[key]["dtype"]
 
     def shape(self, key: str) -> tuple[int, ...]:
         return tuple(self.entries[key]["shape"])
@@ -92,8 +89,9 @@ class SafeTensors:
         self._file.close()
 
 
-def lora_patches(lora: SafeTensors, strength: float) -> dict[str, dict[str, np.ndarray | float]]:
-    """Target weight key -> its patch: {'down', 'up', 'scale'} and/or {'diff'}; bias key -> {'diff'}."""
+def lora_patches(lora: SafeTensors, strength: float) -> dict[str, dict[str, str | float]]:
+    """Target weight key -> the LoRA keys of its patch ('down', 'up', 'alpha' and/or 'diff') and its 'strength';
+    bias key -> {'diff', 'strength'}."""
     patches: dict[str, dict] = {}
     for key in lora.keys():
         if not key.startswith(LORA_PREFIX):
@@ -128,9 +126,10 @@ def patched(base: SafeTensors, key: str, patch: dict | None, lora: SafeTensors) 
         up = lora.get(patch["up"]).astype(np.float32)
         rank = down.shape[0]
         alpha = float(lora.get(patch["alpha"]).astype(np.float32).reshape(())) if "alpha" in patch else float(rank)
-        delta = (up.reshape(up.shape[0], rank) @ down.reshape(rank, -1)).reshape(w.shape) if up.size and down.size else 0
-        if np.shape(delta) != w.shape:
-            raise DeriveError(f"LoRA for {key}: up @ down is {np.shape(delta)}, the weight is {w.shape}")
+        delta = up.reshape(up.shape[0], rank) @ down.reshape(rank, -1)
+        if delta.size != w.size:
+            raise DeriveError(f"LoRA for {key}: up @ down is {delta.shape}, the weight is {w.shape}")
+        delta = delta.reshape(w.shape)
         w = w + np.float32(patch["strength"] * alpha / rank) * delta
     if "diff" in patch:
         diff = lora.get(patch["diff"]).astype(np.float32)

@@ -5,12 +5,12 @@ name contains the given text: SageAttention's sm80/sm89 kernel modules are optio
 Hopper GPU, and two thirds of the wheel; without them it fits beside the rest of the benchmark's carry.
   python3 bench/gpu/slim_wheel.py WHEEL OUT.whl.xz [--drop _qattn_sm80 --drop _qattn_sm89]"""
 
+import argparse
 import base64
 import hashlib
 import lzma
 import os
 import subprocess
-import sys
 import tempfile
 import zipfile
 
@@ -51,7 +51,9 @@ def slim(wheel, out, drop=()):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    drops = [args[i + 1] for i, a in enumerate(args) if a == "--drop"]
-    paths = [a for i, a in enumerate(args) if a != "--drop" and (i == 0 or args[i - 1] != "--drop")]
-    slim(paths[0], paths[1], drops)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("wheel")
+    p.add_argument("out")
+    p.add_argument("--drop", action="append", default=[], help="leave out members whose name contains this")
+    args = p.parse_args()
+    slim(args.wheel, args.out, args.drop)
