@@ -28,7 +28,9 @@ from synthetic.gguf_writer import GGUFSource, write_gguf
 from synthetic.writer import RandomSource, write_safetensors
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VARIANTS = ["turbo", "turbo-rcm", "turbo-fp8", "quality"]
+# Every variant the repository's manifest names (a variant added there is written without touching this file).
+with open(os.path.join(REPO, "workflows", "models.json")) as _f:
+    VARIANTS = list(dict.fromkeys(v for e in json.load(_f)["files"] for v in e["variants"]))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
