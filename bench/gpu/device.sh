@@ -47,6 +47,16 @@ export COMFYUI_ARGS="--front-end-root $GPU_WORK/frontend --disable-api-nodes ${E
 for w in "$GPU_WORK"/wheels/sageattention-*.whl; do
   [ -f "$w" ] && [ ! -e "$OUTDIR/$(basename "$w").xz" ] && python3 bench/gpu/slim_wheel.py "$w" "$OUTDIR/$(basename "$w").xz"
 done
+# BOOT_PROFILE=1: where ComfyUI's boot goes, before the runs. One boot with the benchmark's arguments under
+# `python -X importtime`, stopped once the nodes are loaded (--quick-test-for-ci): the raw log and its tree.
+if [ "${BOOT_PROFILE:-0}" = 1 ]; then
+  boot_t0=$(date +%s%N)
+  (cd "$COMFYUI_DIR" && "$COMFYUI_PYTHON" -X importtime main.py --quick-test-for-ci --disable-auto-launch \
+    --listen 127.0.0.1 --port 18990 $COMFYUI_ARGS) > "$OUTDIR/boot-comfyui.log" 2> "$OUTDIR/boot-importtime.log"
+  stamp "boot profile: $(( ($(date +%s%N) - boot_t0) / 1000000 )) ms to nodes loaded"
+  python3 bench/gpu/import_times.py "$OUTDIR/boot-importtime.log" > "$OUTDIR/boot-imports.txt"
+  gzip -f "$OUTDIR/boot-importtime.log"
+fi
 # Each arm's result is written straight into $OUT, so a run cut short still returns what finished.
 rc=0
 if [ -n "$plan" ]; then

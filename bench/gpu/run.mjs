@@ -32,6 +32,9 @@ const { values: opt } = parseArgs({
     work: { type: 'string', default: '/tmp/sd-bench' },
     label: { type: 'string', default: '' },
     'job-timeout-s': { type: 'string', default: '900' },
+    // One more job after the measured ones, its second transformer pass profiled (steadydancer_runtime's
+    // step_profile.py): profile-<arm>.txt and .trace.json.gz in --out. Kind "profiled", so no table figure.
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -192,6 +195,10 @@ async function runArm(arm, input, envInfo, port) {
     TEXT_EMBED_CACHE_DIR: textEmbeds,
     STEADYDANCER_TIMINGS_FILE: timings,
     JOB_TIMEOUT_S: opt['job-timeout-s'],
+    ...(opt.profile && {
+      STEADYDANCER_PROFILE_FILE: path.join(path.resolve(opt.out), `profile-${arm.name}.txt`),
+      STEADYDANCER_PROFILE_PROMPT: String(Number(opt.warm) + 2),
+    }),
     ...arm.env,
   };
   const vram = vramSampler();
@@ -236,12 +243,14 @@ async function runArm(arm, input, envInfo, port) {
       height: Number(opt.height),
       seed: 1,
     };
-    for (let i = 0; i <= Number(opt.warm); i++) {
+    const jobs = Number(opt.warm) + 1 + (opt.profile ? 1 : 0);
+    for (let i = 0; i < jobs; i++) {
       vram.reset();
       const job = await runJob(base, jobInput);
       const video = job.output?.videos?.[0];
+      const kind = i === 0 ? 'cold' : i <= Number(opt.warm) ? 'warm' : 'profiled';
       result.jobs.push({
-        kind: i === 0 ? 'cold' : 'warm',
+        kind,
         status: job.status,
         seconds: i === 0 ? (Date.now() - t0) / 1000 : job.seconds,
         request_seconds: job.seconds,
@@ -250,7 +259,7 @@ async function runArm(arm, input, envInfo, port) {
         peak_vram_mib_nvidia_smi: vram.peak(),
         ffprobe: video ? ffprobe(newestMp4(outputDir)) : null,
       });
-      process.stdout.write(`${arm.name} job ${i} (${i === 0 ? 'cold' : 'warm'}): ${job.status} ${job.seconds.toFixed(1)} s\n`);
+      process.stdout.write(`${arm.name} job ${i} (${kind}): ${job.status} ${job.seconds.toFixed(1)} s\n`);
       if (job.status !== 'COMPLETED') break;
     }
   } catch (err) {
@@ -288,7 +297,7 @@ async function runArm(arm, input, envInfo, port) {
       reasons: engine.reasons,
     };
   }
-  if (existsSync(timings)) Object.assign(result, summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length));
+  if (existsSync(timings)) Object.assign(result, summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length, opt.profile ? Number(opt.warm) + 2 : undefined));
   return result;
 }
 

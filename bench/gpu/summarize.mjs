@@ -13,8 +13,11 @@ function median(xs) {
 
 const round = (x, d = 3) => (x === null || x === undefined ? x : Math.round(x * 10 ** d) / 10 ** d);
 
-/** One entry per prompt, in order; the last prompt's sampler gives the steady-state step time. */
-export function summarizeTimings(text, expectedPrompts) {
+/**
+ * One entry per prompt, in order; every step but a sampler's first gives the steady-state step time.
+ * `profiledPrompt` (1-based) ran one step under the profiler: marked, and left out of that figure.
+ */
+export function summarizeTimings(text, expectedPrompts, profiledPrompt) {
   const records = text
     .split('\n')
     .filter(Boolean)
@@ -37,7 +40,7 @@ export function summarizeTimings(text, expectedPrompts) {
       current.peak_reserved_bytes_torch = r.peak_reserved_bytes;
     }
   }
-  const perPrompt = prompts.map((p) => {
+  const perPrompt = prompts.map((p, index) => {
     const sampler = p.nodes.find((n) => n.class === SAMPLER);
     const samplerId = sampler?.node;
     // Step k ends at the k-th update of the sampler's own progress bar; step 1 starts when the node
@@ -70,9 +73,10 @@ export function summarizeTimings(text, expectedPrompts) {
       peak_reserved_gib_torch: p.peak_reserved_bytes_torch ? round(p.peak_reserved_bytes_torch / 1024 ** 3, 2) : null,
       nodes: p.nodes.filter((n) => !n.cached).map(({ node, class: cls, s }) => ({ node, class: cls, s })),
       sampler: sampler ? { s: sampler.s, steps } : null,
+      ...(index + 1 === profiledPrompt && { profiled: true }),
     };
   });
-  const steady = perPrompt.flatMap((p) => (p.sampler ? p.sampler.steps.slice(1) : []));
+  const steady = perPrompt.flatMap((p) => (p.sampler && !p.profiled ? p.sampler.steps.slice(1) : []));
   return {
     prompts: perPrompt,
     prompts_complete: expectedPrompts === undefined ? undefined : perPrompt.length === expectedPrompts,

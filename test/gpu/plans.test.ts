@@ -21,6 +21,7 @@ const RUN_OPTIONS = {
   arm: { type: 'string', multiple: true },
   label: { type: 'string' },
   'job-timeout-s': { type: 'string' },
+  profile: { type: 'boolean' },
 } as const;
 // Set for ComfyUI's process by the worker's environment, read by docker/comfyui/steadydancer_runtime (and
 // PYTORCH_CUDA_ALLOC_CONF by PyTorch there).
@@ -42,6 +43,7 @@ const CARD_OF_PLAN: Record<string, string | null> = {
   'variants.txt': null,
   'allocator.txt': null,
   'turbo-fp8.txt': null,
+  'profile.txt': null,
 };
 
 function lines(file: string): string[][] {

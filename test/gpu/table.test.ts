@@ -94,4 +94,19 @@ describe('summarizeTimings', () => {
     expect(s.prompts[0].sampler.steps).toEqual([7, 2.5, 2.5, 2.4]);
     expect(s.sampler.s_per_step_steady).toBe(2.5);
   });
+
+  it('leaves the profiled prompt out of the steady-state step time, and marks it', () => {
+    const prompt = (id: string, t: number, step: number) => [
+      { ev: 'prompt_start', prompt_id: id, t },
+      ...[1, 2, 3].map((value) => ({ ev: 'progress', node: '50', value, total: 3, t: t + 1 + value * step })),
+      { ev: 'node', prompt_id: id, node: '50', class: 'WanVideoSampler', t0: t, t1: t + 1 + 3 * step, cached: false, peak_bytes: 1 },
+      { ev: 'prompt_end', prompt_id: id, t: t + 2 + 3 * step, peak_bytes: 1 },
+    ];
+    const lines = [...prompt('p1', 0, 2), ...prompt('p2', 100, 9)].map((r) => JSON.stringify(r)).join('\n');
+    const profiled = summarizeTimings(lines, 2, 2);
+    expect(profiled.prompts.map((p: { profiled?: boolean }) => p.profiled ?? false)).toEqual([false, true]);
+    expect(profiled.sampler).toEqual({ s_per_step_steady: 2, steps_counted: 2 });
+    // Without the mark its slow steps count.
+    expect(summarizeTimings(lines, 2).sampler).toEqual({ s_per_step_steady: 5.5, steps_counted: 4 });
+  });
 });
