@@ -31,6 +31,8 @@ const RUNTIME_VARS = [
   'STEADYDANCER_POSE_SESSIONS',
   'STEADYDANCER_POSE_DRAWING',
   'STEADYDANCER_PARALLEL_RESIZE',
+  'STEADYDANCER_WEIGHT_CACHE',
+  'STEADYDANCER_SAGE_LAYOUT',
   'PYTORCH_CUDA_ALLOC_CONF',
 ];
 /** What each plan rehearses: the card class its memory cap must fall in (null: the whole card, no cap). */
@@ -44,6 +46,7 @@ const CARD_OF_PLAN: Record<string, string | null> = {
   'allocator.txt': null,
   'turbo-fp8.txt': null,
   'profile.txt': null,
+  'exact-speed.txt': null,
 };
 
 function lines(file: string): string[][] {

@@ -2,8 +2,8 @@
 replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawing.py), keeps the pose
 pack's ONNX sessions between prompts on big cards (pose_sessions.py), resizes frames with ComfyUI's
 Lanczos on a thread pool (lanczos.py), places and bounds the wrapper's umT5 embedding cache
-(text_embeds.py), takes start-up objects out of
-garbage collection before the first prompt (gc_freeze.py) and adds, for the GPU benchmark, opt-in
+(text_embeds.py), keeps the linear layers' prepared weights while the sampler runs (weight_cache.py),
+takes start-up objects out of garbage collection before the first prompt (gc_freeze.py) and adds, for the GPU benchmark, opt-in
 per-node timing (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines) and a profile of one transformer pass
 (STEADYDANCER_PROFILE_FILE=<path>: step_profile.py)."""
 
@@ -59,6 +59,10 @@ def _deferred_steps():
     steps.append(("pose session keeping", _later("pose_sessions", "install")))
     if os.environ.get("STEADYDANCER_TEXT_EMBED_DIR"):
         steps.append(("text embedding cache", _later("text_embeds", "install")))
+    if os.environ.get("STEADYDANCER_WEIGHT_CACHE", "on") != "off":
+        steps.append(("prepared weight cache", _later("weight_cache", "install")))
+    if os.environ.get("STEADYDANCER_SAGE_LAYOUT", "nhd") == "hnd":
+        steps.append(("SageAttention heads-first", _later("sage_layout", "install")))
     if os.environ.get("STEADYDANCER_PROFILE_FILE"):
         steps.append(("transformer profile", _later("step_profile", "install")))
     if os.environ.get("STEADYDANCER_GC_FREEZE", "on") != "off":
