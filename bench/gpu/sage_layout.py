@@ -1,10 +1,11 @@
 """SageAttention at the 14B model's attention shape in both tensor layouts: time per call and whether
-the two give the same bits (the ComfyUI hook's STEADYDANCER_SAGE_LAYOUT=hnd, sage_layout.py).
+the two give the same bits (bench/results/sage-layout.json: the same time and bits on the H200, so the
+wrapper's layout stays).
 
     python3 bench/gpu/sage_layout.py [--tokens 32760] [--out bench/results/sage-layout.json]
 
 "nhd" is the wrapper's call ([batch, tokens, heads, dim]); "hnd" hands the kernel heads-first copies and
-turns the output back, as the hook does (copies included); "hnd kernel only" starts from heads-first
+turns the output back (copies included); "hnd kernel only" starts from heads-first
 tensors. Median of --reps calls after 3 warm-up calls, CUDA events.
 """
 

@@ -31,7 +31,7 @@ export function summarizeTimings(text, expectedPrompts, profiledPrompt) {
     } else if (!current) {
       continue;
     } else if (r.ev === 'node') {
-      current.nodes.push({ node: r.node, class: r.class, s: round(r.t1 - r.t0), cached: r.cached, t1: r.t1, digest: r.digest });
+      current.nodes.push({ node: r.node, class: r.class, s: round(r.t1 - r.t0), cached: r.cached, t1: r.t1 });
     } else if (r.ev === 'progress') {
       current.progress.push(r);
     } else if (r.ev === 'prompt_end') {
@@ -72,8 +72,7 @@ export function summarizeTimings(text, expectedPrompts, profiledPrompt) {
       peak_vram_gib_torch: p.peak_vram_bytes_torch ? round(p.peak_vram_bytes_torch / 1024 ** 3, 2) : null,
       peak_reserved_gib_torch: p.peak_reserved_bytes_torch ? round(p.peak_reserved_bytes_torch / 1024 ** 3, 2) : null,
       nodes: p.nodes.filter((n) => !n.cached).map(({ node, class: cls, s }) => ({ node, class: cls, s })),
-      // The sampler output's sha256 (timings.py): equal digests, equal latents.
-      sampler: sampler ? { s: sampler.s, steps, ...(sampler.digest && { digest: sampler.digest }) } : null,
+      sampler: sampler ? { s: sampler.s, steps } : null,
       ...(index + 1 === profiledPrompt && { profiled: true }),
     };
   });

@@ -7,7 +7,7 @@ Builds the wrapper's CustomLinear layers as its loader and set_lora_params do fo
 lightx2v LoRA (an e4m3fn weight with a scale_weight, a rank-r LoRA at strength 1, a bias), runs a few
 "steps" of a stand-in transformer over them (long inputs, where the weight is scaled, and short ones,
 where the wrapper scales the input instead), first through the wrapper's forward, then with the cache
-installed, and compares every output with torch.equal. Prints one JSON line; exits 1 on any difference.
+installed, and compares every output with torch.equal (under inference mode, as ComfyUI runs them). Prints one JSON line; exits 1 on any difference.
 """
 
 import argparse
@@ -85,7 +85,7 @@ def main():
     # Long inputs (more elements than a weight: the weight is scaled) and short ones (the input is).
     inputs = [torch.randn(1, n, dim, generator=generator).to(torch.bfloat16).to(device) for n in (4 * dim, 4 * dim, 3, 4 * dim, 2)]
 
-    with torch.no_grad():
+    with torch.inference_mode():  # as ComfyUI runs prompts
         expected = run(model, inputs)
         weight_cache = load_weight_cache()
         execution = types.ModuleType("execution")

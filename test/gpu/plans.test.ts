@@ -32,7 +32,6 @@ const RUNTIME_VARS = [
   'STEADYDANCER_POSE_DRAWING',
   'STEADYDANCER_PARALLEL_RESIZE',
   'STEADYDANCER_WEIGHT_CACHE',
-  'STEADYDANCER_SAGE_LAYOUT',
   'PYTORCH_CUDA_ALLOC_CONF',
 ];
 /** What each plan rehearses: the card class its memory cap must fall in (null: the whole card, no cap). */

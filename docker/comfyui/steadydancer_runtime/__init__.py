@@ -3,9 +3,9 @@ replaces the pose pack's skeleton drawing with an exact, faster one (pose_drawin
 pack's ONNX sessions between prompts on big cards (pose_sessions.py), resizes frames with ComfyUI's
 Lanczos on a thread pool (lanczos.py), places and bounds the wrapper's umT5 embedding cache
 (text_embeds.py), keeps the linear layers' prepared weights while the sampler runs (weight_cache.py),
-takes start-up objects out of garbage collection before the first prompt (gc_freeze.py) and adds, for the GPU benchmark, opt-in
-per-node timing (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines) and a profile of one transformer pass
-(STEADYDANCER_PROFILE_FILE=<path>: step_profile.py)."""
+takes start-up objects out of garbage collection before the first prompt (gc_freeze.py) and adds, for
+the GPU benchmark, opt-in per-node timing (STEADYDANCER_TIMINGS_FILE=<path>: JSON lines) and a profile
+of one transformer pass (STEADYDANCER_PROFILE_FILE=<path>: step_profile.py)."""
 
 import importlib
 import logging
@@ -61,8 +61,6 @@ def _deferred_steps():
         steps.append(("text embedding cache", _later("text_embeds", "install")))
     if os.environ.get("STEADYDANCER_WEIGHT_CACHE", "on") != "off":
         steps.append(("prepared weight cache", _later("weight_cache", "install")))
-    if os.environ.get("STEADYDANCER_SAGE_LAYOUT", "nhd") == "hnd":
-        steps.append(("SageAttention heads-first", _later("sage_layout", "install")))
     if os.environ.get("STEADYDANCER_PROFILE_FILE"):
         steps.append(("transformer profile", _later("step_profile", "install")))
     if os.environ.get("STEADYDANCER_GC_FREEZE", "on") != "off":

@@ -3,46 +3,20 @@
 ComfyUI sends execution events only to the websocket client that queued the prompt, so a benchmark
 watching from outside cannot see them; this records them inside ComfyUI instead. Each line is one of
   {"ev": "prompt_start", "prompt_id", "t"}
-  {"ev": "node", "prompt_id", "node", "class", "t0", "t1", "cached", "peak_bytes"[, "digest"]}
+  {"ev": "node", "prompt_id", "node", "class", "t0", "t1", "cached", "peak_bytes"}
   {"ev": "progress", "node", "value", "total", "t"}
   {"ev": "prompt_end", "prompt_id", "t", "peak_bytes"}
 with t in seconds (time.time()), peak_bytes PyTorch's peak allocation since the prompt started and, at
 prompt_end, peak_reserved_bytes the allocator's peak reservation (what a per-process memory cap limits).
-The sampler's record carries a digest (sha256) of its output tensors' bytes: two runs that sampled the
-same bits have the same digest, which is how an exact speed-up is checked end to end.
 The wrapper resets PyTorch's peak statistics itself (VAE, sampler), so every reset first folds the peak
 so far into ours: the figures are the whole prompt's.
 """
 
-import hashlib
 import json
 import threading
 import time
 
 _lock = threading.Lock()
-DIGESTED_CLASSES = ("WanVideoSampler",)
-
-
-def digest(value, torch):
-    """sha256 over every tensor in a node's output (nested lists, tuples, dicts), in order; None if none."""
-    h = hashlib.sha256()
-    found = False
-
-    def walk(v):
-        nonlocal found
-        if isinstance(v, torch.Tensor):
-            found = True
-            h.update(str((tuple(v.shape), v.dtype)).encode())
-            h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        elif isinstance(v, dict):
-            for k in sorted(v, key=str):
-                walk(v[k])
-        elif isinstance(v, (list, tuple)):
-            for item in v:
-                walk(item)
-
-    walk(value)
-    return h.hexdigest() if found else None
 
 
 def install(path):
@@ -83,15 +57,9 @@ def install(path):
         result = await original_execute(server, dynprompt, caches, current_item, *args, **kwargs)
         if cuda:
             torch.cuda.synchronize()
-        record = {"ev": "node", "prompt_id": args[2] if len(args) > 2 else None, "node": current_item,
-                  "class": node.get("class_type"), "t0": t0, "t1": time.time(), "cached": cached,
-                  "peak_bytes": peak()}
-        if record["class"] in DIGESTED_CLASSES:
-            try:
-                record["digest"] = digest(caches.outputs.get(current_item), torch)
-            except Exception as exc:  # the benchmark's figure, never the prompt's failure
-                record["digest"] = f"error: {exc}"
-        write(record)
+        write({"ev": "node", "prompt_id": args[2] if len(args) > 2 else None, "node": current_item,
+               "class": node.get("class_type"), "t0": t0, "t1": time.time(), "cached": cached,
+               "peak_bytes": peak()})
         return result
 
     execution.execute = timed_execute

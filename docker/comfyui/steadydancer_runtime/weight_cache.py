@@ -40,7 +40,10 @@ def _tensor_key(t):
     import torch
 
     if isinstance(t, torch.Tensor):
-        return (t.data_ptr(), t._version, tuple(t.shape), t.dtype, t.device)
+        # ComfyUI runs prompts in inference mode, whose tensors keep no version counter: an in-place change
+        # of those goes unseen here, which is why nothing is kept past the node that runs the sampler.
+        version = None if t.is_inference() else t._version
+        return (t.data_ptr(), version, tuple(t.shape), t.dtype, t.device)
     return t
 
 
@@ -65,6 +68,7 @@ class WeightCache:
         self.device_types = device_types
         self.active = False  # inside a WanModel forward that runs whole on the GPU
         self.full = False  # memory ran short in this node: stop keeping more
+        self.broken = False  # an error in the cached path: the wrapper's own path for the process's life
         self.holders = weakref.WeakSet()
         self.kept_bytes = 0
 
@@ -85,9 +89,15 @@ class WeightCache:
                 cache.active = previous
 
         def linear_forward(layer, input):
-            if not cache.usable(layer, input):
+            if cache.broken or not cache.usable(layer, input):
                 return original_linear_forward(layer, input)
-            return cache.forward(layer, input)
+            try:
+                return cache.forward(layer, input)
+            except Exception as exc:  # never a job's failure: the wrapper's own path from here on
+                cache.broken = True
+                cache.release()
+                log.warning("steadydancer_runtime: prepared weight cache off after an error: %s", exc)
+                return original_linear_forward(layer, input)
 
         async def execute(*args, **kwargs):
             try:
