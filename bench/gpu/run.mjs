@@ -297,7 +297,11 @@ async function runArm(arm, input, envInfo, port) {
       reasons: engine.reasons,
     };
   }
-  if (existsSync(timings)) Object.assign(result, summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length, opt.profile ? Number(opt.warm) + 2 : undefined));
+  if (existsSync(timings))
+    Object.assign(
+      result,
+      summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length, opt.profile ? Number(opt.warm) + 2 : undefined),
+    );
   return result;
 }
 

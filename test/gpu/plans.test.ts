@@ -42,7 +42,6 @@ const CARD_OF_PLAN: Record<string, string | null> = {
   'turbo-speed.txt': null,
   'turbo-speed-161.txt': null,
   'variants.txt': null,
-  'allocator.txt': null,
   'turbo-fp8.txt': null,
   'profile.txt': null,
   'exact-speed.txt': null,

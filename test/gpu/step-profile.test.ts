@@ -80,9 +80,13 @@ async function runHook(env: Record<string, string>) {
   writeFileSync(path.join(dir, 'wrapper_model.py'), FAKE_WRAPPER_MODEL);
   writeFileSync(path.join(dir, 'driver.py'), DRIVER);
   const report = path.join(dir, 'profile.txt');
-  const r = await run('python3', [path.join(dir, 'driver.py'), dir, path.join(ROOT, 'docker/comfyui/steadydancer_runtime/step_profile.py')], {
-    env: { ...process.env, STEADYDANCER_PROFILE_FILE: report, ...env },
-  });
+  const r = await run(
+    'python3',
+    [path.join(dir, 'driver.py'), dir, path.join(ROOT, 'docker/comfyui/steadydancer_runtime/step_profile.py')],
+    {
+      env: { ...process.env, STEADYDANCER_PROFILE_FILE: report, ...env },
+    },
+  );
   return { dir, report, r, result: r.code === 0 ? JSON.parse(r.stdout) : null };
 }
 
@@ -94,7 +98,9 @@ describe('steadydancer_runtime transformer profile', () => {
       // Prompt 1: 3 passes, prompt 2: passes 1-3 (the second profiled), prompt 3: 3 passes.
       expect(result.inside).toEqual([false, false, false, false, true, false, false, false, false]);
       expect(result.outputs).toEqual([0, 10, 20, 0, 10, 20, 0, 10, 20]);
-      expect(readFileSync(report, 'utf8')).toMatch(/^prompt 2, WanModel\.forward call 2: [\d.]+ s wall \(profiled\)\n\ntable sorted by self_cpu_time_total/);
+      expect(readFileSync(report, 'utf8')).toMatch(
+        /^prompt 2, WanModel\.forward call 2: [\d.]+ s wall \(profiled\)\n\ntable sorted by self_cpu_time_total/,
+      );
       expect(JSON.parse(gunzipSync(readFileSync(`${report}.trace.json.gz`)).toString())).toEqual({ traceEvents: [] });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -132,7 +132,14 @@ describe('steadydancer_runtime prepared-weight cache', () => {
     // A LoRA strength scheduled per step: that layer rebuilds (3), the others are kept (2).
     expect(results.scheduled).toMatchObject({ same: true, conversions: 5, released: 1 });
     // Under the 15% floor (9 of 100 GiB free): nothing kept, and memory asked once for the whole node.
-    expect(results['short of memory']).toEqual({ same: true, conversions: 9, kept_after_node: 0, holders_after_node: 0, released: 0, memory_calls: 1 });
+    expect(results['short of memory']).toEqual({
+      same: true,
+      conversions: 9,
+      kept_after_node: 0,
+      holders_after_node: 0,
+      released: 0,
+      memory_calls: 1,
+    });
     // An input whose activations would not fit beside the kept weights: not kept.
     expect(results['large input']).toMatchObject({ conversions: 9, released: 0, memory_calls: 1 });
     // An error in the cached path: the pass still computes through the wrapper's own path, the cache turns off.
