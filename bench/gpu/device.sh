@@ -50,9 +50,10 @@ done
 # BOOT_PROFILE=1: where ComfyUI's boot goes, before the runs. One boot with the benchmark's arguments under
 # `python -X importtime`, stopped once the nodes are loaded (--quick-test-for-ci): the raw log and its tree.
 if [ "${BOOT_PROFILE:-0}" = 1 ]; then
+  read -r -a comfy_args <<< "$COMFYUI_ARGS"
   boot_t0=$(date +%s%N)
   (cd "$COMFYUI_DIR" && "$COMFYUI_PYTHON" -X importtime main.py --quick-test-for-ci --disable-auto-launch \
-    --listen 127.0.0.1 --port 18990 $COMFYUI_ARGS) > "$OUTDIR/boot-comfyui.log" 2> "$OUTDIR/boot-importtime.log"
+    --listen 127.0.0.1 --port 18990 "${comfy_args[@]}") > "$OUTDIR/boot-comfyui.log" 2> "$OUTDIR/boot-importtime.log"
   stamp "boot profile: $(( ($(date +%s%N) - boot_t0) / 1000000 )) ms to nodes loaded"
   python3 bench/gpu/import_times.py "$OUTDIR/boot-importtime.log" > "$OUTDIR/boot-imports.txt"
   gzip -f "$OUTDIR/boot-importtime.log"
