@@ -119,7 +119,26 @@ results["outside the transformer"] = {"conversions": Tensor.conversions, "kept":
 print(json.dumps({"results": results, "records": records}))
 `;
 
+const MEMORY_SCRIPT = `${loadHookModule('weight_cache', 'weight_cache')}
+import json, types
+G = weight_cache.GIB
+# A 141 GiB card with 100 GiB free; PyTorch has reserved 30 GiB and uses 26 of them.
+cuda = types.SimpleNamespace(mem_get_info=lambda d: (100 * G, 141 * G), memory_reserved=lambda d: 30 * G,
+                             memory_allocated=lambda d: 26 * G)
+torch = types.SimpleNamespace(cuda=cuda)
+whole = weight_cache.cuda_memory(torch)("cuda")
+capped = weight_cache.cuda_memory(torch, int(32 * G))("cuda")
+print(json.dumps({"whole": [whole[0] / G, whole[1] / G], "capped": [capped[0] / G, capped[1] / G]}))
+`;
+
 describe('steadydancer_runtime prepared-weight cache', () => {
+  it('counts free memory within the per-process cap a rehearsal of a smaller card sets', async () => {
+    const r = await run('python3', ['-c', MEMORY_SCRIPT, path.join(ROOT, 'docker/comfyui/steadydancer_runtime/weight_cache.py')]);
+    expect(r.stderr).toBe('');
+    // Whole card: the driver's 100 GiB free plus PyTorch's 4 unused. Capped at 32 GiB: 2 left to reserve, plus the 4.
+    expect(JSON.parse(r.stdout)).toEqual({ whole: [104, 141], capped: [6, 32] });
+  });
+
   it('keeps prepared weights through a node, computes what the wrapper computes, and lets go at its end', async () => {
     const r = await run('python3', ['-c', SCRIPT, path.join(ROOT, 'docker/comfyui/steadydancer_runtime/weight_cache.py')]);
     expect(r.stderr).toBe('');

@@ -21,6 +21,7 @@ LoRA strengths scheduled per step, GGUF weights and torch.compile'd passes keep 
 """
 
 import logging
+import os
 import sys
 import weakref
 
@@ -51,13 +52,18 @@ def _tensor_key(t):
     return t
 
 
-def cuda_memory(torch):
-    """free(device) -> (bytes free to this process, card total): the driver's free memory plus what
-    PyTorch's allocator holds unused."""
+def cuda_memory(torch, cap_bytes=None):
+    """free(device) -> (bytes free to this process, its total): the driver's free memory plus what
+    PyTorch's allocator holds unused. Under a per-process cap (STEADYDANCER_GPU_MEMORY_GB, which
+    prestartup_script.py applies) the driver's figures are the whole card's: the cap bounds both."""
 
     def free(device):
         driver_free, total = torch.cuda.mem_get_info(device)
-        return driver_free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device), total
+        reserved = torch.cuda.memory_reserved(device)
+        if cap_bytes is not None:
+            total = min(total, cap_bytes)
+            driver_free = min(driver_free, max(0, cap_bytes - reserved))
+        return driver_free + reserved - torch.cuda.memory_allocated(device), total
 
     return free
 
@@ -179,4 +185,6 @@ def install():
 
     custom_linear = _wrapper_class(".custom_linear", "CustomLinear")
     wan_model = _wrapper_class("wanvideo.modules.model", "WanModel")
-    WeightCache(torch, custom_linear, wan_model, cuda_memory(torch), torch.cuda.empty_cache).install()
+    cap = os.environ.get("STEADYDANCER_GPU_MEMORY_GB")
+    memory = cuda_memory(torch, int(float(cap) * GIB) if cap else None)
+    WeightCache(torch, custom_linear, wan_model, memory, torch.cuda.empty_cache).install()
