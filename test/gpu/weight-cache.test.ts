@@ -31,7 +31,6 @@ class Tensor:
     def __mul__(self, o): return Tensor(self.value * (o.value if isinstance(o, Tensor) else o), self.dtype, self.device.type, self._numel)
     def __add__(self, o): return Tensor(self.value + o.value, self.dtype, self.device.type, self._numel)
 torch = types.SimpleNamespace(Tensor=Tensor, compiler=types.SimpleNamespace(is_compiling=lambda: state["compiling"]))
-sys.modules["torch"] = torch
 state = {"compiling": False, "free": 1 << 40, "memory_calls": 0, "released": 0, "fail": False}
 
 class CustomLinear:  # the wrapper's forward, in its order
@@ -96,6 +95,7 @@ def scenario(name):
         state["free"] = 40 * weight_cache.GIB
         passes = [[Tensor(1.0, numel=(1 << 30)), short(2.0), long(3.0)]] * 3
     if name == "error": state["fail"] = True
+    if name == "compiling": state["compiling"] = True
     out = node(model, passes)
     kept_during = cache.kept_bytes
     result = {
@@ -106,12 +106,12 @@ def scenario(name):
         "released": state["released"],
         "memory_calls": state["memory_calls"],
     }
-    state.update(free=1 << 40, memory_calls=0, released=0, fail=False)
+    state.update(free=1 << 40, memory_calls=0, released=0, fail=False, compiling=False)
     if name == "error": result["broken"] = cache.broken; cache.broken = False
     return result
 
 cache.install()
-results = {name: scenario(name) for name in ("kept", "swap", "scheduled", "short of memory", "large input", "error")}
+results = {name: scenario(name) for name in ("kept", "swap", "scheduled", "short of memory", "large input", "compiling", "error")}
 # Outside a WanModel pass (another model's CustomLinear): the wrapper's path, nothing kept.
 Tensor.conversions = 0
 layer = CustomLinear(0.5); layer(long()); layer(long())
@@ -161,6 +161,15 @@ describe('steadydancer_runtime prepared-weight cache', () => {
     });
     // An input whose activations would not fit beside the kept weights: not kept.
     expect(results['large input']).toMatchObject({ conversions: 9, released: 0, memory_calls: 1 });
+    // Traced by torch.compile: the wrapper's path, which the compiled graph then holds.
+    expect(results.compiling).toEqual({
+      same: true,
+      conversions: 9,
+      kept_after_node: 0,
+      holders_after_node: 0,
+      released: 0,
+      memory_calls: 0,
+    });
     // An error in the cached path: the pass still computes through the wrapper's own path, the cache turns off.
     expect(results.error).toMatchObject({ same: true, broken: true, kept_after_node: 0 });
     expect(records.filter((m: string) => !m.endsWith('of prepared weights released'))).toEqual([

@@ -41,9 +41,7 @@ def _wrapper_class(module_suffix, name):
     raise RuntimeError(f"the wrapper's {module_suffix.lstrip('.')} is not loaded")
 
 
-def _tensor_key(t):
-    import torch
-
+def _tensor_key(torch, t):
     if isinstance(t, torch.Tensor):
         # ComfyUI runs prompts in inference mode, whose tensors keep no version counter: an in-place change
         # of those goes unseen here, which is why nothing is kept past the node that runs the sampler.
@@ -128,12 +126,13 @@ class WeightCache:
         return not any(getattr(layer, "_lora_strength_is_scheduled", ()))
 
     def key(self, layer, input, scale_weight_side):
-        parts = [scale_weight_side, input.dtype, input.device, _tensor_key(layer.weight), _tensor_key(layer.scale_weight)]
+        torch = self.torch
+        parts = [scale_weight_side, input.dtype, input.device, _tensor_key(torch, layer.weight), _tensor_key(torch, layer.scale_weight)]
         for names in layer.lora_diffs:
             for name in names if isinstance(names, tuple) else (names,):
-                parts.append(_tensor_key(getattr(layer, name, None)))
+                parts.append(_tensor_key(torch, getattr(layer, name, None)))
         for i in range(len(getattr(layer, "_lora_strength_is_scheduled", ()))):
-            parts.append(_tensor_key(getattr(layer, f"_lora_strength_{i}", None)))
+            parts.append(_tensor_key(torch, getattr(layer, f"_lora_strength_{i}", None)))
         return tuple(parts)
 
     def forward(self, layer, input):
