@@ -74,6 +74,15 @@ describe('steadydancer_runtime start-up steps', () => {
     expect([out.frozen_after_first, out.frozen_after_second]).toEqual([0, 0]);
   });
 
+  it('installs the prepared-weight cache at the first node unless STEADYDANCER_WEIGHT_CACHE=off', async () => {
+    // No wrapper in this stand-in ComfyUI: the step runs, finds no CustomLinear and says so.
+    const on = await runHooks({});
+    expect(on.stderr).toMatch(/prepared weight cache skipped: the wrapper's custom_linear is not loaded/);
+    const off = await runHooks({ STEADYDANCER_WEIGHT_CACHE: 'off' });
+    expect(off.stderr).not.toMatch(/prepared weight cache/);
+    expect(off.out.first).toEqual(['ran', '10']);
+  });
+
   it('logs a failing step under its name and still runs the node', async () => {
     const { out, stderr } = await runHooks({});
     expect(out.after_failing_step).toEqual(['ran', '51']);
