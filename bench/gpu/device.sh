@@ -75,4 +75,9 @@ fi
 stamp "runner exit $rc"
 tar -czf "$OUTDIR/gpu-logs.tgz" --exclude='*.mp4' --exclude='*.png' -C "$GPU_WORK" \
   bench setup.log sage-build.log "weights-$weights_tag.log" 2>/dev/null
+# The device tool brings back at most 8 files from $OUT: profiles and the boot profile go in one archive.
+mapfile -t extras < <(cd "$OUTDIR" && ls profile-* boot-* 2>/dev/null)
+if [ "${#extras[@]}" -gt 0 ]; then
+  tar -czf "$OUTDIR/profiles.tgz" -C "$OUTDIR" "${extras[@]}" && (cd "$OUTDIR" && rm -f "${extras[@]}")
+fi
 exit $rc
