@@ -274,12 +274,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       extraArgs: splitArgs(e.COMFYUI_ARGS),
       startupTimeoutMs: e.COMFYUI_STARTUP_TIMEOUT_S * 1000,
       extraModelPathsConfig: e.COMFYUI_EXTRA_MODEL_PATHS_CONFIG,
-      // The worker's environment, plus what the ComfyUI hook reads for the text-embedding cache.
-      env: textEmbedCache && {
-        ...env,
-        STEADYDANCER_TEXT_EMBED_DIR: textEmbedCache.dir,
-        STEADYDANCER_TEXT_EMBED_MAX_MB: String(textEmbedCache.maxMb),
-      },
+      // The worker's environment, plus what the ComfyUI hook reads: the text-embedding cache, and the
+      // prepared-weight cache left off under TORCH_COMPILE (compiled passes never use it; nothing to trace).
+      env:
+        textEmbedCache || e.TORCH_COMPILE
+          ? {
+              ...env,
+              ...(textEmbedCache && {
+                STEADYDANCER_TEXT_EMBED_DIR: textEmbedCache.dir,
+                STEADYDANCER_TEXT_EMBED_MAX_MB: String(textEmbedCache.maxMb),
+              }),
+              ...(e.TORCH_COMPILE && { STEADYDANCER_WEIGHT_CACHE: 'off' }),
+            }
+          : undefined,
       names: { url: 'COMFYUI_URL', startupTimeout: 'COMFYUI_STARTUP_TIMEOUT_S', extraArgs: 'COMFYUI_ARGS' },
     },
     bucket: {

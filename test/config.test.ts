@@ -96,6 +96,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TEXT_EMBED_CACHE_MAX_MB: '1' })).toThrow(/TEXT_EMBED_CACHE_MAX_MB/);
   });
 
+  it("turns the ComfyUI hook's prepared-weight cache off under TORCH_COMPILE, and only then", () => {
+    expect(loadConfig({ TORCH_COMPILE: 'true' }).comfy.env?.STEADYDANCER_WEIGHT_CACHE).toBe('off');
+    expect(loadConfig({ TORCH_COMPILE: 'true', TEXT_EMBED_CACHE_DIR: 'off' }).comfy.env).toEqual({
+      TORCH_COMPILE: 'true',
+      TEXT_EMBED_CACHE_DIR: 'off',
+      STEADYDANCER_WEIGHT_CACHE: 'off',
+    });
+    expect(loadConfig({}).comfy.env?.STEADYDANCER_WEIGHT_CACHE).toBeUndefined();
+  });
+
   it('prefetches model files unless PREFETCH_MODELS=false', () => {
     expect(loadConfig({}).prefetchModels).toBe(true);
     expect(loadConfig({ PREFETCH_MODELS: 'false' }).prefetchModels).toBe(false);
