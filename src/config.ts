@@ -247,6 +247,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           ),
           maxMb: e.TEXT_EMBED_CACHE_MAX_MB,
         };
+  // What the worker's ComfyUI hook reads: where the text-embedding cache goes, and the prepared-weight cache
+  // left off under TORCH_COMPILE (compiled passes never use it; the two were not measured together).
+  const hookEnv = {
+    ...(textEmbedCache && {
+      STEADYDANCER_TEXT_EMBED_DIR: textEmbedCache.dir,
+      STEADYDANCER_TEXT_EMBED_MAX_MB: String(textEmbedCache.maxMb),
+    }),
+    ...(e.TORCH_COMPILE && { STEADYDANCER_WEIGHT_CACHE: 'off' }),
+  };
   return deepFreeze({
     mode: e.RUNPOD_WEBHOOK_GET_JOB ? 'production' : 'local',
     logLevel: parseLogLevel(e.RUNPOD_LOG_LEVEL ?? e.RUNPOD_DEBUG_LEVEL),
@@ -274,19 +283,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       extraArgs: splitArgs(e.COMFYUI_ARGS),
       startupTimeoutMs: e.COMFYUI_STARTUP_TIMEOUT_S * 1000,
       extraModelPathsConfig: e.COMFYUI_EXTRA_MODEL_PATHS_CONFIG,
-      // The worker's environment, plus what the ComfyUI hook reads: the text-embedding cache, and the
-      // prepared-weight cache left off under TORCH_COMPILE (compiled passes never use it; nothing to trace).
-      env:
-        textEmbedCache || e.TORCH_COMPILE
-          ? {
-              ...env,
-              ...(textEmbedCache && {
-                STEADYDANCER_TEXT_EMBED_DIR: textEmbedCache.dir,
-                STEADYDANCER_TEXT_EMBED_MAX_MB: String(textEmbedCache.maxMb),
-              }),
-              ...(e.TORCH_COMPILE && { STEADYDANCER_WEIGHT_CACHE: 'off' }),
-            }
-          : undefined,
+      // The worker's environment plus the hook's settings; undefined (the worker's own) when there are none.
+      env: Object.keys(hookEnv).length > 0 ? { ...env, ...hookEnv } : undefined,
       names: { url: 'COMFYUI_URL', startupTimeout: 'COMFYUI_STARTUP_TIMEOUT_S', extraArgs: 'COMFYUI_ARGS' },
     },
     bucket: {

@@ -39,6 +39,8 @@ const { values: opt } = parseArgs({
 });
 
 const work = path.resolve(opt.work);
+// With --profile, the job after the measured ones (1 cold + --warm warm), counted from 1 as ComfyUI's prompts.
+const profiledPrompt = opt.profile ? Number(opt.warm) + 2 : undefined;
 mkdirSync(work, { recursive: true });
 mkdirSync(opt.out, { recursive: true });
 
@@ -197,7 +199,7 @@ async function runArm(arm, input, envInfo, port) {
     JOB_TIMEOUT_S: opt['job-timeout-s'],
     ...(opt.profile && {
       STEADYDANCER_PROFILE_FILE: path.join(path.resolve(opt.out), `profile-${arm.name}.txt`),
-      STEADYDANCER_PROFILE_PROMPT: String(Number(opt.warm) + 2),
+      STEADYDANCER_PROFILE_PROMPT: String(profiledPrompt),
     }),
     ...arm.env,
   };
@@ -243,7 +245,7 @@ async function runArm(arm, input, envInfo, port) {
       height: Number(opt.height),
       seed: 1,
     };
-    const jobs = Number(opt.warm) + 1 + (opt.profile ? 1 : 0);
+    const jobs = profiledPrompt ?? Number(opt.warm) + 1;
     for (let i = 0; i < jobs; i++) {
       vram.reset();
       const job = await runJob(base, jobInput);
@@ -297,11 +299,7 @@ async function runArm(arm, input, envInfo, port) {
       reasons: engine.reasons,
     };
   }
-  if (existsSync(timings))
-    Object.assign(
-      result,
-      summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length, opt.profile ? Number(opt.warm) + 2 : undefined),
-    );
+  if (existsSync(timings)) Object.assign(result, summarizeTimings(readFileSync(timings, 'utf8'), result.jobs.length, profiledPrompt));
   return result;
 }
 

@@ -64,7 +64,9 @@ def install():
             synchronize()
         wall = time.perf_counter() - t0
         try:
-            _write(prof, path, wall, count["prompt"], count["call"])
+            # Sorted by GPU time ("device" since PyTorch 2.4), or by CPU time where there is no GPU.
+            sort_key = "self_device_time_total" if cuda else "self_cpu_time_total"
+            _write(prof, sort_key, path, wall, count["prompt"], count["call"])
         except Exception as exc:  # a failed report never fails the prompt
             log.warning("steadydancer_runtime: profile not written: %s", exc)
         return result
@@ -72,13 +74,8 @@ def install():
     model.forward = forward
 
 
-def _write(prof, path, wall, prompt, call):
+def _write(prof, sort_key, path, wall, prompt, call):
     averages = prof.key_averages()
-    # PyTorch 2.4 renamed the CUDA columns to "device"; on a CPU-only run the CPU time orders the table.
-    sort_key = next(
-        (k for k in ("self_device_time_total", "self_cuda_time_total") if averages and getattr(averages[0], k, 0)),
-        "self_cpu_time_total",
-    )
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"prompt {prompt}, WanModel.forward call {call}: {wall:.3f} s wall (profiled)\n\n")
         f.write(averages.table(sort_by=sort_key, row_limit=80, max_name_column_width=90))

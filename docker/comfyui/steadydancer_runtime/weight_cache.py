@@ -120,8 +120,7 @@ class WeightCache:
     def usable(self, layer, input):
         if not self.active or layer.is_gguf or input.device.type not in self.device_types or layer.weight.device != input.device:
             return False
-        compiling = getattr(getattr(self.torch, "compiler", None), "is_compiling", None)
-        if compiling is not None and compiling():
+        if self.torch.compiler.is_compiling():
             return False
         return not any(getattr(layer, "_lora_strength_is_scheduled", ()))
 
@@ -173,7 +172,7 @@ class WeightCache:
             return
         for layer in list(self.holders):
             layer.__dict__.pop(_ATTRIBUTE, None)
-        self.holders = weakref.WeakSet()
+        self.holders.clear()
         log.info("steadydancer_runtime: %.1f GiB of prepared weights released", self.kept_bytes / GIB)
         self.kept_bytes = 0
         self.release_memory()
